@@ -1,0 +1,165 @@
+"""Composition root: build the server from settings, run it, stop it gracefully."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, start_http_server
+
+from gatenet.server import logs
+from gatenet.server.config import Settings, load_settings
+from gatenet.server.interceptor import ObservabilityInterceptor
+from gatenet.server.metrics import Metrics
+from gatenet.server.registry import Registry
+from gatenet.server.service import GateService
+from gatenet.server.workers import TrainingPool
+from gatenet.v1 import gatenet_pb2, gatenet_pb2_grpc
+
+log = logging.getLogger("gatenet.server")
+
+SERVICE_NAME = gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].full_name
+_METHODS = {
+    m.name: ("server_stream" if m.server_streaming else "unary")
+    for m in gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].methods
+}
+
+
+class GatenetServer:
+    """A built server: gRPC port, metrics port, training workers, health."""
+
+    def __init__(self, settings: Settings, metrics_registry: CollectorRegistry | None = None):
+        import torch
+
+        self.settings = settings
+        self.metrics_registry = metrics_registry or CollectorRegistry()
+        self.metrics = Metrics(self.metrics_registry, torch_version=torch.__version__)
+        self.metrics.init_methods(SERVICE_NAME, _METHODS)
+        self.registry = Registry(settings.max_models)
+        self.metrics.models.set(len(self.registry))
+        self.pool = TrainingPool(settings.training_workers, settings.max_queued_trainings)
+        self.health = health.HealthServicer()
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        self.grpc = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=settings.request_threads, thread_name_prefix="gatenet-rpc"
+            ),
+            interceptors=[ObservabilityInterceptor(self.metrics)],
+            options=options,
+        )
+        service = GateService(settings, self.registry, self.pool, self.metrics)
+        gatenet_pb2_grpc.add_GateServiceServicer_to_server(service, self.grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
+        )
+        self.port = self.grpc.add_insecure_port(f"{settings.host}:{settings.port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC to {settings.host}:{settings.port}")
+        self.metrics_port = -1
+        self._metrics_http = None
+        self._stopped = threading.Event()
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    @property
+    def target(self) -> str:
+        """host:port a client on this machine dials."""
+        host = (
+            "127.0.0.1" if self.settings.host in ("0.0.0.0", "::", "[::]") else self.settings.host
+        )
+        return f"{host}:{self.port}"
+
+    def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, status)
+
+    def start(self) -> None:
+        """Bind, start the workers, then report SERVING."""
+        if self.settings.metrics_port >= 0:
+            self._metrics_http, _ = start_http_server(
+                self.settings.metrics_port,
+                addr=self.settings.metrics_host,
+                registry=self.metrics_registry,
+            )
+            self.metrics_port = self._metrics_http.server_port
+        self.grpc.start()
+        self.pool.start()
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "serving",
+            extra={
+                "fields": {
+                    "grpc": self.target,
+                    "metrics_port": self.metrics_port,
+                    "training_workers": self.settings.training_workers,
+                }
+            },
+        )
+
+    def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING first (so balancers drain us), then finish in-flight RPCs, then workers."""
+        if self._stopped.is_set():
+            return
+        grace = self.settings.grace_seconds if grace is None else grace
+        self.health.enter_graceful_shutdown()
+        log.info("stopping", extra={"fields": {"grace_seconds": grace}})
+        self.grpc.stop(grace).wait()
+        self.pool.close()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+        self._stopped.set()
+        log.info("stopped")
+
+    def wait(self) -> None:
+        """Block until stop() has finished."""
+        self._stopped.wait()
+
+
+def build_server(
+    settings: Settings | None = None, metrics_registry: CollectorRegistry | None = None
+) -> GatenetServer:
+    """A server bound to its ports (port 0 = any free one), not yet started."""
+    return GatenetServer((settings or Settings()).validated(), metrics_registry)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`gatenet serve`: run until SIGTERM/SIGINT, then drain and exit 0."""
+    try:
+        settings = load_settings(argv)
+    except ValueError as exc:
+        print(f"gatenet serve: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        server = build_server(settings)
+    except OSError as exc:
+        print(f"gatenet serve: {exc}", file=sys.stderr)
+        return 1
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    while not stopping.wait(0.5):  # a timed wait keeps the main thread responsive to signals
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

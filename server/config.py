@@ -1,0 +1,138 @@
+"""Settings: typed defaults < GATENET_* environment < command-line flags.
+
+Bad values stop start-up with one clear line naming the flag and its bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+
+from gatenet.server.training.spec import Limits
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an operator can set; requests carry hyperparameters, settings carry limits."""
+
+    host: str = "127.0.0.1"  # gRPC bind address (0.0.0.0 inside a container)
+    port: int = 50051  # gRPC port; 0 picks a free one
+    metrics_host: str = "127.0.0.1"  # /metrics bind address
+    metrics_port: int = 8000  # /metrics port; 0 picks a free one, -1 disables
+    max_models: int = 100_000  # models held before Train gets RESOURCE_EXHAUSTED
+    training_workers: int = 1  # worker processes that train (leave a core for Predict)
+    max_queued_trainings: int = 16  # trainings waiting for a worker before RESOURCE_EXHAUSTED
+    request_threads: int = 16  # gRPC handler threads
+    max_message_bytes: int = 4 * 1024 * 1024  # gRPC receive/send limit
+    max_predict_rows: int = 65_536  # rows in one Predict
+    grace_seconds: float = 10.0  # drain time for in-flight RPCs on SIGTERM
+    log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
+    log_format: str = "json"  # json (one object per line) or text
+    limits: Limits = field(default_factory=Limits)  # bounds on one Train request
+
+    def validated(self) -> Settings:
+        """Return self, or raise ValueError naming the first bad setting."""
+        _check(0 <= self.port <= 65535, "port", self.port, "0..65535")
+        _check(-1 <= self.metrics_port <= 65535, "metrics-port", self.metrics_port, "-1..65535")
+        _check(self.max_models >= 1, "max-models", self.max_models, ">= 1")
+        _check(1 <= self.training_workers <= 64, "training-workers", self.training_workers, "1..64")
+        _check(
+            self.max_queued_trainings >= 0,
+            "max-queued-trainings",
+            self.max_queued_trainings,
+            ">= 0",
+        )
+        _check(
+            1 <= self.request_threads <= 1024, "request-threads", self.request_threads, "1..1024"
+        )
+        _check(
+            self.max_message_bytes >= 1024, "max-message-bytes", self.max_message_bytes, ">= 1024"
+        )
+        _check(self.max_predict_rows >= 1, "max-predict-rows", self.max_predict_rows, ">= 1")
+        _check(self.grace_seconds >= 0, "grace-seconds", self.grace_seconds, ">= 0")
+        _check(
+            self.log_level.upper() in _LOG_LEVELS,
+            "log-level",
+            self.log_level,
+            "|".join(_LOG_LEVELS),
+        )
+        _check(self.log_format in ("json", "text"), "log-format", self.log_format, "json|text")
+        return self
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# Flags exposed on the command line; each also reads GATENET_<NAME> from the environment.
+_HELP = {
+    "host": "gRPC bind address",
+    "port": "gRPC port (0 = any free port)",
+    "metrics_host": "Prometheus /metrics bind address",
+    "metrics_port": "Prometheus /metrics port (0 = any free port, -1 = off)",
+    "max_models": "models held before Train is refused with RESOURCE_EXHAUSTED",
+    "training_workers": "worker processes that train models",
+    "max_queued_trainings": "trainings that may wait for a worker",
+    "request_threads": "gRPC handler threads",
+    "max_message_bytes": "largest gRPC message accepted or sent",
+    "max_predict_rows": "rows accepted in one Predict",
+    "grace_seconds": "seconds in-flight RPCs get to finish on SIGTERM/SIGINT",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "log_format": "json (one object per line) or text",
+}
+
+
+def _check(ok: bool, name: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"--{name} = {value!r} is out of range; allowed: {allowed}")
+
+
+def _convert(name: str, kind: type, raw: str, source: str) -> object:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{source} = {raw!r} is not a valid {kind.__name__}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `gatenet serve` flags, defaults shown as the typed defaults."""
+    parser = argparse.ArgumentParser(
+        prog="gatenet serve",
+        description="Run the gatenet gRPC service. Every flag also reads GATENET_<FLAG> "
+        "(e.g. GATENET_PORT); flags win over the environment.",
+    )
+    defaults = Settings()
+    for f in fields(Settings):
+        if f.name == "limits":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        parser.add_argument(
+            flag,
+            dest=f.name,
+            default=None,
+            metavar=type(getattr(defaults, f.name)).__name__.upper(),
+            help=f"{_HELP[f.name]} (default {getattr(defaults, f.name)!r}, "
+            f"env GATENET_{f.name.upper()})",
+        )
+    return parser
+
+
+def load_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Typed defaults, overridden by GATENET_* variables, overridden by flags."""
+    environ = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    changes: dict[str, object] = {}
+    for f in fields(Settings):
+        if f.name == "limits":
+            continue
+        kind = type(getattr(settings, f.name))
+        env_name = f"GATENET_{f.name.upper()}"
+        if env_name in environ:
+            changes[f.name] = _convert(f.name, kind, environ[env_name], env_name)
+        flag_value = getattr(args, f.name)
+        if flag_value is not None:
+            changes[f.name] = _convert(f.name, kind, flag_value, "--" + f.name.replace("_", "-"))
+    return replace(settings, **changes).validated()

@@ -1,0 +1,182 @@
+"""One server interceptor: gRPC metrics in the go-grpc-prometheus shape and a log line per RPC.
+
+It sees every RPC on the port (GateService, health, reflection) and records the
+code the client really got: OK, the code a handler aborted with, CANCELLED or
+DEADLINE_EXCEEDED when the call ended underneath the handler, UNKNOWN for an
+exception nothing mapped. Wrapped handlers and metric children are built once
+per method, so the Predict hot path pays a few counter increments.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from gatenet.server.metrics import Metrics
+
+log = logging.getLogger("gatenet.access")
+
+# Handlers add fields (e.g. model_id) to their RPC's log line through this.
+log_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "gatenet_log_fields", default=None
+)
+
+# Successful calls of these methods log at DEBUG: they are the high-volume hot path.
+_QUIET_METHODS = frozenset({"Predict", "Check"})
+
+
+def note(**fields: Any) -> None:
+    """Attach fields to the current RPC's log line."""
+    current = log_fields.get()
+    if current is not None:
+        current.update(fields)
+
+
+def _grpc_type(handler: grpc.RpcMethodHandler) -> str:
+    if handler.request_streaming and handler.response_streaming:
+        return "bidi_stream"
+    if handler.request_streaming:
+        return "client_stream"
+    if handler.response_streaming:
+        return "server_stream"
+    return "unary"
+
+
+def _final_code(context: grpc.ServicerContext, failed: bool) -> grpc.StatusCode:
+    code = context.code()
+    if code is not None and code is not grpc.StatusCode.OK:
+        return code
+    if not context.is_active():
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            return grpc.StatusCode.DEADLINE_EXCEEDED
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+
+
+class _MethodObserver:
+    """Metric children and log settings of one method."""
+
+    def __init__(self, metrics: Metrics, full_method: str, handler: grpc.RpcMethodHandler) -> None:
+        service, _, method = full_method.lstrip("/").rpartition("/")
+        labels = (_grpc_type(handler), service, method)
+        self.full_method = full_method
+        self.labels = labels
+        self.started = metrics.started.labels(*labels)
+        self.seconds = metrics.handling_seconds.labels(*labels)
+        self.received = metrics.msg_received.labels(*labels)
+        self.sent = metrics.msg_sent.labels(*labels)
+        self._handled = metrics.handled
+        self._by_code: dict[grpc.StatusCode, Any] = {}
+        self.quiet = method in _QUIET_METHODS
+
+    def begin(self) -> float:
+        self.started.inc()
+        log_fields.set({})
+        return time.perf_counter()
+
+    def finish(self, context: grpc.ServicerContext, start: float, failed: bool) -> None:
+        code = _final_code(context, failed)
+        elapsed = time.perf_counter() - start
+        child = self._by_code.get(code)
+        if child is None:
+            child = self._by_code[code] = self._handled.labels(*self.labels, code.name)
+        child.inc()
+        self.seconds.observe(elapsed)
+        level = logging.DEBUG if self.quiet and code is grpc.StatusCode.OK else logging.INFO
+        if log.isEnabledFor(level):
+            fields = log_fields.get() or {}
+            log.log(
+                level,
+                "rpc",
+                extra={
+                    "fields": {
+                        "method": self.full_method,
+                        "code": code.name,
+                        "ms": round(elapsed * 1000, 3),
+                        **fields,
+                    }
+                },
+            )
+
+    def counted(self, requests: Iterator[Any]) -> Iterator[Any]:
+        for request in requests:
+            self.received.inc()
+            yield request
+
+
+def _wrap(obs: _MethodObserver, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    streaming_in, streaming_out = handler.request_streaming, handler.response_streaming
+    behavior = {
+        (False, False): handler.unary_unary,
+        (False, True): handler.unary_stream,
+        (True, False): handler.stream_unary,
+        (True, True): handler.stream_stream,
+    }[(streaming_in, streaming_out)]
+
+    def accept(request: Any) -> Any:
+        if streaming_in:
+            return obs.counted(request)
+        obs.received.inc()
+        return request
+
+    def unary_response(request: Any, context: grpc.ServicerContext) -> Any:
+        start = obs.begin()
+        try:
+            response = behavior(accept(request), context)
+        except BaseException:
+            obs.finish(context, start, failed=True)
+            raise
+        obs.sent.inc()
+        obs.finish(context, start, failed=False)
+        return response
+
+    def stream_response(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        start = obs.begin()
+        try:
+            for response in behavior(accept(request), context):
+                obs.sent.inc()
+                yield response
+        except BaseException:
+            obs.finish(context, start, failed=True)
+            raise
+        obs.finish(context, start, failed=False)
+
+    factory = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+        (True, True): grpc.stream_stream_rpc_method_handler,
+    }[(streaming_in, streaming_out)]
+    return factory(
+        stream_response if streaming_out else unary_response,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class ObservabilityInterceptor(grpc.ServerInterceptor):
+    """Counts, times and logs every RPC."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._lock = threading.Lock()
+
+    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        cached = self._wrapped.get(details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        with self._lock:
+            wrapped = _wrap(_MethodObserver(self._metrics, details.method, handler), handler)
+            self._wrapped[details.method] = (handler, wrapped)
+        return wrapped

@@ -1,0 +1,59 @@
+"""Fixtures that start the real gatenet server on loopback and connect the real client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gatenet.client import Client
+from gatenet.server.app import GatenetServer, build_server
+from gatenet.server.config import Settings
+
+LOOPBACK = Settings(
+    host="127.0.0.1",
+    port=0,
+    metrics_host="127.0.0.1",
+    metrics_port=0,
+    grace_seconds=0.0,
+    log_level="WARNING",
+)
+
+
+def start_server(**overrides: object) -> GatenetServer:
+    """A started server on free loopback ports with a fresh metrics registry."""
+    server = build_server(replace(LOOPBACK, **overrides), CollectorRegistry())
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[GatenetServer]:
+    """One real server shared by the tests that don't care about its settings."""
+    srv = start_server()
+    yield srv
+    srv.stop(0)
+
+
+@pytest.fixture
+def client(server: GatenetServer) -> Iterator[Client]:
+    """The real client on a real channel to the shared server."""
+    with Client(server.target, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., GatenetServer]]:
+    """Start servers with custom settings; each is stopped after the test."""
+    started: list[GatenetServer] = []
+
+    def make(**overrides: object) -> GatenetServer:
+        srv = start_server(**overrides)
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop(0)
