@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, Unpack
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .channel import DEFAULT_TARGET, Attempts, call_metadata, credentials, open_channel
 from .errors import ClientError, from_rpc_error

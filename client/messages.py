@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 import numpy as np
+
 from gatenet.v1 import gatenet_pb2 as pb
 
 from .options import enum_value

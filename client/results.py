@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from gatenet.v1 import gatenet_pb2 as pb
 from google.protobuf.json_format import MessageToDict
+
+from gatenet.v1 import gatenet_pb2 as pb
 
 
 def spec_dict(spec: pb.TrainRequest) -> dict[str, Any]:

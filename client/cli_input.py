@@ -1,0 +1,88 @@
+"""Parsing what the CLI reads: comma-separated rows, CSV files, hidden sizes, weights JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import Any
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """A flag value or input file the CLI cannot use (a usage error, exit 2)."""
+
+
+def numbers(text: str, what: str) -> list[float]:
+    """ "0,1,1" -> [0.0, 1.0, 1.0]."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{what}: {text!r} is not comma-separated numbers") from None
+
+
+def hidden_sizes(text: str) -> list[int]:
+    """ "4" -> [4], "4,4" -> [4, 4], "none" or "" -> [] (no hidden layer)."""
+    if text.strip().lower() in ("", "none", "0"):
+        return []
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"--hidden: {text!r} is not sizes like 4 or 4,4 or none") from None
+
+
+def truth_table(text: str) -> list[int]:
+    """ "0,1,1,0" (or "0110") -> [0, 1, 1, 0]."""
+    parts = text.split(",") if "," in text else list(text.strip())
+    try:
+        return [int(v) for v in parts if v.strip()]
+    except ValueError:
+        raise InputError(f"--table: {text!r} is not 0/1 outputs like 0,1,1,0") from None
+
+
+def csv_rows(path: str) -> np.ndarray:
+    """A numeric CSV as a 2-D float32 array; a non-numeric first line is a header."""
+    try:
+        with open(path, newline="") as f:
+            lines = [
+                (n, row)
+                for n, row in enumerate(csv.reader(f), start=1)
+                if row and not row[0].lstrip().startswith("#")
+            ]
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from None
+    rows: list[list[float]] = []
+    for n, row in lines:
+        try:
+            rows.append([float(v) for v in row])
+        except ValueError:
+            if n == lines[0][0]:
+                continue  # a header line
+            raise InputError(f"{path}:{n}: {','.join(row)!r} is not numbers") from None
+        if len(rows[-1]) != len(rows[0]):
+            raise InputError(f"{path}:{n}: {len(rows[-1])} values, expected {len(rows[0])}")
+    if not rows:
+        raise InputError(f"{path}: no rows")
+    return np.asarray(rows, dtype=np.float32)
+
+
+def examples(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """A CSV of features then the 0/1 target in the last column -> (inputs, targets)."""
+    table = csv_rows(path)
+    if table.shape[1] < 2:
+        raise InputError(f"{path}: need at least one feature column and the target column")
+    return table[:, :-1], table[:, -1]
+
+
+def weights_json(path: str) -> dict[str, Any]:
+    """{name: nested list} from a JSON file."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected an object {{name: nested list}}")
+    return data

@@ -1,0 +1,190 @@
+"""Human-readable output for the CLI: key: value blocks, aligned tables, a progress bar."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+import numpy as np
+
+from .results import ModelInfo, Prediction, Progress, Weights
+
+MAX_VALUES_SHOWN = 64  # bigger tensors print their shape only; --json has every value
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def key_values(pairs: Sequence[tuple[str, Any]]) -> str:
+    """Lines of "key  value" with the values aligned."""
+    width = max(len(key) for key, _ in pairs)
+    return "\n".join(f"{key + ':':<{width + 1}}  {value}" for key, value in pairs)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: set[int]) -> str:
+    """An aligned table; columns whose index is in `right` are right-aligned (numbers)."""
+    cells = [list(headers)] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def task_label(spec: dict[str, Any]) -> str:
+    """A short description of what a model learned: "xor", "table(3)", "examples(4x2)"."""
+    if "gate" in spec:
+        return str(spec["gate"].get("name", "?")).lower()
+    if "truth_table" in spec:
+        return f"table({spec['truth_table'].get('num_inputs', '?')})"
+    if "examples" in spec:
+        ex = spec["examples"]
+        return f"examples({len(ex.get('targets', []))}x{ex.get('num_inputs', '?')})"
+    return "?"
+
+
+def network_label(info: ModelInfo) -> str:
+    """The layer widths and activation, e.g. "2-4-1 tanh"."""
+    network = info.spec.get("network", {})
+    sizes = [info.num_inputs, *network.get("hidden_sizes", []), 1]
+    activation = str(network.get("activation", "")).removeprefix("ACTIVATION_").lower()
+    shape = "-".join(str(s) for s in sizes)
+    return f"{shape} {activation}" if len(sizes) > 2 and activation else shape
+
+
+def _option(spec: dict[str, Any], key: str) -> str:
+    return str(spec.get(key, "-")).split("_", 1)[-1].lower()
+
+
+def recipe_label(spec: dict[str, Any]) -> str:
+    """Method, loss, optimizer and schedule in one line."""
+    lr = spec.get("learning_rate")
+    return ", ".join(
+        [
+            _option(spec, "method"),
+            f"{_option(spec, 'loss')}/{_option(spec, 'reduction')}",
+            _option(spec, "optimizer") + (f" lr={lr:g}" if lr is not None else ""),
+            _option(spec, "schedule"),
+            f"init {_option(spec, 'init')}",
+        ]
+    )
+
+
+def model_info(info: ModelInfo) -> str:
+    """A model's id, task, network and training summary as key: value lines."""
+    fit = "yes" if info.fit else "no"
+    return key_values(
+        [
+            ("model", info.model_id + (f"  ({info.name})" if info.name else "")),
+            ("task", task_label(info.spec)),
+            ("network", network_label(info)),
+            ("recipe", recipe_label(info.spec)),
+            ("fit", f"{fit}  (margin {info.margin_reached:.3f})"),
+            ("accuracy", f"{info.accuracy:.3f}"),
+            ("final loss", _number(info.final_loss)),
+            ("steps", info.steps),
+            ("restarts", f"{info.restarts} ({info.restarts_fit} fit, kept #{info.restart_index})"),
+            ("seed", info.seed_used),
+            ("time", f"{info.train_seconds:.3f} s"),
+        ]
+    )
+
+
+def models_table(models: Sequence[ModelInfo]) -> str:
+    """One row per model."""
+    headers = ["ID", "NAME", "TASK", "NETWORK", "FIT", "ACCURACY", "LOSS", "STEPS", "CREATED"]
+    rows = [
+        [
+            m.model_id,
+            m.name or "-",
+            task_label(m.spec),
+            network_label(m),
+            "yes" if m.fit else "no",
+            f"{m.accuracy:.3f}",
+            _number(m.final_loss),
+            m.steps,
+            datetime.fromtimestamp(m.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+        ]
+        for m in models
+    ]
+    return table(headers, rows, right={5, 6, 7})
+
+
+def prediction(result: Prediction, rows: np.ndarray) -> str:
+    """One line per row: the inputs, the probability and the label."""
+    lines = [
+        [i, " ".join(f"{v:g}" for v in row), f"{p:.4f}", label]
+        for i, (row, p, label) in enumerate(
+            zip(rows, result.probabilities, result.labels, strict=False)
+        )
+    ]
+    body = table(["ROW", "INPUTS", "PROBABILITY", "LABEL"], lines, right={0, 2, 3})
+    return f"model: {result.model_id}\n{body}"
+
+
+def weights(result: Weights) -> str:
+    """Each tensor's name and shape, and its values when small enough to read."""
+    out = [f"model: {result.model_id}"]
+    for name, array in result.tensors.items():
+        out.append(f"{name}  {list(array.shape)}")
+        if array.size <= MAX_VALUES_SHOWN:
+            for row in np.atleast_2d(array):
+                out.append("  " + "  ".join(f"{v:9.4f}" for v in row))
+        else:
+            out.append(f"  ({array.size} values; --json prints them)")
+    return "\n".join(out)
+
+
+class ProgressBar:
+    """A one-line progress bar redrawn on a terminal, or sparse plain lines elsewhere."""
+
+    def __init__(self, stream: TextIO, total: int | None, width: int = 30) -> None:
+        self.stream = stream
+        self.total = total  # steps requested; None when the server picks the budget
+        self.width = width
+        self.tty = stream.isatty()
+        self._last_draw = 0.0
+        self._pending: Progress | None = None
+
+    def _line(self, p: Progress) -> str:
+        stats = (
+            f"step {p.step}  loss {p.best_loss:.4g}  acc {p.best_accuracy:.3f}"
+            f"  fit {p.restarts_fit}/{p.restarts}"
+        )
+        if not self.total:
+            return stats
+        done = min(1.0, p.step / self.total)
+        bar = "#" * round(done * self.width)
+        return f"[{bar:<{self.width}}] {done:4.0%}  {stats}"
+
+    def update(self, progress: Progress) -> None:
+        """Show progress; throttled so a fast stream doesn't flood the terminal or a log."""
+        now = time.monotonic()
+        if now - self._last_draw < (0.1 if self.tty else 1.0) and self._last_draw:
+            self._pending = progress
+            return
+        self._draw(progress)
+        self._last_draw = now
+
+    def _draw(self, progress: Progress) -> None:
+        self._pending = None
+        if self.tty:
+            self.stream.write("\r\x1b[K" + self._line(progress))
+        else:
+            self.stream.write(self._line(progress) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Draw the last event held back by throttling and end the line."""
+        if self._pending is not None:
+            self._draw(self._pending)
+        if self.tty and self._last_draw:
+            self.stream.write("\n")
+            self.stream.flush()
