@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the external programs the end-to-end tests run, only when missing:
+# prometheus + promtool (Debian package prometheus) and docker-compose.
+# Idempotent: with both present it does nothing and touches no network.
+# (hadolint comes from PyPI, through the dev extra.)
+set -euo pipefail
+
+need=()
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "ensure-tools: need root (or sudo) to install: ${need[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "ensure-tools: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
