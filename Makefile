@@ -1,0 +1,42 @@
+# The two commands: `make serve` runs the service, `make test` runs the tests.
+# Each creates .venv and installs what it needs first (torch pinned to the CPU build).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+TORCH := torch==2.13.0
+
+.PHONY: serve test lint stubs bench clean
+
+$(VENV)/.server: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e '.[server]'
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.server
+	$(PIP) install -q -e '.[server,dev]'
+	touch $@
+
+serve: $(VENV)/.server  ## run the service on 127.0.0.1:50051, metrics on 127.0.0.1:8000
+	$(VENV)/bin/gatenet serve $(ARGS)
+
+test: $(VENV)/.dev  ## stubs fresh, lint, then every test suite
+	scripts/ensure-tools.sh
+	PY=$(PY) scripts/stubs.sh --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+stubs: $(VENV)/.dev  ## regenerate proto stubs
+	PY=$(PY) scripts/stubs.sh
+
+bench: $(VENV)/.dev  ## the benchmark tables
+	$(PY) bench/train.py
+	$(PY) bench/predict.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
