@@ -1,0 +1,96 @@
+"""`gatenet serve` as a real process: settings precedence, bad settings, graceful stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gatenet.client import Client, ClientError
+from gatenet.server.config import load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_flags_override_environment_override_defaults():
+    env = {"GATENET_PORT": "6000", "GATENET_MAX_MODELS": "7", "GATENET_LOG_FORMAT": "text"}
+    settings = load_settings(["--port", "6001"], env)
+    assert settings.port == 6001
+    assert settings.max_models == 7
+    assert settings.log_format == "text"
+    assert load_settings([], {}).port == 50051
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--port", "70000"], {}, "--port = 70000"),
+        (["--max-models", "0"], {}, "--max-models = 0"),
+        ([], {"GATENET_TRAINING_WORKERS": "two"}, "GATENET_TRAINING_WORKERS = 'two'"),
+        (["--log-format", "xml"], {}, "json|text"),
+    ],
+)
+def test_bad_settings_name_the_setting(argv, env, message):
+    with pytest.raises(ValueError, match=message.replace("|", r"\|")):
+        load_settings(argv, env)
+
+
+def _gatenet(*args: str, **kwargs) -> subprocess.Popen:
+    exe = os.path.join(os.path.dirname(sys.executable), "gatenet")
+    return subprocess.Popen(
+        [exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+
+
+def test_bad_setting_stops_start_up_with_one_clear_line():
+    proc = _gatenet("serve", "--port", "-5")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines()[-1] == (
+        "gatenet serve: --port = -5 is out of range; allowed: 0..65535"
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_trains_then_stops_gracefully_on_signal(sig):
+    port = free_port()
+    proc = _gatenet(
+        "serve",
+        "--port",
+        str(port),
+        "--metrics-port",
+        "-1",
+        "--grace-seconds",
+        "5",
+        "--log-format",
+        "json",
+    )
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=10) as c:
+            deadline = time.monotonic() + 60
+            while True:  # poll until the process has bound and warmed up its workers
+                try:
+                    if c.health() == "SERVING":
+                        break
+                except ClientError:
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.1)
+            model = c.train(gate="xor").model_id
+            assert c.predict(model, [[1, 0]]).labels.tolist() == [1]
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert '"msg": "stopped"' in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
