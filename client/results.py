@@ -6,14 +6,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 
 from gatenet.v1 import gatenet_pb2 as pb
 
+_INT64 = (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64)
+
 
 def spec_dict(spec: pb.TrainRequest) -> dict[str, Any]:
     """The resolved spec as a plain dict with the proto's snake_case field names."""
-    return MessageToDict(spec, preserving_proto_field_name=True)
+    data = MessageToDict(spec, preserving_proto_field_name=True)
+    for f in spec.DESCRIPTOR.fields:  # proto3 JSON writes 64-bit ints as strings; undo that
+        if f.cpp_type in _INT64 and f.name in data:
+            data[f.name] = int(data[f.name])
+    return data
 
 
 @dataclass(frozen=True)
