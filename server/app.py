@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
 from gatenet.server import logs
+from gatenet.server.auth import TokenAuthInterceptor
 from gatenet.server.config import Settings, load_settings
 from gatenet.server.interceptor import ObservabilityInterceptor
 from gatenet.server.metrics import Metrics
@@ -55,7 +56,9 @@ class GatenetServer:
             futures.ThreadPoolExecutor(
                 max_workers=settings.request_threads, thread_name_prefix="gatenet-rpc"
             ),
-            interceptors=[ObservabilityInterceptor(self.metrics)],
+            # Observability first, so refused calls are counted and logged too.
+            interceptors=[ObservabilityInterceptor(self.metrics)]
+            + ([TokenAuthInterceptor(settings.auth_token)] if settings.auth_token else []),
             options=options,
         )
         service = GateService(settings, self.registry, self.pool, self.metrics)

@@ -30,6 +30,7 @@ class Settings:
     grace_seconds: float = 10.0  # drain time for in-flight RPCs on SIGTERM
     log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
     log_format: str = "json"  # json (one object per line) or text
+    auth_token: str = ""  # when set, GateService calls need "authorization: Bearer <token>"
     limits: Limits = field(default_factory=Limits)  # bounds on one Train request
 
     def validated(self) -> Settings:
@@ -79,6 +80,8 @@ _HELP = {
     "grace_seconds": "seconds in-flight RPCs get to finish on SIGTERM/SIGINT",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "log_format": "json (one object per line) or text",
+    "auth_token": "require 'authorization: Bearer <token>' on GateService calls; "
+    "prefer the env variable, flags show in ps",
 }
 
 
