@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -413,6 +414,37 @@ def test_unreachable_server_is_unavailable_naming_the_target():
     with Client("127.0.0.1:1", retries=1) as client, pytest.raises(ClientError) as err:
         client.health()
     assert err.value.code == "UNAVAILABLE" and err.value.target == "127.0.0.1:1"
+
+
+@pytest.fixture
+def tls_fake(tmp_path) -> Iterator[tuple[str, str]]:
+    """The fake GateService behind TLS with a fresh self-signed certificate: (target, CA path)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    command = (
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+        " -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost"
+    )
+    subprocess.run(
+        [*command.split(), "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_GateServiceServicer_to_server(FakeGateService(), server)
+    creds = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+    port = server.add_secure_port("127.0.0.1:0", creds)
+    server.start()
+    yield f"127.0.0.1:{port}", str(cert)
+    server.stop(None)
+
+
+def test_tls_with_a_ca_file(tls_fake):
+    target, ca = tls_fake
+    with Client(target, root_certificates=ca) as client:
+        assert client.train(gate="xor").model_id == "m1"
+    with Client(target, retries=0) as plaintext, pytest.raises(ClientError) as err:
+        plaintext.list_models()
+    assert err.value.code == "UNAVAILABLE"
 
 
 def test_an_injected_channel_is_left_open(fake):
