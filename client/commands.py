@@ -18,6 +18,13 @@ from .results import ModelInfo
 HEALTH_TIMEOUT = 10.0  # seconds; a health probe must answer even when no --timeout is given
 
 
+# train flags whose dest is already the Client.train keyword
+_SAME_NAME = (
+    "hidden activation method loss reduction optimizer lr momentum schedule batch_size steps"
+    " init seed early_stop margin restarts check_every"
+).split()
+
+
 def _finite(value: Any) -> Any:
     # NaN/Infinity are not JSON; a diverged loss prints as null instead of breaking parsers.
     if isinstance(value, float) and not math.isfinite(value):
@@ -45,25 +52,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "name": args.name,
     }
-    for key in (
-        "hidden",
-        "activation",
-        "method",
-        "loss",
-        "reduction",
-        "optimizer",
-        "lr",
-        "momentum",
-        "schedule",
-        "batch_size",
-        "steps",
-        "init",
-        "seed",
-        "early_stop",
-        "margin",
-        "restarts",
-        "check_every",
-    ):
+    for key in _SAME_NAME:
         options[key] = getattr(args, key)
     return options
 

@@ -95,7 +95,7 @@ def _task(request: pb.TrainRequest, gate, num_inputs, truth_table, examples) -> 
     num_inputs = _uint("num_inputs", num_inputs)
     if gate is not None:
         request.gate.name = str(gate)
-        request.gate.num_inputs = num_inputs
+        _set(request.gate, "num_inputs", "num_inputs", num_inputs)
     elif truth_table is not None:
         outputs = [_uint(f"truth_table[{i}]", v) for i, v in enumerate(truth_table)]
         n = len(outputs).bit_length() - 1
