@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# CI container stage: build the real Dockerfile in a private dockerd, run the gatenet
+# service of docker-compose.yml (+ deploy/compose.ci.yml), wait for its healthcheck,
+# train and predict through it with the host's `gatenet`, check /metrics, the non-root
+# user and a clean SIGTERM drain, then tear everything down, also on failure.
+#   scripts/ci-container.sh            (from .ci/run, after the tests)
+# Env: GATENET_CI_PORT / GATENET_CI_METRICS_PORT (loopback ports, default 50151 / 8100),
+#      GATENET_SHARED_TOOLS (folder with dockerd-up/down; default ../shared/tools beside the repo),
+#      PY (the venv's python, default .venv/bin/python).
+# Prometheus and Grafana images cannot be pulled here: only gatenet runs in a container.
+set -euo pipefail
+
+started=$SECONDS
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+say() { echo "ci-container: $*"; }
+die() { echo "ci-container: FAILED: $*" >&2; exit 1; }
+step_started=$SECONDS
+timings=()
+step_done() { timings+=("$1 $((SECONDS - step_started))s"); step_started=$SECONDS; }
+
+# The CI clone has shared/ beside it; try the logical and the symlink-resolved path.
+tools=""
+for candidate in "${GATENET_SHARED_TOOLS:-}" "$repo/../shared/tools" "$(pwd -P)/../shared/tools"; do
+  if [ -n "$candidate" ] && [ -x "$candidate/dockerd-up" ] && [ -x "$candidate/dockerd-down" ]; then
+    tools=$(cd "$candidate" && pwd)
+    break
+  fi
+done
+[ -n "$tools" ] || die "no dockerd-up/dockerd-down in \$GATENET_SHARED_TOOLS or $repo/../shared/tools"
+
+PY=${PY:-$repo/.venv/bin/python}
+GATENET=$(dirname "$PY")/gatenet
+[ -x "$PY" ] && [ -x "$GATENET" ] || die "$PY and $GATENET must exist (run make test first)"
+DOCKER=/usr/bin/docker  # Debian's client, which dockerd-up's engine speaks to
+port=${GATENET_CI_PORT:-50151}
+metrics_port=${GATENET_CI_METRICS_PORT:-8100}
+image=gatenet:ci
+project=gatenet-ci
+compose=(docker-compose -p "$project" -f docker-compose.yml -f deploy/compose.ci.yml)
+# What docker-compose.yml interpolates: the image tag and the loopback ports it publishes.
+export GATENET_IMAGE=$image GATENET_BIND=127.0.0.1
+export GATENET_GRPC_PUBLISH=$port GATENET_METRICS_PUBLISH=$metrics_port
+
+for p in "$port" "$metrics_port"; do
+  "$PY" -c 'import socket, sys; socket.create_server(("127.0.0.1", int(sys.argv[1]))).close()' "$p" \
+    2>/dev/null || die "port 127.0.0.1:$p is taken; set GATENET_CI_PORT / GATENET_CI_METRICS_PORT"
+done
+
+compose_started=""
+logs_dir=$(mktemp -d /tmp/gatenet-ci-container.XXXXXX)
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$compose_started" ]; then
+    if [ "$rc" -ne 0 ]; then
+      echo "---- gatenet container logs (last 80 lines) ----" >&2
+      "${compose[@]}" logs --no-color --tail=80 gatenet >&2 || true
+    fi
+    "${compose[@]}" down -v --remove-orphans -t 15 >/dev/null 2>&1 || true
+  fi
+  if [ -n "${GATENET_DOCKERD_DIR:-}" ]; then
+    "$tools/dockerd-down" || true
+  fi
+  rm -rf "$logs_dir"
+  if [ "$rc" -eq 0 ]; then
+    say "passed in $((SECONDS - started))s (${timings[*]})"
+  else
+    echo "ci-container: failed after $((SECONDS - started))s (${timings[*]:-})" >&2
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say "docker engine (dockerd-up from $tools)"
+engine_env=$("$tools/dockerd-up") || die "dockerd-up failed"
+eval "$engine_env"
+step_done dockerd
+
+# The torch CPU wheel that lies on this machine, into the build context (gitignored).
+if ! compgen -G "deploy/wheels/torch-2.13.0*.whl" >/dev/null; then
+  "$PY" -m pip download -q torch==2.13.0 --no-deps -d deploy/wheels
+fi
+compgen -G "deploy/wheels/torch-2.13.0+cpu*.whl" >/dev/null \
+  || die "deploy/wheels has no CPU torch 2.13.0 wheel: $(ls deploy/wheels)"
+
+say "docker build (torch from deploy/wheels)"
+if ! "$DOCKER" build --network=host --progress=plain --build-arg TORCH_WHEELS=deploy/wheels \
+  -t "$image" . >"$logs_dir/build.log" 2>&1; then
+  tail -60 "$logs_dir/build.log" >&2
+  die "docker build"
+fi
+say "image $image: $("$DOCKER" image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}')"
+step_done build
+
+say "docker-compose up gatenet on 127.0.0.1:$port (metrics :$metrics_port)"
+compose_started=1
+"${compose[@]}" up -d --no-build gatenet
+cid=$("${compose[@]}" ps -q gatenet)
+[ -n "$cid" ] || die "no gatenet container"
+health=""
+for _ in $(seq 180); do  # 2 s healthcheck interval, up to 90 s
+  read -r health state <<<"$("$DOCKER" inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Status}}' "$cid")"
+  case "$health/$state" in
+    healthy/running) break ;;
+    unhealthy/* | */exited | */dead) die "container is $health/$state" ;;
+  esac
+  sleep 0.5
+done
+[ "$health" = healthy ] || die "container not healthy after 90 s (last: $health)"
+step_done healthy
+
+uid=$("$DOCKER" exec "$cid" id -u)
+[ "$uid" != 0 ] || die "the server runs as root"
+
+say "train and predict through the container"
+"$GATENET" --target "127.0.0.1:$port" --timeout 60 train --gate xor --json >"$logs_dir/train.json"
+model=$("$PY" - "$logs_dir/train.json" <<'EOF'
+import json, sys
+info = json.load(open(sys.argv[1]))
+assert info["fit"] is True and info["accuracy"] == 1.0, f"xor did not fit: {info}"
+print(info["model_id"])
+EOF
+)
+"$GATENET" --target "127.0.0.1:$port" --timeout 30 predict "$model" 0,0 0,1 1,0 1,1 --json \
+  >"$logs_dir/predict.json"
+"$PY" - "$logs_dir/predict.json" <<'EOF'
+import json, sys
+labels = json.load(open(sys.argv[1]))["labels"]
+assert labels == [0, 1, 1, 0], f"xor labels {labels}, want [0, 1, 1, 0]"
+EOF
+"$PY" - "http://127.0.0.1:$metrics_port/metrics" <<'EOF'
+import sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+got = {(s.name, frozenset(s.labels.items())): s.value
+       for f in text_string_to_metric_families(text) for s in f.samples}
+def want(name, value, **labels):
+    have = got.get((name, frozenset(labels.items())))
+    assert have == value, f"{name}{labels} = {have}, want {value}"
+svc = dict(grpc_service="gatenet.v1.GateService", grpc_type="unary", grpc_code="OK")
+want("grpc_server_handled_total", 1.0, grpc_method="Train", **svc)
+want("grpc_server_handled_total", 1.0, grpc_method="Predict", **svc)
+want("gatenet_trainings_total", 1.0, task="gate", outcome="fit")
+want("gatenet_models", 1.0)
+EOF
+step_done client
+
+say "docker-compose stop: SIGTERM must drain and exit 0 within the grace period"
+"${compose[@]}" stop -t 15 gatenet
+read -r code oom <<<"$("$DOCKER" inspect -f '{{.State.ExitCode}} {{.State.OOMKilled}}' "$cid")"
+[ "$code" = 0 ] || die "gatenet exited $code after SIGTERM (137 = killed after the grace period)"
+[ "$oom" = false ] || die "gatenet was OOM-killed"
+step_done stop
