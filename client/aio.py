@@ -39,11 +39,29 @@ class AsyncClient:
         self.retries = retries  # extra attempts on UNAVAILABLE, idempotent calls only
         self._metadata = call_metadata(token)
         self._owns_channel = channel is None  # an injected channel belongs to the caller
-        self._channel = channel or open_channel(
-            target, credentials(tls, root_certificates), aio=True
-        )
-        self._stub = pb_grpc.GateServiceStub(self._channel)
-        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._credentials = credentials(tls, root_certificates)
+        self._channel = channel
+        self._stubs: tuple[pb_grpc.GateServiceStub, health_pb2_grpc.HealthStub] | None = None
+
+    def _connect(self) -> tuple[pb_grpc.GateServiceStub, health_pb2_grpc.HealthStub]:
+        # An aio channel belongs to the event loop it was made in, so make it on first use
+        # (inside the caller's loop), not in __init__, which may run before asyncio.run().
+        if self._stubs is None:
+            if self._channel is None:
+                self._channel = open_channel(self.target, self._credentials, aio=True)
+            self._stubs = (
+                pb_grpc.GateServiceStub(self._channel),
+                health_pb2_grpc.HealthStub(self._channel),
+            )
+        return self._stubs
+
+    @property
+    def _stub(self) -> pb_grpc.GateServiceStub:
+        return self._connect()[0]
+
+    @property
+    def _health(self) -> health_pb2_grpc.HealthStub:
+        return self._connect()[1]
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -53,8 +71,9 @@ class AsyncClient:
 
     async def close(self) -> None:
         """Close the channel if this client opened it."""
-        if self._owns_channel:
+        if self._owns_channel and self._channel is not None:
             await self._channel.close()
+            self._channel, self._stubs = None, None
 
     async def _call(
         self, rpc: Callable[..., Any], request: Any, timeout: float | None, idempotent: bool

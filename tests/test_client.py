@@ -481,6 +481,17 @@ def test_async_client_has_the_same_calls(fake):
     assert servicer.calls[0][2]["authorization"] == "Bearer t"
 
 
+def test_async_client_made_before_the_event_loop(fake):
+    _, target = fake
+    client = AsyncClient(target)  # the usual shape: build it, then asyncio.run(main(client))
+
+    async def run() -> str:
+        async with client:
+            return (await client.train(gate="or")).model_id
+
+    assert asyncio.run(run()) == "m1"
+
+
 # -- the real server -----------------------------------------------------------------------
 
 
