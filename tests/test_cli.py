@@ -254,3 +254,16 @@ def test_health_exit_codes(server, capsys):
     assert (code, out.strip()) == (0, "SERVING")
     code, out, _ = run_main(capsys, "--target", server.target, "--json", "health", "--service", "x")
     assert code == 1 and json.loads(out) == {"status": "SERVICE_UNKNOWN"}
+
+
+def test_token_from_flag_or_environment(make_server, monkeypatch, capsys):
+    srv = make_server(auth_token="s3cret")
+    t = ("--target", srv.target, "--json")
+    code, _, err = run_main(capsys, *t, "models")
+    assert code == 1 and err.startswith("error: UNAUTHENTICATED: ")
+    code, _, err = run_main(capsys, *t, "--token", "wrong", "models")
+    assert code == 1 and err.startswith("error: PERMISSION_DENIED: ")
+    code, out, _ = run_main(capsys, *t, "--token", "s3cret", "models")
+    assert code == 0 and json.loads(out) == {"models": []}
+    monkeypatch.setenv("GATENET_TOKEN", "s3cret")
+    assert run_main(capsys, *t, "models")[0] == 0
