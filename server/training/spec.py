@@ -33,6 +33,8 @@ class Limits:
     max_restarts: int = 1024
     max_learning_rate: float = 1000.0
     max_batch_size: int = 4096
+    # restarts x (parameters + rows x units): bounds the memory of one batched training
+    max_batch_elements: int = 50_000_000
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,115 @@
+"""Tasks: named gates, truth tables and explicit examples, validated into a Dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from gatenet.server.errors import InvalidArgument
+from gatenet.server.training.spec import Dataset, Limits
+
+# name -> (smallest arity, largest arity or None for max_table_inputs, natural arity, rule);
+# a rule maps the 0/1 input matrix [rows, n] to 0/1 targets.
+_Rule = Callable[[np.ndarray], np.ndarray]
+_GATES: dict[str, tuple[int, int | None, int, _Rule]] = {
+    "AND": (2, None, 2, lambda x: x.all(axis=1)),
+    "OR": (2, None, 2, lambda x: x.any(axis=1)),
+    "NAND": (2, None, 2, lambda x: ~x.all(axis=1)),
+    "NOR": (2, None, 2, lambda x: ~x.any(axis=1)),
+    "XOR": (2, None, 2, lambda x: x.sum(axis=1) % 2 == 1),  # parity
+    "XNOR": (2, None, 2, lambda x: x.sum(axis=1) % 2 == 0),
+    "NOT": (1, 1, 1, lambda x: ~x[:, 0]),
+    "BUFFER": (1, 1, 1, lambda x: x[:, 0]),
+    "IMPLY": (2, 2, 2, lambda x: ~x[:, 0] | x[:, 1]),
+    "NIMPLY": (2, 2, 2, lambda x: x[:, 0] & ~x[:, 1]),
+}
+GATE_NAMES = tuple(_GATES)
+
+
+def table_inputs(num_inputs: int) -> np.ndarray:
+    """All 2^n input rows as 0/1 float32, row order 00..0, 00..1, ... (first input = MSB)."""
+    rows = np.arange(2**num_inputs)[:, None]
+    shifts = np.arange(num_inputs - 1, -1, -1)[None, :]
+    return ((rows >> shifts) & 1).astype(np.float32)
+
+
+def gate_task(name: str, num_inputs: int, limits: Limits) -> Dataset:
+    """The truth table of a named gate (case-insensitive); num_inputs 0 = natural arity."""
+    key = name.strip().upper()
+    if key not in _GATES:
+        known = ", ".join(GATE_NAMES)
+        raise InvalidArgument("gate.name", f"{name!r} is not a gate; known: {known}")
+    low, high, natural, rule = _GATES[key]
+    n = natural if num_inputs == 0 else int(num_inputs)
+    top = limits.max_table_inputs if high is None else high
+    if not low <= n <= top:
+        allowed = f"exactly {low}" if low == top else f"{low}..{top}"
+        if high is None and n > top:
+            raise InvalidArgument("gate.num_inputs", f"{n} exceeds the limit {top} for {key}")
+        raise InvalidArgument("gate.num_inputs", f"{n} is not allowed for {key}: {allowed}")
+    inputs = table_inputs(n)
+    targets = rule(inputs.astype(bool)).astype(np.float32)
+    return Dataset(kind="gate", label=key.lower(), inputs=inputs, targets=targets)
+
+
+def truth_table_task(num_inputs: int, outputs: Sequence[int], limits: Limits) -> Dataset:
+    """Any boolean function of n inputs given by its 2^n outputs in row order."""
+    n = int(num_inputs)
+    if n < 1:
+        raise InvalidArgument("truth_table.num_inputs", f"{n} is below the minimum 1")
+    if n > limits.max_table_inputs:
+        raise InvalidArgument(
+            "truth_table.num_inputs", f"{n} exceeds the limit {limits.max_table_inputs}"
+        )
+    values = np.asarray(outputs, dtype=np.float64).reshape(-1)
+    if values.size != 2**n:
+        raise InvalidArgument(
+            "truth_table.outputs",
+            f"has {values.size} values; {n} inputs need exactly {2**n} (2^{n})",
+        )
+    bad = np.flatnonzero((values != 0) & (values != 1))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidArgument(f"truth_table.outputs[{i}]", f"{values[i]:g} is not 0 or 1")
+    return Dataset(
+        kind="truth_table",
+        label=f"table{n}",
+        inputs=table_inputs(n),
+        targets=values.astype(np.float32),
+    )
+
+
+def examples_task(
+    num_inputs: int, inputs_flat: Sequence[float], targets: Sequence[float], limits: Limits
+) -> Dataset:
+    """Explicit rows (row-major, finite) with one 0/1 target each."""
+    n = int(num_inputs)
+    if n < 1:
+        raise InvalidArgument("examples.num_inputs", f"{n} is below the minimum 1")
+    if n > limits.max_features:
+        raise InvalidArgument("examples.num_inputs", f"{n} exceeds the limit {limits.max_features}")
+    # float32 first: a float64 that overflows float32 must count as Inf too.
+    with np.errstate(over="ignore"):
+        flat = np.asarray(inputs_flat, dtype=np.float64).reshape(-1).astype(np.float32)
+        ys = np.asarray(targets, dtype=np.float64).reshape(-1).astype(np.float32)
+    if flat.size == 0:
+        raise InvalidArgument("examples.inputs", "is empty; at least one row is needed")
+    if flat.size % n:
+        raise InvalidArgument(
+            "examples.inputs", f"has {flat.size} values, not a multiple of num_inputs {n}"
+        )
+    rows = flat.size // n
+    if rows > limits.max_rows:
+        raise InvalidArgument("examples.inputs", f"{rows} rows exceed the limit {limits.max_rows}")
+    bad = np.flatnonzero(~np.isfinite(flat))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidArgument(f"examples.inputs[{i}]", f"{flat[i]} is not finite")
+    if ys.size != rows:
+        raise InvalidArgument("examples.targets", f"has {ys.size} values; {rows} rows need {rows}")
+    bad = np.flatnonzero((ys != 0) & (ys != 1))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidArgument(f"examples.targets[{i}]", f"{ys[i]:g} is not 0 or 1")
+    return Dataset(kind="examples", label="examples", inputs=flat.reshape(rows, n), targets=ys)

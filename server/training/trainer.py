@@ -1,0 +1,166 @@
+"""train(): batched restarts, periodic fit checks, early stop, cancellation and the result."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import torch
+
+from gatenet.server.errors import Cancelled
+from gatenet.server.training.autodiff import AutogradEngine
+from gatenet.server.training.evaluate import Check, Evaluator
+from gatenet.server.training.manual import ManualEngine
+from gatenet.server.training.network import Params, initialise, layer_shapes
+from gatenet.server.training.perceptron import PerceptronEngine
+from gatenet.server.training.recipe import resolve
+from gatenet.server.training.sampling import Feed
+from gatenet.server.training.spec import Limits, Progress, TrainResult, TrainSpec
+from gatenet.server.training.tasks import gate_task
+
+CURVE_POINTS = 100  # at most this many loss-curve samples
+POLL_SECONDS = 0.005  # should_stop() is called at least this often (and at every fit check)
+PROGRESS_SECONDS = 0.1  # on_progress() at the first and last check, and at most this often between
+
+
+def _one_thread() -> None:
+    # Tiny ops never gain from intra-op threads, and the server runs several trainings at once
+    # on worker threads: one thread each keeps them from fighting over the cores.
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+def _engine(
+    spec: TrainSpec, params: Params, feed: Feed
+) -> AutogradEngine | ManualEngine | PerceptronEngine:
+    if spec.method == "perceptron":
+        return PerceptronEngine(params, feed, spec.reduction, spec.learning_rate)
+    cls = ManualEngine if spec.method == "manual" else AutogradEngine
+    return cls(
+        params,
+        feed,
+        spec.activation,
+        spec.loss,
+        spec.reduction,
+        spec.optimizer,
+        spec.learning_rate,
+        spec.momentum,
+    )
+
+
+class _Curve:
+    """Loss-curve samples of every restart, thinned by halving so at most CURVE_POINTS remain."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[int, torch.Tensor]] = []
+        self.stride, self.seen = 1, 0
+
+    def add(self, step: int, loss: torch.Tensor) -> None:
+        if self.seen % self.stride == 0:
+            if len(self.points) >= CURVE_POINTS - 1:
+                self.points = self.points[::2]
+                self.stride *= 2
+            self.points.append((step, loss))
+        self.seen += 1
+
+    def of(self, k: int, last: tuple[int, torch.Tensor]) -> list[tuple[int, float]]:
+        points = self.points if self.points[-1][0] == last[0] else [*self.points, last]
+        return [(step, float(loss[k])) for step, loss in points]
+
+
+def train(
+    spec: TrainSpec,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[Progress], None] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> TrainResult:
+    """Train a resolved spec's restarts at once and return the kept restart and how it went."""
+    missing = [f.name for f in dataclasses.fields(spec) if getattr(spec, f.name) is None]
+    if missing and missing != ["initial_weights"]:
+        raise ValueError(f"train() needs a resolved spec (see recipe.resolve); unset: {missing}")
+    _one_thread()
+    started = time.perf_counter()
+    data = spec.dataset
+    r = spec.restarts
+    gens = [torch.Generator().manual_seed(spec.seed + k) for k in range(r)]
+    params = Params(layer_shapes(data.num_inputs, spec.hidden_sizes), r, dtype)
+    initialise(params, spec.init, gens, spec.initial_weights)
+    x = torch.from_numpy(data.inputs).to(dtype)
+    y = torch.from_numpy(data.targets).to(dtype)
+    feed = Feed(x, y, gens, spec.schedule, spec.batch_size)
+    engine = _engine(spec, params, feed)
+    evaluate = Evaluator(
+        x, y, spec.activation, spec.loss, spec.reduction, spec.margin, spec.method == "perceptron"
+    )
+
+    curve = _Curve()
+    step, poll, last_progress = 0, 1, -1.0
+    if should_stop():
+        raise Cancelled("training cancelled at step 0")
+    while True:
+        check = evaluate(params)
+        curve.add(step, check.loss)
+        fitting = int(check.fit.sum())
+        done = step >= spec.steps or (spec.early_stop and fitting > 0)
+        now = time.perf_counter()
+        if on_progress is not None and (done or now - last_progress >= PROGRESS_SECONDS):
+            on_progress(_progress(check, step, fitting, r))
+            last_progress = now
+        if done:
+            break
+        target = min(step + spec.check_every, spec.steps)
+        while step < target:
+            n = min(poll, target - step)
+            t0 = time.perf_counter()
+            engine.run(n)
+            step += n
+            if should_stop():
+                raise Cancelled(f"training cancelled at step {step}")
+            # Aim for one should_stop() call per POLL_SECONDS, whatever a step costs.
+            poll = max(1, int(POLL_SECONDS * n / max(time.perf_counter() - t0, 1e-9)))
+
+    k = Evaluator.best(check)
+    return TrainResult(
+        weights=params.restart_weights(k),
+        fit=bool(check.fit[k]),
+        accuracy=float(check.accuracy[k]),
+        final_loss=float(check.loss[k]),
+        steps=step,
+        restarts=r,
+        restart_index=k,
+        restarts_fit=fitting,
+        seed_used=spec.seed + k,
+        margin_reached=float(check.margin[k]),
+        train_seconds=time.perf_counter() - started,
+        loss_curve=curve.of(k, (step, check.loss)),
+    )
+
+
+def warm_up() -> None:
+    """Pay torch's lazy imports and first-call costs (~1 s for torch.optim) before serving."""
+    limits = Limits()
+    xor = gate_task("xor", 0, limits)
+    for method, optimizer, schedule in [
+        ("manual", "adam", "full_batch"),
+        ("manual", "sgd", "mini_batch"),
+        ("autograd", "adam", "online"),
+        ("autograd", "sgd", "full_batch"),
+        ("perceptron", None, "full_batch"),
+    ]:
+        spec = TrainSpec(
+            xor, method=method, optimizer=optimizer, schedule=schedule, steps=20, restarts=2, seed=0
+        )
+        train(resolve(spec, limits))
+
+
+def _progress(check: Check, step: int, fitting: int, restarts: int) -> Progress:
+    k = Evaluator.best(check)
+    return Progress(
+        step=step,
+        best_loss=float(check.loss[k]),
+        best_accuracy=float(check.accuracy[k]),
+        restarts_fit=fitting,
+        restarts=restarts,
+    )
