@@ -1,0 +1,110 @@
+"""The deploy files, checked by the tools that consume them: compose, hadolint, promtool."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from e2e_support import (
+    DASHBOARD,
+    DEPLOY,
+    PROMETHEUS_CONFIG,
+    REPO,
+    dashboard_queries,
+    find_tool,
+    promql_metric_names,
+    run,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(
+    "files",
+    [["docker-compose.yml"], ["docker-compose.yml", "deploy/compose.ci.yml"]],
+    ids=["compose", "compose+ci"],
+)
+def test_compose_files_are_valid(files):
+    args = [find_tool("docker-compose")]
+    for f in files:
+        args += ["-f", f]
+    result = run([*args, "config", "-q"])
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr, result.stderr  # e.g. an unset variable
+
+
+def test_dockerfile_is_clean_for_hadolint():
+    # Clean at warning level; an ignore needs a `# hadolint ignore=DLxxxx` with its reason.
+    result = run(
+        [find_tool("hadolint"), "--no-color", "--failure-threshold", "warning", "Dockerfile"]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_config_is_valid():
+    result = run([find_tool("promtool"), "check", "config", str(PROMETHEUS_CONFIG)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_grafana_provisioning_fits_together():
+    """Dashboard -> datasource uid -> provider path -> compose mounts all agree."""
+    datasource = (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    provider = (DEPLOY / "grafana/provisioning/dashboards/gatenet.yml").read_text()
+    compose = (REPO / "docker-compose.yml").read_text()
+    uid = re.search(r"^\s+uid:\s*(\S+)", datasource, re.M).group(1)
+    path = re.search(r"^\s+path:\s*(\S+)", provider, re.M).group(1)
+    assert f"./deploy/grafana/dashboards:{path}:ro" in compose
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in compose
+    assert "http://prometheus:9090" in datasource
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "gatenet"
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == uid, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == uid and target["refId"], panel["title"]
+
+
+def test_dashboard_covers_the_operator_questions():
+    text = "\n".join(expr for _, expr in dashboard_queries())
+    for needed in [
+        r"sum by \(grpc_method\) \(rate\(grpc_server_handled_total",  # request rate by method
+        r'grpc_code!="OK"',  # errors
+        r"histogram_quantile\(0\.5, .*grpc_server_handling_seconds_bucket",  # p50
+        r"histogram_quantile\(0\.99, .*grpc_server_handling_seconds_bucket",  # p99
+        r"by \(task, outcome\) \(rate\(gatenet_trainings_total",  # trainings by outcome
+        r"gatenet_training_seconds_bucket",  # training time
+        r"gatenet_models",  # models held
+        r"process_resident_memory_bytes",  # memory
+    ]:
+        assert re.search(needed, text), f"no panel query matches {needed}"
+
+
+def test_drain_fits_inside_the_stop_grace_period():
+    """docker stop must not SIGKILL a server still draining."""
+    compose = (REPO / "docker-compose.yml").read_text()
+    env = (DEPLOY / "gatenet.env").read_text()
+    dockerfile = (REPO / "Dockerfile").read_text()
+    stop_grace = int(re.search(r"stop_grace_period:\s*(\d+)s", compose).group(1))
+    grace = float(re.search(r"^GATENET_GRACE_SECONDS=(\S+)", env, re.M).group(1))
+    image_grace = float(re.search(r"GATENET_GRACE_SECONDS=(\S+)", dockerfile).group(1))
+    assert max(grace, image_grace) + 2 <= stop_grace
+    assert re.search(r"^STOPSIGNAL SIGTERM$", dockerfile, re.M)
+    assert re.search(r"stop_signal:\s*SIGTERM", compose)
+
+
+def test_promql_metric_names():
+    expr = (
+        "histogram_quantile(0.99, sum by (le, grpc_method) "
+        '(rate(grpc_server_handling_seconds_bucket{job="gatenet", grpc_code!="OK"}'
+        "[$__rate_interval]))) / ignoring(x) 60 * "
+        "sum without (instance) (up) or on() vector(0)"
+    )
+    assert promql_metric_names(expr) == {"grpc_server_handling_seconds_bucket", "up"}
