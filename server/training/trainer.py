@@ -21,7 +21,6 @@ from gatenet.server.training.tasks import gate_task
 
 CURVE_POINTS = 100  # at most this many loss-curve samples
 POLL_SECONDS = 0.005  # should_stop() is called at least this often (and at every fit check)
-PROGRESS_SECONDS = 0.1  # on_progress() at the first and last check, and at most this often between
 
 
 def _one_thread() -> None:
@@ -96,7 +95,7 @@ def train(
     )
 
     curve = _Curve()
-    step, poll, last_progress = 0, 1, -1.0
+    step, poll = 0, 1
     if should_stop():
         raise Cancelled("training cancelled at step 0")
     while True:
@@ -104,10 +103,8 @@ def train(
         curve.add(step, check.loss)
         fitting = int(check.fit.sum())
         done = step >= spec.steps or (spec.early_stop and fitting > 0)
-        now = time.perf_counter()
-        if on_progress is not None and (done or now - last_progress >= PROGRESS_SECONDS):
+        if on_progress is not None:  # at every fit check; the caller throttles if it must
             on_progress(_progress(check, step, fitting, r))
-            last_progress = now
         if done:
             break
         target = min(step + spec.check_every, spec.steps)
