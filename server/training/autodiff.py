@@ -32,9 +32,9 @@ class AutogradEngine:
             for t in pair
         ]
         if optimizer == "adam":
-            self.opt: torch.optim.Optimizer = torch.optim.Adam(self.leaves, lr=lr)
+            self.opt: torch.optim.Optimizer = torch.optim.Adam(self.leaves, lr=lr, foreach=True)
         else:
-            self.opt = torch.optim.SGD(self.leaves, lr=lr, momentum=momentum)
+            self.opt = torch.optim.SGD(self.leaves, lr=lr, momentum=momentum, foreach=True)
 
     def loss_total(self) -> torch.Tensor:
         """Sum over restarts of each restart's loss on the current feed rows (with a graph)."""
