@@ -29,7 +29,7 @@ RUN if [ -n "$TORCH_WHEELS" ]; then \
             "torch==${TORCH_VERSION}"; \
     fi \
     && rm -rf deploy \
-    && t="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
+    && t="$(python3 -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')" \
     && rm -rf "$t/test" "$t/include" \
     && find "$t/bin" -type f ! -name torch_shm_manager -delete
 
@@ -39,8 +39,9 @@ COPY pyproject.toml ./
 RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['server']))" > requirements.txt \
     && pip install -r requirements.txt
 
-# Layer 3, the project itself, without dependency resolution.
-COPY README* ./
+# Layer 3, the project itself, without dependency resolution. (pyproject.toml again
+# so the README* wildcard always matches something, as the classic builder requires.)
+COPY pyproject.toml README* ./
 COPY proto/ proto/
 COPY server/ server/
 COPY client/ client/
