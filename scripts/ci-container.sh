@@ -32,7 +32,7 @@ done
 
 PY=${PY:-$repo/.venv/bin/python}
 GATENET=$(dirname "$PY")/gatenet
-[ -x "$PY" ] && [ -x "$GATENET" ] || die "$PY and $GATENET must exist (run make test first)"
+{ [ -x "$PY" ] && [ -x "$GATENET" ]; } || die "$PY and $GATENET must exist (run make test first)"
 DOCKER=/usr/bin/docker  # Debian's client, which dockerd-up's engine speaks to
 port=${GATENET_CI_PORT:-50151}
 metrics_port=${GATENET_CI_METRICS_PORT:-8100}
