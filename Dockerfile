@@ -66,12 +66,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     GATENET_METRICS_HOST=0.0.0.0 \
     GATENET_METRICS_PORT=8000 \
     GATENET_LOG_FORMAT=json \
-    GATENET_GRACE_SECONDS=10
+    GATENET_GRACE_SECONDS=8
 USER 10001:10001
 WORKDIR /home/gatenet
 EXPOSE 50051 8000
-# SIGTERM starts the server's drain (GATENET_GRACE_SECONDS); give `docker stop`
-# a longer timeout than that (compose: stop_grace_period: 15s).
+# SIGTERM starts the server's drain: GATENET_GRACE_SECONDS for in-flight calls, then
+# ~2 s to stop training workers. 8 s fits `docker stop`'s default 10 s before SIGKILL;
+# raise it together with the stop timeout (compose: stop_grace_period).
 STOPSIGNAL SIGTERM
 # Through sh so the check follows GATENET_PORT when it is changed.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \

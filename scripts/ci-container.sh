@@ -151,7 +151,7 @@ EOF
 step_done client
 
 say "docker-compose stop: SIGTERM must drain and exit 0 within the grace period"
-"${compose[@]}" stop -t 15 gatenet
+"${compose[@]}" stop gatenet  # waits stop_grace_period, then SIGKILL
 read -r code oom <<<"$("$DOCKER" inspect -f '{{.State.ExitCode}} {{.State.OOMKilled}}' "$cid")"
 [ "$code" = 0 ] || die "gatenet exited $code after SIGTERM (137 = killed after the grace period)"
 [ "$oom" = false ] || die "gatenet was OOM-killed"

@@ -95,7 +95,8 @@ def test_drain_fits_inside_the_stop_grace_period():
     stop_grace = int(re.search(r"stop_grace_period:\s*(\d+)s", compose).group(1))
     grace = float(re.search(r"^GATENET_GRACE_SECONDS=(\S+)", env, re.M).group(1))
     image_grace = float(re.search(r"GATENET_GRACE_SECONDS=(\S+)", dockerfile).group(1))
-    assert max(grace, image_grace) + 2 <= stop_grace
+    assert grace + 4 <= stop_grace  # the drain, then ~2 s per training worker to stop
+    assert image_grace + 2 <= 10  # plain `docker stop` sends SIGKILL after 10 s
     assert re.search(r"^STOPSIGNAL SIGTERM$", dockerfile, re.M)
     assert re.search(r"stop_signal:\s*SIGTERM", compose)
 
