@@ -1,0 +1,359 @@
+"""Benchmark the training core: the seed notebooks' recipes as written against gatenet's default
+Train on the same task, the defaults over every 2- and 3-input function, the cost of a step as
+restarts grow, and the Train RPC end to end. Prints markdown; run: .venv/bin/python bench/train.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from gatenet.server.training.recipe import resolve
+from gatenet.server.training.spec import Dataset, Limits, TrainSpec
+from gatenet.server.training.tasks import GATE_NAMES, examples_task, gate_task, truth_table_task
+from gatenet.server.training.trainer import train, warm_up
+
+LIMITS = Limits()
+XOR_X = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
+XOR_Y = [0.0, 1.0, 1.0, 0.0]
+DF_X = [[0, 0, 1], [0, 1, 0], [1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1], [0, 0, 0], [1, 0, 0]]
+DF_Y = [1 - row[2] for row in DF_X]  # seed 004's generate_x_y table: y = NOT x3
+CHECK_EVERY = 10  # steps between the bench's own fit checks on the notebook runs
+
+Run = tuple[bool, float, int | None]  # fit, seconds, first checked step with every row right
+
+
+class Clock:
+    """Wall time of a recipe minus the time the bench spends checking its fit."""
+
+    def __init__(self) -> None:
+        self.start, self.excluded, self.first_fit = time.perf_counter(), 0.0, None
+
+    def check(self, step: int, right: Callable[[], bool]) -> None:
+        t = time.perf_counter()
+        if self.first_fit is None and right():
+            self.first_fit = step
+        self.excluded += time.perf_counter() - t
+
+    def done(self, fit: bool) -> Run:
+        return fit, time.perf_counter() - self.start - self.excluded, self.first_fit
+
+
+def all_right(p: torch.Tensor | np.ndarray, y: list[float]) -> bool:
+    return bool(((np.asarray(p).reshape(-1) > 0.5) == (np.asarray(y) > 0.5)).all())
+
+
+def seed_000(seed: int) -> Run:
+    """2-4-1 sigmoid, torch.rand init, one random row per step, BCE, lr 0.05, 10,000 steps."""
+    torch.manual_seed(seed)
+    rnd = random.Random(seed)
+    clock = Clock()
+    w1, b1 = torch.rand(2, 4, requires_grad=True), torch.rand(4, requires_grad=True)
+    w2, b2 = torch.rand(4, 1, requires_grad=True), torch.rand(1, requires_grad=True)
+
+    def sigmoid(x):
+        return 1 / (1 + torch.exp(-x))
+
+    def forward(x):
+        return sigmoid(sigmoid(x @ w1 + b1) @ w2 + b2)
+
+    running_loss = 0
+    for i in range(10000):
+        x1, x2 = rnd.choice([0, 1]), rnd.choice([0, 1])
+        x, y = torch.FloatTensor([x1, x2]), torch.FloatTensor([int(bool(x1) ^ bool(x2))])
+        out = forward(x)
+        loss = -(y * torch.log(out) + (1 - y) * torch.log(1 - out))
+        running_loss += loss.data[0]
+        loss.backward()
+        for p in (w1, b1, w2, b2):
+            p.data -= 0.05 * p.grad.data
+        for p in (w1, b1, w2, b2):
+            p.grad.data.zero_()
+        if i % CHECK_EVERY == CHECK_EVERY - 1:
+            clock.check(i + 1, lambda: all_right(forward(torch.tensor(XOR_X)).detach(), XOR_Y))
+    return clock.done(all_right(forward(torch.tensor(XOR_X)).detach(), XOR_Y))
+
+
+def _sequential_xor(seed: int, hidden_act_out: bool, loss_fn, lr: float, steps: int) -> Run:
+    torch.manual_seed(seed)
+    clock = Clock()
+    x, y = torch.tensor(XOR_X), torch.tensor(XOR_Y).view(4, 1)
+    layers = [torch.nn.Linear(2, 2), torch.nn.Sigmoid(), torch.nn.Linear(2, 1)]
+    model = torch.nn.Sequential(*layers, *([torch.nn.Sigmoid()] if hidden_act_out else []))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def prob():
+        with torch.no_grad():
+            return model(x) if hidden_act_out else model(x).sigmoid()
+
+    for t in range(steps):
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if t % CHECK_EVERY == CHECK_EVERY - 1:
+            clock.check(t + 1, lambda: all_right(prob(), XOR_Y))
+    return clock.done(all_right(prob(), XOR_Y))
+
+
+def seed_001(seed: int) -> Run:
+    """nn.Sequential 2-2-1 sigmoid, BCEWithLogitsLoss(sum), SGD lr 0.5, 1000 full-batch steps."""
+    return _sequential_xor(seed, False, torch.nn.BCEWithLogitsLoss(reduction="sum"), 0.5, 1000)
+
+
+def seed_003(seed: int) -> Run:
+    """nn.Sequential 2-2-1 sigmoid with sigmoid output, BCELoss (mean), SGD lr 1, 10,001 steps."""
+    return _sequential_xor(seed, True, torch.nn.BCELoss(), 1.0, 10001)
+
+
+def seed_002(seed: int) -> Run:
+    """numpy 2-4-1 tanh, randn/sqrt(fan_in) init, manual backprop (BCE sum grads), lr 0.1, 1000."""
+    np.random.seed(seed)
+    clock = Clock()
+    w1, b1 = np.random.randn(2, 4) * np.sqrt(2) ** -1, np.zeros((1, 4))
+    w2, b2 = np.random.randn(4, 1) * 0.5, np.zeros((1, 1))
+    x, y = np.array(XOR_X), np.array(XOR_Y).reshape(4, 1)
+
+    def tanh(v):
+        return (np.exp(v) - np.exp(-v)) / (np.exp(v) + np.exp(-v))
+
+    def forward():
+        a1 = tanh(x @ w1 + b1)
+        return a1, 1 / (1 + np.exp(-(a1 @ w2 + b2)))
+
+    for step in range(1000):
+        a1, yhat = forward()
+        _loss = -(np.mean(y * np.log(yhat)) + np.mean((1 - y) * np.log(1 - yhat)))
+        dz2 = yhat - y
+        w2_grad, b2_grad = a1.T @ dz2, np.sum(dz2, axis=0, keepdims=True)
+        dz1 = (dz2 @ w2.T) * (1 - a1**2)
+        w1_grad, b1_grad = x.T @ dz1, np.sum(dz1, axis=0, keepdims=True)
+        for p, g in zip((w1, b1, w2, b2), (w1_grad, b1_grad, w2_grad, b2_grad), strict=True):
+            p -= 0.1 * g
+        if step % CHECK_EVERY == CHECK_EVERY - 1:
+            clock.check(step + 1, lambda: all_right(forward()[1], XOR_Y))
+    return clock.done(all_right(forward()[1], XOR_Y))
+
+
+def seed_004(seed: int) -> Run:
+    """3-4-1 sigmoid, randn init, MSE, one random row per step, lr 4, 800 steps; as written, the
+    forward pass reads the global biases I and J, not the trained ones."""
+    torch.manual_seed(seed)
+    clock = Clock()
+    sig = torch.sigmoid
+    # The globals from the notebook's "Step 1" cells: one update of I and J from a random row.
+    x0, v, i_g = torch.rand(1, 3), torch.randn(3, 4), torch.randn(1, 4)
+    w, j_g = torch.randn(4, 1), torch.randn(1, 1)
+    y0 = torch.randint(high=2, size=(1, 1)).float()
+    a = x0 @ v + i_g
+    c = sig(a) @ w + j_g
+    dldc = (sig(c) - y0) * sig(c) * (1 - sig(c))
+    dlda = (dldc @ w.T) * sig(a) * (1 - sig(a))
+    i_g, j_g = i_g - 0.01 * dlda.sum(0), j_g - 0.01 * dldc.sum(0)
+    x, y = (
+        torch.tensor(DF_X, dtype=torch.float32),
+        torch.tensor(DF_Y, dtype=torch.float32).view(8, 1),
+    )
+    weights = {"V": torch.randn(3, 4), "I": torch.randn(1, 4)}
+    weights.update(W=torch.randn(4, 1), J=torch.randn(1, 1))
+
+    def predict(rows):
+        return sig(sig(rows @ weights["V"] + i_g) @ weights["W"] + j_g)
+
+    for step in range(800):
+        ind = int(torch.randint(0, 8, size=(1,)).item())
+        xr, yr = x[ind].view(1, 3), y[ind].view(1, 1)
+        a = xr @ weights["V"] + i_g
+        b = sig(a)
+        c = b @ weights["W"] + j_g
+        p = sig(c)
+        dldc = -1.0 * (yr - p) * sig(c) * (1 - sig(c))
+        dldw, dldj = b.T @ dldc, dldc.sum(dim=0).reshape(1, 1)
+        dlda = (dldc @ weights["W"].T) * sig(a) * (1 - sig(a))
+        dldv, dldi = xr.T @ dlda, dlda.sum(dim=0).reshape(1, 4)
+        weights["V"], weights["I"] = weights["V"] - 4 * dldv, weights["I"] - 4 * dldi
+        weights["W"], weights["J"] = weights["W"] - 4 * dldw, weights["J"] - 4 * dldj
+        if step % CHECK_EVERY == CHECK_EVERY - 1:
+            clock.check(step + 1, lambda: all_right(predict(x), DF_Y))
+    return clock.done(all_right(predict(x), DF_Y))
+
+
+def default_train(dataset: Dataset, seed: int) -> Run:
+    """gatenet's default Train of a task: resolve() then train(), wall time of both."""
+    t = time.perf_counter()
+    result = train(resolve(TrainSpec(dataset=dataset, seed=seed), LIMITS))
+    return result.fit, time.perf_counter() - t, result.steps if result.fit else None
+
+
+def runs(fn: Callable[[int], Run], seeds: int) -> list[Run]:
+    return [fn(seed) for seed in range(seeds)]
+
+
+def summary(results: list[Run]) -> dict[str, float]:
+    secs = sorted(r[1] for r in results)
+    steps = [r[2] for r in results if r[0] and r[2] is not None]
+    return {
+        "n": len(results),
+        "fit": sum(r[0] for r in results) / len(results),
+        "median": statistics.median(secs),
+        "p90": secs[min(len(secs) - 1, math.ceil(0.9 * len(secs)) - 1)],
+        "steps": statistics.median(steps) if steps else float("nan"),
+    }
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def row(name: str, task: str, s: dict[str, float]) -> str:
+    steps = "-" if math.isnan(s["steps"]) else f"{s['steps']:g}"
+    return (
+        f"| {name} | {task} | {s['n']} | {s['fit']:.0%} | {ms(s['median'])} | {ms(s['p90'])}"
+        f" | {steps} |"
+    )
+
+
+def table(f: int, n: int) -> Dataset:
+    return truth_table_task(n, [(f >> i) & 1 for i in range(2**n)], LIMITS)
+
+
+def step_seconds(restarts: int, steps: int) -> float:
+    """Seconds per step of the default method on a 2-4-1 XOR net, no early stop (best of 3)."""
+    spec = TrainSpec(
+        gate_task("xor", 0, LIMITS), hidden_sizes=(4,), restarts=restarts, steps=steps,
+        early_stop=False, seed=0,
+    )  # fmt: skip
+    return min(train(resolve(spec, LIMITS)).train_seconds / steps for _ in range(3))
+
+
+def rpc_latency(calls: int) -> str:
+    """p50 / p99 of Train(gate=xor) through the real server and client, or why not."""
+    try:
+        from gatenet.client import Client
+        from gatenet.server.app import build_server
+        from gatenet.server.config import Settings
+    except ImportError as exc:
+        return f"n/a: {exc}"
+    settings = Settings(port=0, metrics_port=-1, log_level="WARNING", grace_seconds=0.0)
+    server = build_server(settings)
+    server.start()
+    try:
+        with Client(server.target, timeout=60) as client:
+            client.train(gate="xor")  # first call: channel set-up
+            lat = []
+            for _ in range(calls):
+                t = time.perf_counter()
+                client.train(gate="xor")
+                lat.append(time.perf_counter() - t)
+    finally:
+        server.stop(0)
+    lat.sort()
+    p99 = lat[min(len(lat) - 1, math.ceil(0.99 * len(lat)) - 1)]
+    return f"p50 {ms(statistics.median(lat))}, p99 {ms(p99)} over {calls} calls"
+
+
+RECIPES = [  # (label, recipe, task, seeds for the full run, seeds with --quick)
+    (
+        "seed 000: 2-4-1 sigmoid, torch.rand, online autograd, lr 0.05, 10,000 steps",
+        seed_000,
+        20,
+        3,
+    ),
+    ("seed 001: nn.Sequential 2-2-1, BCEWithLogits sum, SGD lr 0.5, 1000 steps", seed_001, 100, 10),
+    ("seed 002: numpy 2-4-1 tanh, manual backprop, lr 0.1, 1000 steps", seed_002, 200, 20),
+    ("seed 003: nn.Sequential 2-2-1, BCELoss, SGD lr 1, 10,001 steps", seed_003, 20, 3),
+    ("seed 004: 3-4-1 sigmoid, online MSE, lr 4, 800 steps (its bias bug kept)", seed_004, 200, 20),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark the gatenet training core.")
+    parser.add_argument("--quick", action="store_true", help="few seeds: a smoke run only")
+    quick = parser.parse_args().quick
+    began = time.perf_counter()
+    torch.set_num_threads(1)  # every recipe on one intra-op thread, as the server trains
+    warm_up()
+    xor = gate_task("xor", 0, LIMITS)
+    not_x3 = examples_task(3, [v for r in DF_X for v in r], DF_Y, LIMITS)
+    n_default = 20 if quick else 200
+
+    print("## Seed notebooks as written vs gatenet's default Train of the same task\n")
+    print("Notebook fit: every row on the right side of 0.5 after the last step. gatenet fit:")
+    print("every row right with margin 0.1 (the default). Seconds: wall time of one run (set-up")
+    print(f"included, the bench's own fit checks every {CHECK_EVERY} steps excluded).\n")
+    print("| recipe | task | seeds | fit rate | median | p90 | median steps to fit |")
+    print("|---|---|---|---|---|---|---|")
+    default_xor = summary(runs(lambda s: default_train(xor, s), n_default))
+    default_not_x3 = summary(runs(lambda s: default_train(not_x3, s), n_default))
+    medians = {}
+    for label, recipe, full, few in RECIPES:
+        task, default = (
+            ("not x3, 8 rows", default_not_x3) if recipe is seed_004 else ("xor", default_xor)
+        )
+        measured = summary(runs(recipe, few if quick else full))
+        medians[recipe.__name__] = measured["median"]
+        print(row(label, task, measured))
+        print(row("gatenet default Train", task, default))
+
+    print("\n## gatenet's default Train over every small boolean function\n")
+    print("| functions | seeds each | trainings | fit rate | median | p90 | median steps |")
+    print("|---|---|---|---|---|---|---|")
+    families = [
+        ("every gate (10, natural arity)", [gate_task(g, 0, LIMITS) for g in GATE_NAMES], 200),
+        ("all 16 two-input functions", [table(f, 2) for f in range(16)], 200),
+        ("all 256 three-input functions", [table(f, 3) for f in range(256)], 50),
+    ]
+    fit_rates = {}
+    for label, datasets, seeds in families:
+        seeds = max(2, seeds // 10) if quick else seeds
+        results = [default_train(d, s) for d in datasets for s in range(seeds)]
+        s = summary(results)
+        fit_rates[label] = s["fit"]
+        print(
+            f"| {label} | {seeds} | {len(results)} | {s['fit']:.2%} | {ms(s['median'])}"
+            f" | {ms(s['p90'])} | {s['steps']:g} |"
+        )
+
+    print("\n## Cost of a step as restarts grow (2-4-1 tanh, default method, no early stop)\n")
+    print("| restarts | seconds per step | per restart-step | vs R = 1 |")
+    print("|---|---|---|---|")
+    per_step = {r: step_seconds(r, 500 if quick else 2000) for r in (1, 8, 64, 512)}
+    for r, sec in per_step.items():
+        print(f"| {r} | {sec * 1e6:.1f} us | {sec / r * 1e6:.2f} us | {sec / per_step[1]:.2f}x |")
+
+    print("\n## Train RPC end to end (gate=xor, defaults, real server and client on loopback)\n")
+    print(rpc_latency(20 if quick else 200))
+
+    xor_median = default_xor["median"]
+    checks = [
+        ("default fits every gate on every seed", fit_rates[families[0][0]], "100%"),
+        ("default fits every 2-input function on every seed", fit_rates[families[1][0]], "100%"),
+        ("default fits every 3-input function on every seed", fit_rates[families[2][0]], "100%"),
+        ("default XOR median <= 1/50 of seed 000's", medians["seed_000"] / xor_median, 50),
+        ("default XOR median <= 1/3 of seed 002's", medians["seed_002"] / xor_median, 3),
+        ("step with R = 64 <= 3x a step with R = 1", per_step[1] * 3 / per_step[64], 1),
+    ]
+    print("\n## Targets\n")
+    print("| target | measured | met |")
+    print("|---|---|---|")
+    for label, value, bound in checks:
+        if bound == "100%":
+            shown, met = f"{value:.2%}", value == 1.0
+        elif "R = 64" in label:
+            shown, met = f"{per_step[64] / per_step[1]:.2f}x", value >= bound
+        else:
+            shown, met = f"1/{value:.0f}", value >= bound
+        print(f"| {label} | {shown} | {'yes' if met else 'NO'} |")
+    wall = time.perf_counter() - began
+    print(f"\nBench wall time: {wall:.0f} s; torch {torch.__version__}, one intra-op thread.")
+
+
+if __name__ == "__main__":
+    main()
