@@ -102,8 +102,11 @@ def initial_weights(
             raise InvalidArgument(
                 "initial_weights", f"{name} is missing; expected {', '.join(names)}"
             )
-        with np.errstate(over="ignore"):
-            arr = np.asarray(given[name], dtype=np.float64).astype(np.float32)
+        try:
+            with np.errstate(over="ignore"):
+                arr = np.asarray(given[name], dtype=np.float64).astype(np.float32)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"initial_weights[{name}]", "is not a numeric array") from None
         if arr.shape != expected[name]:
             raise InvalidArgument(
                 f"initial_weights[{name}]",

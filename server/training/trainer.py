@@ -64,6 +64,7 @@ class _Curve:
         self.seen += 1
 
     def of(self, k: int, last: tuple[int, torch.Tensor]) -> list[tuple[int, float]]:
+        """Restart k's curve (the kept one), ending at the last check."""
         points = self.points if self.points[-1][0] == last[0] else [*self.points, last]
         return [(step, float(loss[k])) for step, loss in points]
 
@@ -153,7 +154,7 @@ def warm_up() -> None:
 
 
 def _progress(check: Check, step: int, fitting: int, restarts: int) -> Progress:
-    k = Evaluator.best(check)
+    k = int(torch.argmin(check.loss))  # the proto's "lowest loss among restarts"
     return Progress(
         step=step,
         best_loss=float(check.loss[k]),

@@ -178,6 +178,7 @@ def good_weights() -> dict[str, np.ndarray]:
             ["not a parameter"],
         ),
         ({"layers.1.bias": None}, "initial_weights", ["layers.1.bias is missing"]),
+        ({"layers.0.weight": [[1.0, 2.0], [3.0]]}, "initial_weights[layers.0.weight]", ["numeric"]),
     ],
 )
 def test_bad_initial_weights(change: dict[str, Any], field: str, fragments: list[str]) -> None:

@@ -176,7 +176,7 @@ def test_progress_is_reported_at_fit_checks() -> None:
     result = train(spec, on_progress=events.append)
     assert [e.step for e in events] == [0, 10, 20, 30, 40, 50]
     assert all(e.restarts == 5 for e in events)
-    assert events[-1].best_loss == pytest.approx(result.final_loss)
+    assert events[-1].best_loss <= result.final_loss + 1e-7  # lowest loss among restarts
     assert events[-1].restarts_fit == result.restarts_fit
 
 
