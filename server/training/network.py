@@ -37,14 +37,12 @@ def parameter_count(shapes: Sequence[Shape]) -> int:
 
 
 class Params:
-    """R restarts' parameters as views of one flat buffer: W_i [R, in, out], b_i [R, 1, out].
-
-    One flat buffer lets an optimizer update every parameter with a handful of ops.
-    """
+    """R restarts' parameters as views of one flat buffer: W_i [R, in, out], b_i [R, 1, out]."""
 
     def __init__(self, shapes: Sequence[Shape], restarts: int, dtype: torch.dtype) -> None:
         self.shapes = list(shapes)
         self.restarts = restarts
+        # One flat buffer lets an optimizer update every parameter with a handful of ops.
         self.flat = torch.zeros(restarts * parameter_count(shapes), dtype=dtype)
         self.weights, self.biases = self.views(self.flat)
 

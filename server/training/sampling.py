@@ -37,11 +37,7 @@ class RowSampler:
 
 
 class Feed:
-    """Each step's rows as fixed buffers x [R, n, F] and y [R, n, 1] (n = rows per step).
-
-    Full batch exposes broadcast views of the dataset (no per-step work); online and mini-batch
-    gather the sampled rows into the same buffers every step, so engines can hoist views of them.
-    """
+    """Each step's rows as fixed buffers x [R, n, F] and y [R, n, 1] (n = rows per step)."""
 
     def __init__(
         self,
@@ -52,6 +48,8 @@ class Feed:
         batch_size: int,
     ) -> None:
         r, (rows, features) = len(gens), x.shape
+        # Full batch exposes broadcast views of the dataset (no per-step work); online and
+        # mini-batch gather sampled rows into the same buffers, so engines can hoist views.
         self.data_x, self.data_y = x, y
         if schedule == "full_batch":
             self.sampler = None
