@@ -25,7 +25,8 @@ from gatenet.server.training.spec import (
 # seed within a few milliseconds (bench/train.py measures it): Adam with a large step on a small
 # tanh layer fits XOR in a few dozen full-batch steps; 12 restarts make a stuck start harmless.
 DEFAULT_HIDDEN = 4  # units of the one hidden layer, or 2 per input past two inputs (parity of
-# n inputs needs n units; 2n makes gradient descent find it: 8-input XOR in ~600 steps)
+# n inputs needs n units; 2n makes gradient descent find it: 8-input XOR in ~600 steps) ...
+DEFAULT_HIDDEN_MAX = 24  # ... up to 24 (12 table inputs), so 64-feature examples stay cheap
 DEFAULT_ACTIVATION = "tanh"  # zero-centred, so Adam's first steps move every unit
 DEFAULT_METHOD = "manual"  # no autograd graph: about 3x cheaper per step than autograd
 DEFAULT_LOSS = "bce"
@@ -82,7 +83,11 @@ def resolve(spec: TrainSpec, limits: Limits) -> TrainSpec:
     init = _pick("init", spec.init, INITS, pdef.get("init", DEFAULT_INIT))
 
     if spec.hidden_sizes is None:
-        hidden: tuple[int, ...] = () if perceptron else (max(DEFAULT_HIDDEN, 2 * data.num_inputs),)
+        hidden: tuple[int, ...] = (
+            ()
+            if perceptron
+            else (max(DEFAULT_HIDDEN, min(2 * data.num_inputs, DEFAULT_HIDDEN_MAX)),)
+        )
     else:
         hidden = checks.hidden_sizes(spec.hidden_sizes, limits)
     if perceptron and hidden:

@@ -12,7 +12,7 @@ import pytest
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Limits, TrainSpec
-from gatenet.server.training.tasks import gate_task, truth_table_task
+from gatenet.server.training.tasks import examples_task, gate_task, truth_table_task
 
 LIMITS = Limits()
 XOR = gate_task("xor", 0, LIMITS)
@@ -50,6 +50,8 @@ def test_hidden_width_grows_with_inputs() -> None:
     three = truth_table_task(3, [0, 1, 1, 0, 1, 0, 0, 1], LIMITS)
     assert resolve(spec(dataset=three), LIMITS).hidden_sizes == (6,)
     assert resolve(spec(hidden_sizes=()), LIMITS).hidden_sizes == ()
+    wide = examples_task(40, [0.0] * 40 + [1.0] * 40, [0, 1], LIMITS)
+    assert resolve(spec(dataset=wide), LIMITS).hidden_sizes == (24,)
 
 
 def test_perceptron_defaults_are_seed_001s_rule() -> None:
