@@ -38,7 +38,7 @@ DEFAULT_SCHEDULE = "full_batch"  # truth tables are tiny: the exact gradient is 
 DEFAULT_MINI_BATCH = 32  # rows per mini-batch step, at most the dataset's rows
 DEFAULT_STEPS = 5000  # budget; early stop ends 2- and 3-input runs within 100 steps
 DEFAULT_INIT = "xavier"
-DEFAULT_MARGIN = 0.1  # label-1 rows need p >= 0.6, label-0 rows p <= 0.4
+DEFAULT_MARGIN = 0.4  # p >= 0.9 / <= 0.1: confident models for ~1.4x the steps of 0.1
 DEFAULT_RESTARTS = 12
 DEFAULT_CHECK_EVERY = 10  # a fit check costs about half a step's ops; every 10 steps is ~5%
 
