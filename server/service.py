@@ -10,15 +10,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
-import numpy as np
 
-from gatenet.server import convert, status
+from gatenet.server import convert, serving, status
 from gatenet.server.config import Settings
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.interceptor import note
 from gatenet.server.metrics import Metrics
 from gatenet.server.registry import Model, Registry
-from gatenet.server.serving import CompiledModel, parse_rows
+from gatenet.server.serving import CompiledModel
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Progress, TrainResult, TrainSpec
 from gatenet.server.workers import Job, TrainingPool
@@ -148,21 +147,16 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
         self, request: pb.PredictRequest, context: grpc.ServicerContext
     ) -> pb.PredictResponse:
         model = self._registry.get(_model_ref(request.model))
-        compiled = model.compiled
-        x = parse_rows(
+        response, rows = serving.predict(
+            model.model_id,
+            model.compiled,
             request.inputs,
             request.num_features,
-            compiled.num_inputs,
             self._settings.max_predict_rows,
         )
-        p = compiled.predict(x)
-        self._metrics.predicted_rows.inc(len(p))
-        self._metrics.predict_batch_rows.observe(len(p))
-        return pb.PredictResponse(
-            model_id=model.model_id,
-            probabilities=p.tolist(),
-            labels=(p > 0.5).astype(np.uint32).tolist(),
-        )
+        self._metrics.predicted_rows.inc(rows)
+        self._metrics.predict_batch_rows.observe(rows)
+        return response
 
     @status.unary
     def GetWeights(
