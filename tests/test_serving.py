@@ -1,0 +1,143 @@
+"""The serving path on its own: both forwards against torch, the response bytes, input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gatenet.server import serving
+from gatenet.server.errors import InvalidArgument
+from gatenet.server.serving import CompiledModel, parse_rows
+from gatenet.v1 import gatenet_pb2 as pb
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+SHAPES = ((2,), (2, 4), (3, 2), (2, 10, 10, 10), (5, 6, 3))  # inputs, then hidden widths
+
+
+def make_weights(sizes: tuple[int, ...], seed: int) -> dict[str, np.ndarray]:
+    """Random float32 layers [in, out] for a net of these sizes with one output."""
+    rng = np.random.default_rng(seed)
+    dims = (*sizes, 1)
+    weights = {}
+    for i, (n_in, n_out) in enumerate(zip(dims, dims[1:], strict=False)):
+        weights[f"layers.{i}.weight"] = rng.normal(size=(n_in, n_out)).astype(np.float32)
+        weights[f"layers.{i}.bias"] = rng.normal(size=n_out).astype(np.float32)
+    return weights
+
+
+def torch_predict(weights: dict[str, np.ndarray], activation: str, x: np.ndarray) -> np.ndarray:
+    """The oracle: torch in float64 on the same float32 parameters."""
+    act = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[activation]
+    count = len(weights) // 2
+    h = torch.from_numpy(x.astype(np.float64))
+    for i in range(count):
+        w = torch.from_numpy(weights[f"layers.{i}.weight"].astype(np.float64))
+        b = torch.from_numpy(weights[f"layers.{i}.bias"].astype(np.float64))
+        h = h @ w + b
+        h = torch.sigmoid(h) if i == count - 1 else act(h)
+    return h[:, 0].numpy()
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("sizes", SHAPES)
+def test_numpy_forward_matches_torch(activation: str, sizes: tuple[int, ...]) -> None:
+    weights = make_weights(sizes, seed=len(sizes))
+    x = np.random.default_rng(1).normal(size=(300, sizes[0])).astype(np.float32)
+    got = CompiledModel(weights, activation).predict(x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, torch_predict(weights, activation, x), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("sizes", SHAPES)
+def test_float_forward_matches_torch(activation: str, sizes: tuple[int, ...]) -> None:
+    weights = make_weights(sizes, seed=len(sizes))
+    model = CompiledModel(weights, activation)
+    x = np.random.default_rng(2).normal(size=(3, sizes[0])).astype(np.float32)
+    got = model.predict_floats(x.ravel().tolist())
+    np.testing.assert_allclose(got, torch_predict(weights, activation, x), rtol=0, atol=1e-6)
+
+
+def test_weights_round_trip_exactly() -> None:
+    weights = make_weights((3, 5, 2), seed=3)
+    back = CompiledModel(weights, "tanh").weights()
+    assert back.keys() == weights.keys()
+    for name, value in weights.items():
+        assert back[name].flags.c_contiguous
+        np.testing.assert_array_equal(back[name], value)
+
+
+def test_models_of_one_shape_share_their_program() -> None:
+    a = CompiledModel(make_weights((2, 4), seed=1), "tanh")
+    b = CompiledModel(make_weights((2, 4), seed=2), "tanh")
+    assert a.program is b.program
+    assert a.program is not CompiledModel(make_weights((2, 4), seed=1), "relu").program
+
+
+def test_bad_layers_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least layers.0"):
+        CompiledModel({}, "tanh")
+    with pytest.raises(ValueError, match="unknown activation"):
+        CompiledModel(make_weights((2,), seed=0), "gelu")
+    two_outputs = {"layers.0.weight": np.zeros((2, 2)), "layers.0.bias": np.zeros(2)}
+    with pytest.raises(ValueError, match="Predict needs 1"):
+        CompiledModel(two_outputs, "tanh")
+
+
+@pytest.mark.parametrize("rows", [1, 2, 21, 22, 127, 128, 1024])
+def test_predict_fills_the_response_like_protobuf_would(rows: int) -> None:
+    """Both paths (a few rows, a batch) and 1- and 2-byte packed lengths."""
+    weights = make_weights((2, 4), seed=5)
+    model = CompiledModel(weights, "sigmoid")
+    x = np.random.default_rng(rows).integers(0, 2, size=(rows, 2)).astype(np.float32)
+    request = pb.PredictRequest(model="m", inputs=x.ravel().tolist())
+    response, count = serving.predict("id-1", model, request.inputs, 0, 65536)
+    assert count == rows
+    p = np.array(response.probabilities, dtype=np.float32)
+    np.testing.assert_allclose(p, torch_predict(weights, "sigmoid", x), rtol=0, atol=1e-6)
+    expected = pb.PredictResponse(
+        model_id="id-1", probabilities=p.tolist(), labels=(p > 0.5).astype(int).tolist()
+    )
+    assert response == expected
+    assert response.SerializeToString() == expected.SerializeToString()
+
+
+@pytest.mark.parametrize("rows", [1, 100])
+def test_a_probability_of_one_half_is_label_zero(rows: int) -> None:
+    zeros = {k: np.zeros_like(v) for k, v in make_weights((2, 4), seed=0).items()}
+    response, _ = serving.predict("z", CompiledModel(zeros, "tanh"), [1.0, 0.0] * rows, 2, 1000)
+    assert list(response.probabilities) == [0.5] * rows
+    assert list(response.labels) == [0] * rows
+
+
+@pytest.mark.parametrize(
+    ("values", "num_features", "max_rows", "message"),
+    [
+        ([], 0, 10, "inputs: is empty"),
+        ([0.0, 1.0], 3, 10, "num_features: 3 does not match the model's 2 inputs"),
+        ([0.0, 1.0, 1.0], 0, 10, "3 values is not a multiple of the model's 2 inputs"),
+        ([0.0, 1.0] * 11, 2, 10, "11 rows exceeds the limit 10"),
+        ([0.0, 1.0, float("nan"), 1.0], 0, 10, "value 2 is nan; inputs must be finite"),
+        ([0.0, 1.0] * 40 + [float("-inf"), 1.0], 0, 100, "value 80 is -inf"),
+    ],
+)
+def test_bad_inputs_name_the_field_and_bound(
+    values: list[float], num_features: int, max_rows: int, message: str
+) -> None:
+    model = CompiledModel(make_weights((2, 4), seed=0), "tanh")
+    with pytest.raises(InvalidArgument, match=message):
+        serving.predict("m", model, values, num_features, max_rows)
+    with pytest.raises(InvalidArgument, match=message):
+        parse_rows(values, num_features, 2, max_rows)
+
+
+@pytest.mark.parametrize("rows", [1, 100])
+def test_huge_finite_inputs_are_accepted(rows: int) -> None:
+    """A float32 sum of them overflows; the check must look again rather than refuse."""
+    big = float(np.finfo(np.float32).max)
+    model = CompiledModel(make_weights((2, 4), seed=0), "tanh")
+    response, count = serving.predict("m", model, [big, big] * rows, 2, 1000)
+    assert count == rows
+    assert all(np.isfinite(response.probabilities))
+    assert parse_rows([big, big] * rows, 2, 2, 1000).shape == (rows, 2)
