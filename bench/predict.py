@@ -1,0 +1,568 @@
+"""Predict benchmark: gatenet's real server against a FLOOR server that answers without a model.
+
+Run: `.venv/bin/python bench/predict.py` (loopback, about four minutes, one markdown table).
+
+Every server runs in its own spawned process and the load comes from separate
+client processes, so no server shares an interpreter lock with the load
+generator. FLOOR has gatenet's grpcio, server options and thread-pool size, and
+a GateService whose Predict returns a prebuilt response of the right shape: the
+cost of an empty gRPC call. The figures are paired: each round measures every
+server with the same clients, one after the other, and the order rotates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import multiprocessing as mp
+import os
+import random
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+PREDICT = "/gatenet.v1.GateService/Predict"
+MODELS_HELD = 100_000  # models in the big-registry server, the 10 trained ones included
+TRAINED = 10  # real models trained through the RPC on each gatenet server
+CLIENT_PROCESSES = 4
+THREADS_PER_CLIENT = 4  # CLIENT_PROCESSES x THREADS_PER_CLIENT = concurrency 16
+BIG_ROWS = 1024
+ROUNDS = 3
+LATENCY_SECONDS = 2.0
+THROUGHPUT_SECONDS = 3.0
+# Two long trainings back to back: they keep a training worker busy for about a minute.
+TRAINING = {"gate": "XOR", "steps": 200_000, "early_stop": False, "restarts": 64}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _settings() -> Any:
+    """The gatenet settings every server here uses (FLOOR copies its gRPC options)."""
+    from gatenet.server.config import Settings
+
+    return Settings(port=0, metrics_port=-1, log_level="WARNING")
+
+
+def _rss_bytes() -> int:
+    """This process's resident set, after a full collection so garbage doesn't count."""
+    gc.collect()
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of every thread of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+# -- servers (each in its own process) -------------------------------------------------
+
+
+def _floor_server(settings: Any) -> Any:
+    """Same grpcio, options and thread pool as gatenet; Predict answers a prebuilt response."""
+    from concurrent import futures
+
+    import grpc
+
+    from gatenet.v1 import gatenet_pb2 as pb
+    from gatenet.v1 import gatenet_pb2_grpc
+
+    class FloorService(gatenet_pb2_grpc.GateServiceServicer):
+        """Predict without a model: a constant response with one value per row sent."""
+
+        def __init__(self) -> None:
+            self._responses = {
+                rows * 2: pb.PredictResponse(
+                    model_id="0" * 32, probabilities=[0.25] * rows, labels=[0] * rows
+                )
+                for rows in (1, BIG_ROWS)
+            }
+
+        def Predict(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's name
+            return self._responses[len(request.inputs)]
+
+    # The same options gatenet.server.app passes to grpc.server.
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.request_threads), options=options
+    )
+    gatenet_pb2_grpc.add_GateServiceServicer_to_server(FloorService(), server)
+    port = server.add_insecure_port(f"{settings.host}:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+def _register_clones(srv: Any, total: int) -> list[str]:
+    """Fill the registry to `total` with copies of the trained models under fresh ids."""
+    from gatenet.server.registry import Model
+    from gatenet.server.serving import CompiledModel
+    from gatenet.v1 import gatenet_pb2 as pb
+
+    templates, _ = srv.registry.page(0, 1000)
+    infos = [pb.ModelInfo.FromString(t.info) for t in templates]
+    ids = [t.model_id for t in templates]
+    for i in range(total - len(srv.registry)):
+        template, info = templates[i % len(templates)], infos[i % len(templates)]
+        info.model_id = uuid.uuid4().hex
+        # Own copies of the arrays: a clone must cost what a trained model costs.
+        weights = {k: v.copy() for k, v in template.compiled.weights().items()}
+        model = Model(
+            model_id=info.model_id,
+            name="",
+            compiled=CompiledModel(weights, template.compiled.activation),
+            info=info.SerializeToString(),
+        )
+        srv.registry.add(model)
+        ids.append(model.model_id)
+    srv.metrics.models.set(len(srv.registry))
+    return ids
+
+
+def _server_main(kind: str, conn: Connection) -> None:
+    """A server process: start, report the target, then obey commands from the bench."""
+    settings = _settings()
+    if kind == "floor":
+        server, target = _floor_server(settings)
+    else:
+        from gatenet.server.app import build_server
+
+        server = build_server(settings)
+        server.start()
+        target = server.target
+    conn.send((target, os.getpid()))
+    while True:
+        command, *args = conn.recv()
+        if command == "stop":
+            server.stop(0)
+            conn.send("stopped")
+            return
+        if command == "rss":
+            conn.send(_rss_bytes())
+        elif command == "clone":
+            started = time.perf_counter()
+            ids = _register_clones(server, args[0])
+            conn.send((random.Random(0).sample(ids, 4096), time.perf_counter() - started))
+
+
+# -- load generator (client processes) ---------------------------------------------------
+
+
+def _calls(
+    call: Any, requests: list[bytes], offset: int, end_ns: int, out: list[list[int]]
+) -> None:
+    """Call until end_ns (perf_counter_ns), one call in flight; append the latencies."""
+    latencies: list[int] = []
+    clock = time.perf_counter_ns
+    i, n = offset, len(requests)
+    while (t0 := clock()) < end_ns:
+        call(requests[i % n], timeout=30)
+        latencies.append(clock() - t0)
+        i += 1
+    out.append(latencies)
+
+
+def _client_main(conn: Connection) -> None:
+    """A client process: run timed Predict loops on request, report latencies and CPU."""
+    import resource
+
+    import grpc
+
+    from gatenet.client.channel import CHANNEL_OPTIONS
+
+    channels: dict[str, Any] = {}
+    stubs: dict[str, Any] = {}
+    while (job := conn.recv()) is not None:
+        target, requests, threads, seconds = job
+        if target not in stubs:
+            channels[target] = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+            # Raw bytes both ways: requests are serialized once, so the client's CPU goes to gRPC.
+            stubs[target] = channels[target].unary_unary(PREDICT)
+        call = stubs[target]
+        for request in requests[:20]:  # connect, and warm the server's caches
+            call(request, timeout=30)
+        conn.send("ready")
+        start = conn.recv()
+        time.sleep(max(0.0, start - time.time()))
+        end_ns = time.perf_counter_ns() + int(seconds * 1e9)
+        results: list[list[int]] = []
+        workers = [
+            threading.Thread(target=_calls, args=(call, requests, k * 997, end_ns, results))
+            for k in range(threads)
+        ]
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        conn.send(([x for lat in results for x in lat], cpu))
+    for channel in channels.values():
+        channel.close()
+
+
+def _busy_seconds() -> float:
+    """CPU seconds every process on the machine has used, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / TICKS
+
+
+@dataclass
+class Proc:
+    """A child process and the pipe to it."""
+
+    process: Any
+    conn: Connection
+    target: str = ""
+    pid: int = 0
+
+
+@dataclass
+class Load:
+    """One timed load run: per-call latencies and CPU used."""
+
+    seconds: float
+    latencies_ns: list[int]
+    client_cpu: float
+    server_cpu: float
+    other_cpu: float  # every other process on the machine
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ns) / self.seconds
+
+
+@dataclass
+class Series:
+    """Repeated runs of one measurement on one server."""
+
+    runs: list[Load] = field(default_factory=list)
+
+    def median_rate(self) -> float:
+        return statistics.median(r.rate for r in self.runs)
+
+    def percentile_us(self, q: float) -> float:
+        pooled = sorted(x for r in self.runs for x in r.latencies_ns)
+        return pooled[min(len(pooled) - 1, int(q * len(pooled)))] / 1000
+
+    def calls(self) -> int:
+        return sum(len(r.latencies_ns) for r in self.runs)
+
+    def cores(self, what: str) -> float:
+        """Cores busy over the runs: `client`, `server` or `other`."""
+        busy = sum(getattr(r, f"{what}_cpu") for r in self.runs)
+        return busy / sum(r.seconds for r in self.runs)
+
+    def server_us_per_call(self) -> float:
+        return sum(r.server_cpu for r in self.runs) / self.calls() * 1e6
+
+
+def run_load(
+    clients: Sequence[Proc], server: Proc, requests: list[bytes], threads: int, seconds: float
+) -> Load:
+    """All `clients` hammer `server` together for `seconds`, `threads` calls in flight each."""
+    for c in clients:
+        c.conn.send((server.target, requests, threads, seconds))
+    for c in clients:
+        c.conn.recv()
+    start = time.time() + 0.05
+    for c in clients:
+        c.conn.send(start)
+    time.sleep(max(0.0, start - time.time()))
+    cpu0, busy0 = _cpu_seconds(server.pid), _busy_seconds()
+    time.sleep(seconds)
+    cpu1, busy1 = _cpu_seconds(server.pid), _busy_seconds()
+    answers = [c.conn.recv() for c in clients]
+    client_cpu = sum(a[1] for a in answers)
+    return Load(
+        seconds=seconds,
+        latencies_ns=[x for a in answers for x in a[0]],
+        client_cpu=client_cpu,
+        server_cpu=cpu1 - cpu0,
+        other_cpu=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - client_cpu),
+    )
+
+
+def _spawn(ctx: Any, target: Callable[..., None], *args: Any) -> Proc:
+    parent, child = ctx.Pipe()
+    # Not daemonic: a gatenet server starts its own training worker processes.
+    process = ctx.Process(target=target, args=(*args, child))
+    process.start()
+    return Proc(process, parent)
+
+
+def _train_models(target: str) -> list[str]:
+    """Train the real 2-4-1 models (full 100-point loss curves) through the RPC."""
+    from gatenet.client import Client
+
+    gates = ("XOR", "AND", "OR", "NAND", "NOR", "XNOR", "XOR", "AND", "OR", "NAND")
+    with Client(target, timeout=120) as client:
+        return [
+            client.train(
+                gate=gate,
+                hidden=[4],
+                activation=("tanh", "sigmoid")[i % 2],
+                steps=2000,
+                early_stop=False,
+                seed=i,
+            ).model_id
+            for i, gate in enumerate(gates[:TRAINED])
+        ]
+
+
+def _requests(model_ids: Sequence[str], rows: int, seed: int) -> list[bytes]:
+    """Serialized PredictRequests over these models, rows of random 0/1 inputs."""
+    import numpy as np
+
+    from gatenet.v1 import gatenet_pb2 as pb
+
+    rng = np.random.default_rng(seed)
+    return [
+        pb.PredictRequest(
+            model=m, inputs=rng.integers(0, 2, rows * 2).astype(np.float32).tolist()
+        ).SerializeToString()
+        for m in model_ids
+    ]
+
+
+def _check_answers(target: str, request: bytes, rows: int) -> None:
+    """One call through the typed stub: the server answers with one value per row."""
+    import grpc
+
+    from gatenet.v1 import gatenet_pb2 as pb
+    from gatenet.v1 import gatenet_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        reply = gatenet_pb2_grpc.GateServiceStub(channel).Predict(
+            pb.PredictRequest.FromString(request), timeout=30
+        )
+    if len(reply.probabilities) != rows or len(reply.labels) != rows:
+        raise SystemExit(f"{target}: expected {rows} values, got {len(reply.probabilities)}")
+
+
+def _trainings(target: str, done: threading.Event, seconds: list[float]) -> None:
+    from gatenet.client import Client
+
+    try:
+        with Client(target, timeout=600) as client:
+            for _ in range(2):
+                started = time.perf_counter()
+                client.train(**TRAINING)
+                seconds.append(time.perf_counter() - started)
+    finally:
+        done.set()
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every measurement once and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="paired rounds per figure")
+    parser.add_argument("--skip-training", action="store_true", help="leave out the training row")
+    args = parser.parse_args(argv)
+    wall0 = time.perf_counter()
+
+    ctx = mp.get_context("spawn")
+    servers = {kind: _spawn(ctx, _server_main, kind) for kind in ("floor", "g10", "g100k")}
+    clients = [_spawn(ctx, _client_main) for _ in range(CLIENT_PROCESSES)]
+    try:
+        return _measure(args, servers, clients, wall0)
+    finally:
+        for proc in [*servers.values(), *clients]:
+            proc.process.join(timeout=10)
+            if proc.process.is_alive():
+                proc.process.terminate()
+
+
+def _measure(
+    args: argparse.Namespace, servers: dict[str, Proc], clients: list[Proc], wall0: float
+) -> int:
+    """Every measurement, then the table."""
+    for s in servers.values():
+        s.target, s.pid = s.conn.recv()
+    g10, g100k = servers["g10"], servers["g100k"]
+
+    ids10 = _train_models(g10.target)
+    _train_models(g100k.target)
+    g100k.conn.send(("rss",))
+    rss_before = g100k.conn.recv()
+    g100k.conn.send(("clone", MODELS_HELD))
+    sample_ids, clone_seconds = g100k.conn.recv()
+    g100k.conn.send(("rss",))
+    rss_after = g100k.conn.recv()
+    per_model = (rss_after - rss_before) / (MODELS_HELD - TRAINED)
+
+    one = {"floor": _requests(ids10, 1, 1), "g10": _requests(ids10, 1, 1)}
+    one["g100k"] = _requests(sample_ids, 1, 2)
+    big = _requests(ids10, BIG_ROWS, 3)
+    for kind, reqs in one.items():
+        _check_answers(servers[kind].target, reqs[0], 1)
+    for kind in ("floor", "g10"):
+        _check_answers(servers[kind].target, big[0], BIG_ROWS)
+
+    latency = {k: Series() for k in servers}
+    throughput = {k: Series() for k in servers}
+    rows = {k: Series() for k in ("floor", "g10")}
+    order = list(servers)
+    for r in range(args.rounds):
+        for kind in order[r % 3 :] + order[: r % 3]:  # rotate who goes first
+            server = servers[kind]
+            latency[kind].runs.append(run_load(clients[:1], server, one[kind], 1, LATENCY_SECONDS))
+            throughput[kind].runs.append(
+                run_load(clients, server, one[kind], THREADS_PER_CLIENT, THROUGHPUT_SECONDS)
+            )
+            if kind in rows:
+                rows[kind].runs.append(
+                    run_load(clients, server, big, THREADS_PER_CLIENT, THROUGHPUT_SECONDS)
+                )
+
+    training = Series()
+    train_seconds: list[float] = []
+    if not args.skip_training:
+        done = threading.Event()
+        trainer = threading.Thread(target=_trainings, args=(g10.target, done, train_seconds))
+        trainer.start()
+        while not done.is_set():
+            training.runs.append(run_load(clients[:1], g10, one["g10"], 1, LATENCY_SECONDS))
+        trainer.join()
+
+    for c in clients:  # clients first, so no channel sees a server go away
+        c.conn.send(None)
+        c.process.join()
+    for s in servers.values():
+        s.conn.send(("stop",))
+        s.conn.recv()
+
+    print(_table(latency, throughput, rows, training, per_model))
+    print()
+    print(_notes(args, clone_seconds, train_seconds, [latency, throughput, rows], training, wall0))
+    return 0
+
+
+def _table(
+    latency: dict[str, Series],
+    throughput: dict[str, Series],
+    rows: dict[str, Series],
+    training: Series,
+    per_model: float,
+) -> str:
+    """The one markdown table: figures per server, then each target's ratio and verdict."""
+    p50 = {k: s.percentile_us(0.50) for k, s in latency.items()}
+    p99 = {k: s.percentile_us(0.99) for k, s in latency.items()}
+    tput = {k: s.median_rate() for k, s in throughput.items()}
+    rps = {k: s.median_rate() * BIG_ROWS for k, s in rows.items()}
+    p99_training = training.percentile_us(0.99) if training.runs else None
+
+    def line(label: str, values: dict[str, float | None], digits: int = 0) -> list[str]:
+        return [label, *(_fmt(values.get(k), digits) for k in ("floor", "g10", "g100k"))]
+
+    def verdict(ratio: float | None, bound: str, ok: bool) -> list[str]:
+        if ratio is None:
+            return ["—", bound, "—"]
+        return [f"{ratio:.2f}", bound, "yes" if ok else "**no**"]
+
+    r_p50 = p50["g100k"] / p50["g10"]
+    r_tput = tput["g10"] / tput["floor"]
+    r_rows = rps["g10"] / rps["floor"]
+    r_train = None if p99_training is None else p99_training / p99["g10"]
+    blank = ["", "", ""]
+    table = [
+        ["measure", "FLOOR", "gatenet, 10 models", "gatenet, 100,000 models"]
+        + ["ratio", "target", "met"],
+        line("1 row, c=1: p50 latency (µs)", p50)
+        + verdict(r_p50, "100k / 10 models ≤ 1.10", r_p50 <= 1.10),
+        line("1 row, c=1: p99 latency (µs)", p99) + blank,
+        line("1 row, c=16: calls/s", tput)
+        + verdict(r_tput, "gatenet / FLOOR ≥ 0.90", r_tput >= 0.90),
+        line(
+            "1 row, c=16: server CPU per call (µs)",
+            {k: s.server_us_per_call() for k, s in throughput.items()},
+        )
+        + blank,
+        line(
+            "1 row, c=16: server CPU (cores)",
+            {k: s.cores("server") for k, s in throughput.items()},
+            2,
+        )
+        + blank,
+        line(
+            "1 row, c=16: client CPU (cores)",
+            {k: s.cores("client") for k, s in throughput.items()},
+            2,
+        )
+        + blank,
+        line(f"{BIG_ROWS} rows, c=16: rows/s", rps)
+        + verdict(r_rows, "gatenet / FLOOR ≥ 0.80", r_rows >= 0.80),
+        line(
+            f"{BIG_ROWS} rows, c=16: server CPU per call (µs)",
+            {k: s.server_us_per_call() for k, s in rows.items()},
+        )
+        + blank,
+        line("1 row, c=1: p99 latency while training (µs)", {"g10": p99_training})
+        + verdict(r_train, "training / idle p99 ≤ 3", r_train is not None and r_train <= 3),
+        line("RSS per held model (bytes)", {"g100k": per_model})
+        + [f"{per_model / 1024:.2f} KB", "≤ 4 KB", "yes" if per_model <= 4096 else "**no**"],
+    ]
+    out = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+    out += ["| " + " | ".join(cells) + " |" for cells in table[1:]]
+    return "\n".join(out)
+
+
+def _notes(
+    args: argparse.Namespace,
+    clone_seconds: float,
+    train_seconds: list[float],
+    groups: list[dict[str, Series]],
+    training: Series,
+    wall0: float,
+) -> str:
+    """How the figures were made, in one paragraph under the table."""
+    runs = [r for g in groups for s in g.values() for r in s.runs]
+    other = sum(r.other_cpu for r in runs) / sum(r.seconds for r in runs)
+    trained = (
+        f"two Train({', '.join(f'{k}={v}' for k, v in TRAINING.items())}) back to back "
+        f"({' + '.join(f'{t:.0f}' for t in train_seconds)} s, in the server's worker process) "
+        f"on the 10-model server, p99 over {training.calls():,} calls, against its idle p99"
+        if train_seconds
+        else "skipped"
+    )
+    return (
+        f"Notes: loopback, {os.cpu_count()} cores. Each server runs in its own spawned process; "
+        f"the load comes from {CLIENT_PROCESSES} other client processes sending pre-serialized "
+        "PredictRequests and reading raw bytes (the servers parse and serialize as usual). "
+        f"c=1: one client thread, {args.rounds} x {LATENCY_SECONDS:.0f} s, percentiles pooled. "
+        f"c=16: {CLIENT_PROCESSES} processes x {THREADS_PER_CLIENT} threads, median of "
+        f"{args.rounds} x {THROUGHPUT_SECONDS:.0f} s; every round measures each server in turn "
+        "with the same clients, the order rotating. Server CPU from /proc/<pid>/stat (all its "
+        "threads), client CPU from getrusage in each client process. 1-row requests cycle over "
+        f"the {TRAINED} trained models, or over 4,096 random ids of the 100,000 (rows are 0/1 "
+        f"pairs). The {TRAINED} models are real 2-4-1 nets trained through Train (steps=2000, "
+        f"no early stop: 100-point loss curves); the other {MODELS_HELD - TRAINED:,} were "
+        "registered in the server process through Registry.add as copies of them (own arrays, "
+        f"fresh ids and ModelInfo bytes) in {clone_seconds:.1f} s; RSS per model = (RSS after - "
+        f"RSS before) / {MODELS_HELD - TRAINED:,}. Training row: {trained}. Other processes on "
+        f"the machine used {other:.2f} cores on average during the runs. "
+        f"Total {time.perf_counter() - wall0:.0f} s."
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
