@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from gatenet.server.training.recipe import resolve
+from gatenet.server.training.recipe import DEFAULT_MARGIN, resolve
 from gatenet.server.training.spec import Dataset, Limits, TrainSpec
 from gatenet.server.training.tasks import GATE_NAMES, examples_task, gate_task, truth_table_task
 from gatenet.server.training.trainer import train, warm_up
@@ -286,8 +286,8 @@ def main() -> None:
 
     print("## Seed notebooks as written vs gatenet's default Train of the same task\n")
     print("Notebook fit: every row on the right side of 0.5 after the last step. gatenet fit:")
-    print("every row right with margin 0.1 (the default). Seconds: wall time of one run (set-up")
-    print(f"included, the bench's own fit checks every {CHECK_EVERY} steps excluded).\n")
+    print(f"every row right with margin {DEFAULT_MARGIN} (the default). Seconds: wall time of one")
+    print(f"run (set-up included, the bench's fit checks every {CHECK_EVERY} steps excluded).\n")
     print("| recipe | task | seeds | fit rate | median | p90 | median steps to fit |")
     print("|---|---|---|---|---|---|---|")
     default_xor = summary(runs(lambda s: default_train(xor, s), n_default))
