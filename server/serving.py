@@ -220,7 +220,9 @@ def _array(values: Sequence[float], count: int, rows: int, model_inputs: int) ->
         x = np.asarray(values, dtype=np.float32)
     # A float32 sum is finite when every value is, unless finite values overflow it:
     # then (and only then) look at each value.
-    if not math.isfinite(np.add.reduce(x)) and not np.isfinite(x).all():
+    with np.errstate(over="ignore"):
+        total = np.add.reduce(x)
+    if not math.isfinite(total) and not np.isfinite(x).all():
         raise _not_finite(x)
     return x.reshape(rows, model_inputs)
 
@@ -291,6 +293,9 @@ def predict(
         if _BIG_ENDIAN:
             p32.byteswap()
         return _response(model_id, p32.tobytes(), labels), rows
-    p = model.predict(_array(values, count, rows, model.program.num_inputs))
+    x = _array(values, count, rows, model.program.num_inputs)
+    # Huge finite inputs may overflow float32 on the way; the results stay right (tested).
+    with np.errstate(over="ignore"):
+        p = model.predict(x)
     labels = np.greater(p, 0.5).tobytes()  # numpy bools are the bytes 0 and 1
     return _response(model_id, p.astype("<f4", copy=False).tobytes(), labels), rows
