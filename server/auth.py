@@ -12,10 +12,12 @@ _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
 def _refuse(code: grpc.StatusCode, message: str) -> Callable[..., Any]:
-    async def abort(request: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(code, message)
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+        # Set, not context.abort: abort would send the status before the call is counted.
+        context.set_code(code)
+        context.set_details(message)
 
-    return abort
+    return refuse
 
 
 class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
@@ -58,11 +60,11 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return None
-        abort = _refuse(code, message)
+        refuse = _refuse(code, message)
         if handler.response_streaming:
             return grpc.unary_stream_rpc_method_handler(
-                abort, request_deserializer=handler.request_deserializer
+                refuse, request_deserializer=handler.request_deserializer
             )
         return grpc.unary_unary_rpc_method_handler(
-            abort, request_deserializer=handler.request_deserializer
+            refuse, request_deserializer=handler.request_deserializer
         )
