@@ -52,6 +52,7 @@ def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -
 
 
 def _settle(done: asyncio.Future[None], events: asyncio.Queue[Progress | None] | None) -> None:
+    """The run ended: wake its handler, and end its progress stream."""
     if not done.done():  # a cancelled RPC cancelled the future already
         done.set_result(None)
     if events is not None:
