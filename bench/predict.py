@@ -4,7 +4,8 @@ Run: `.venv/bin/python bench/predict.py` (loopback, about four minutes, one mark
 
 Every server runs in its own spawned process and the load comes from separate
 client processes, so no server shares an interpreter lock with the load
-generator. FLOOR has gatenet's grpcio, server options and thread-pool size, and
+generator. FLOOR has gatenet's grpcio, server kind (grpc.aio on an event loop in
+its own thread, driven through the same LoopThread) and server options, and
 a GateService whose Predict returns a prebuilt response of the right shape: the
 cost of an empty gRPC call. The figures are paired: each round measures every
 server with the same clients, one after the other, and the order rotates.
@@ -67,12 +68,39 @@ def _cpu_seconds(pid: int) -> float:
 # -- servers (each in its own process) -------------------------------------------------
 
 
+class _FloorServer:
+    """A grpc.aio server on its own loop thread, stopped the way GatenetServer is."""
+
+    def __init__(self, settings: Any, servicer: Any) -> None:
+        from gatenet.server.loop import LoopThread
+
+        self._loop = LoopThread("floor-aio")
+        self._server, self.port = self._loop.run(self._start(settings, servicer))
+
+    async def _start(self, settings: Any, servicer: Any) -> tuple[Any, int]:
+        import grpc
+
+        from gatenet.v1 import gatenet_pb2_grpc
+
+        # The same options gatenet.server.app passes to grpc.aio.server.
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        server = grpc.aio.server(options=options)
+        gatenet_pb2_grpc.add_GateServiceServicer_to_server(servicer, server)
+        port = server.add_insecure_port(f"{settings.host}:0")
+        await server.start()
+        return server, port
+
+    def stop(self, grace: float | None) -> None:
+        self._loop.run(self._server.stop(grace))
+        self._loop.close()
+
+
 def _floor_server(settings: Any) -> Any:
-    """Same grpcio, options and thread pool as gatenet; Predict answers a prebuilt response."""
-    from concurrent import futures
-
-    import grpc
-
+    """Same grpcio, aio server and options as gatenet; Predict answers a prebuilt response."""
     from gatenet.v1 import gatenet_pb2 as pb
     from gatenet.v1 import gatenet_pb2_grpc
 
@@ -87,22 +115,11 @@ def _floor_server(settings: Any) -> Any:
                 for rows in (1, BIG_ROWS)
             }
 
-        def Predict(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's name
+        async def Predict(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC's name
             return self._responses[len(request.inputs)]
 
-    # The same options gatenet.server.app passes to grpc.server.
-    options = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-    ]
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.request_threads), options=options
-    )
-    gatenet_pb2_grpc.add_GateServiceServicer_to_server(FloorService(), server)
-    port = server.add_insecure_port(f"{settings.host}:0")
-    server.start()
-    return server, f"127.0.0.1:{port}"
+    server = _FloorServer(settings, FloorService())
+    return server, f"127.0.0.1:{server.port}"
 
 
 def _register_clones(srv: Any, total: int) -> list[str]:

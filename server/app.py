@@ -18,6 +18,7 @@ from gatenet.server import logs
 from gatenet.server.auth import TokenAuthInterceptor
 from gatenet.server.config import Settings, load_settings
 from gatenet.server.interceptor import ObservabilityInterceptor
+from gatenet.server.loop import LoopThread
 from gatenet.server.metrics import Metrics
 from gatenet.server.registry import Registry
 from gatenet.server.service import GateService
@@ -46,14 +47,30 @@ class GatenetServer:
         self.registry = Registry(settings.max_models)
         self.metrics.models.set(len(self.registry))
         self.pool = TrainingPool(settings.training_workers, settings.max_queued_trainings)
-        self.health = health.HealthServicer()
+        self.health = health.aio.HealthServicer()
+        self.metrics_port = -1
+        self._metrics_http = None
+        self._stop_lock = threading.Lock()
+        self._stopped = threading.Event()
+        # The aio server lives on this loop; the public API stays synchronous.
+        self._loop = LoopThread("gatenet-aio")
+        try:
+            self.grpc, self.port = self._loop.run(self._build())
+        except BaseException:
+            self._loop.close()
+            raise
+
+    async def _build(self) -> tuple[grpc.aio.Server, int]:
+        """Create the aio server on its loop (grpc.aio binds to the running loop) and bind it."""
+        settings = self.settings
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
-        self.grpc = grpc.server(
-            futures.ThreadPoolExecutor(
+        server = grpc.aio.server(
+            # Used only by synchronous handlers; gatenet's, health's and reflection's are async.
+            migration_thread_pool=futures.ThreadPoolExecutor(
                 max_workers=settings.request_threads, thread_name_prefix="gatenet-rpc"
             ),
             # Observability first, so refused calls are counted and logged too.
@@ -62,18 +79,20 @@ class GatenetServer:
             options=options,
         )
         service = GateService(settings, self.registry, self.pool, self.metrics)
-        gatenet_pb2_grpc.add_GateServiceServicer_to_server(service, self.grpc)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        gatenet_pb2_grpc.add_GateServiceServicer_to_server(service, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.port = self.grpc.add_insecure_port(f"{settings.host}:{settings.port}")
-        if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {settings.host}:{settings.port}")
-        self.metrics_port = -1
-        self._metrics_http = None
-        self._stopped = threading.Event()
-        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        address = f"{settings.host}:{settings.port}"
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot bind gRPC to {address}") from exc
+        if port == 0:
+            raise OSError(f"cannot bind gRPC to {address}")
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        return server, port
 
     @property
     def target(self) -> str:
@@ -83,9 +102,9 @@ class GatenetServer:
         )
         return f"{host}:{self.port}"
 
-    def _set_health(self, status: int) -> None:
+    async def _set_health(self, status: int) -> None:
         for name in ("", SERVICE_NAME):
-            self.health.set(name, status)
+            await self.health.set(name, status)
 
     def start(self) -> None:
         """Bind, start the workers, then report SERVING."""
@@ -96,9 +115,9 @@ class GatenetServer:
                 registry=self.metrics_registry,
             )
             self.metrics_port = self._metrics_http.server_port
-        self.grpc.start()
+        self._loop.run(self.grpc.start())
         self.pool.start()
-        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self._loop.run(self._set_health(health_pb2.HealthCheckResponse.SERVING))
         log.info(
             "serving",
             extra={
@@ -112,17 +131,20 @@ class GatenetServer:
 
     def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING first (so balancers drain us), then finish in-flight RPCs, then workers."""
-        if self._stopped.is_set():
-            return
-        grace = self.settings.grace_seconds if grace is None else grace
-        self.health.enter_graceful_shutdown()
-        log.info("stopping", extra={"fields": {"grace_seconds": grace}})
-        self.grpc.stop(grace).wait()
-        self.pool.close()
-        if self._metrics_http is not None:
-            self._metrics_http.shutdown()
-            self._metrics_http.server_close()
-        self._stopped.set()
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            grace = self.settings.grace_seconds if grace is None else grace
+            self._loop.run(self.health.enter_graceful_shutdown())
+            log.info("stopping", extra={"fields": {"grace_seconds": grace}})
+            # Calls still running after the grace period are cancelled; their trainings with them.
+            self._loop.run(self.grpc.stop(grace))
+            self.pool.close()
+            if self._metrics_http is not None:
+                self._metrics_http.shutdown()
+                self._metrics_http.server_close()
+            self._loop.close()
+            self._stopped.set()
         log.info("stopped")
 
     def wait(self) -> None:

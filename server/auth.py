@@ -11,56 +11,60 @@ import grpc
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
-def _refuse(code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
-    def abort(request: Any, context: grpc.ServicerContext) -> None:
-        context.abort(code, message)
+def _refuse(code: grpc.StatusCode, message: str) -> Callable[..., Any]:
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+        # Set, not context.abort: abort would send the status before the call is counted.
+        context.set_code(code)
+        context.set_details(message)
 
-    return abort
+    return refuse
 
 
-class TokenAuthInterceptor(grpc.ServerInterceptor):
+class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
     """Requires `authorization: Bearer <token>` on every GateService call."""
 
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
 
-    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(
+        self, continuation: Callable, details: grpc.HandlerCallDetails
+    ) -> Any:
         if details.method.startswith(_OPEN_PREFIXES):
-            return continuation(details)
+            return await continuation(details)
         given = next(
             (v for k, v in details.invocation_metadata or () if k == "authorization"), None
         )
         if given is None:
-            return self._refusal(
+            return await self._refusal(
                 continuation,
                 details,
                 grpc.StatusCode.UNAUTHENTICATED,
                 "authorization: missing; send 'authorization: Bearer <token>'",
             )
         if not hmac.compare_digest(given.encode(), self._expected):
-            return self._refusal(
+            return await self._refusal(
                 continuation,
                 details,
                 grpc.StatusCode.PERMISSION_DENIED,
                 "authorization: the bearer token is not accepted",
             )
-        return continuation(details)
+        return await continuation(details)
 
     @staticmethod
-    def _refusal(
+    async def _refusal(
         continuation: Callable,
         details: grpc.HandlerCallDetails,
         code: grpc.StatusCode,
         message: str,
     ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(details)
+        handler = await continuation(details)
         if handler is None:
             return None
-        abort = _refuse(code, message)
+        refuse = _refuse(code, message)
         if handler.response_streaming:
             return grpc.unary_stream_rpc_method_handler(
-                abort, request_deserializer=handler.request_deserializer
+                refuse, request_deserializer=handler.request_deserializer
             )
         return grpc.unary_unary_rpc_method_handler(
-            abort, request_deserializer=handler.request_deserializer
+            refuse, request_deserializer=handler.request_deserializer
         )

@@ -24,7 +24,7 @@ class Settings:
     max_models: int = 100_000  # models held before Train gets RESOURCE_EXHAUSTED
     training_workers: int = 1  # worker processes that train (leave a core for Predict)
     max_queued_trainings: int = 16  # trainings waiting for a worker before RESOURCE_EXHAUSTED
-    request_threads: int = 16  # gRPC handler threads
+    request_threads: int = 16  # threads for synchronous gRPC handlers (gatenet's are async)
     max_message_bytes: int = 4 * 1024 * 1024  # gRPC receive/send limit
     max_predict_rows: int = 65_536  # rows in one Predict
     grace_seconds: float = 10.0  # drain time for in-flight RPCs on SIGTERM
@@ -74,7 +74,7 @@ _HELP = {
     "max_models": "models held before Train is refused with RESOURCE_EXHAUSTED",
     "training_workers": "worker processes that train models",
     "max_queued_trainings": "trainings that may wait for a worker",
-    "request_threads": "gRPC handler threads",
+    "request_threads": "threads for synchronous gRPC handlers (gatenet's own are async)",
     "max_message_bytes": "largest gRPC message accepted or sent",
     "max_predict_rows": "rows accepted in one Predict",
     "grace_seconds": "seconds in-flight RPCs get to finish on SIGTERM/SIGINT",

@@ -4,16 +4,19 @@ It sees every RPC on the port (GateService, health, reflection) and records the
 code the client really got: OK, the code a handler aborted with, CANCELLED or
 DEADLINE_EXCEEDED when the call ended underneath the handler, UNKNOWN for an
 exception nothing mapped. Wrapped handlers and metric children are built once
-per method, so the Predict hot path pays a few counter increments.
+per method, so the Predict hot path pays a few counter increments. Everything
+runs on the aio server's event loop, so the per-method cache needs no lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
+import inspect
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -48,16 +51,18 @@ def _grpc_type(handler: grpc.RpcMethodHandler) -> str:
     return "unary"
 
 
-def _final_code(context: grpc.ServicerContext, failed: bool) -> grpc.StatusCode:
-    code = context.code()
-    if code is not None and code is not grpc.StatusCode.OK:
-        return code
-    if not context.is_active():
+def _final_code(context: grpc.aio.ServicerContext, ended: BaseException | None) -> grpc.StatusCode:
+    """The code the client got, from how the handler ended (`ended` is None when it returned)."""
+    if isinstance(ended, (asyncio.CancelledError, GeneratorExit)):
+        # grpc.aio cancels the handler when the call ends underneath it.
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
-    return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+    code = context.code()
+    if code is not None and code is not grpc.StatusCode.OK:
+        return code
+    return grpc.StatusCode.UNKNOWN if ended is not None else grpc.StatusCode.OK
 
 
 class _MethodObserver:
@@ -81,8 +86,10 @@ class _MethodObserver:
         log_fields.set({})
         return time.perf_counter()
 
-    def finish(self, context: grpc.ServicerContext, start: float, failed: bool) -> None:
-        code = _final_code(context, failed)
+    def finish(
+        self, context: grpc.aio.ServicerContext, start: float, ended: BaseException | None
+    ) -> None:
+        code = _final_code(context, ended)
         elapsed = time.perf_counter() - start
         child = self._by_code.get(code)
         if child is None:
@@ -105,8 +112,8 @@ class _MethodObserver:
                 },
             )
 
-    def counted(self, requests: Iterator[Any]) -> Iterator[Any]:
-        for request in requests:
+    async def counted(self, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for request in requests:
             self.received.inc()
             yield request
 
@@ -126,28 +133,48 @@ def _wrap(obs: _MethodObserver, handler: grpc.RpcMethodHandler) -> grpc.RpcMetho
         obs.received.inc()
         return request
 
-    def unary_response(request: Any, context: grpc.ServicerContext) -> Any:
+    async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
         start = obs.begin()
         try:
-            response = behavior(accept(request), context)
-        except BaseException:
-            obs.finish(context, start, failed=True)
+            response = await behavior(accept(request), context)
+        except BaseException as exc:
+            obs.finish(context, start, exc)
             raise
-        obs.sent.inc()
-        obs.finish(context, start, failed=False)
+        if response is not None:  # None: the status wrapper set an error code instead
+            obs.sent.inc()
+        obs.finish(context, start, None)
         return response
 
-    def stream_response(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    async def stream_response(
+        request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
         start = obs.begin()
         try:
-            for response in behavior(accept(request), context):
-                obs.sent.inc()
-                yield response
-        except BaseException:
-            obs.finish(context, start, failed=True)
+            async with contextlib.aclosing(behavior(accept(request), context)) as responses:
+                async for response in responses:
+                    obs.sent.inc()
+                    yield response
+        except BaseException as exc:  # GeneratorExit too: the call ended while we were parked
+            obs.finish(context, start, exc)
             raise
-        obs.finish(context, start, failed=False)
+        obs.finish(context, start, None)
 
+    async def written_response(request: Any, context: grpc.aio.ServicerContext) -> None:
+        """Handlers that stream through context.write (e.g. Health.Watch)."""
+        start = obs.begin()
+        try:
+            await behavior(accept(request), context)
+        except BaseException as exc:
+            obs.finish(context, start, exc)
+            raise
+        obs.finish(context, start, None)
+
+    if not streaming_out:
+        wrapper: Callable[..., Any] = unary_response
+    elif inspect.isasyncgenfunction(behavior):
+        wrapper = stream_response
+    else:
+        wrapper = written_response
     factory = {
         (False, False): grpc.unary_unary_rpc_method_handler,
         (False, True): grpc.unary_stream_rpc_method_handler,
@@ -155,28 +182,28 @@ def _wrap(obs: _MethodObserver, handler: grpc.RpcMethodHandler) -> grpc.RpcMetho
         (True, True): grpc.stream_stream_rpc_method_handler,
     }[(streaming_in, streaming_out)]
     return factory(
-        stream_response if streaming_out else unary_response,
+        wrapper,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
 
-class ObservabilityInterceptor(grpc.ServerInterceptor):
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     """Counts, times and logs every RPC."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
-        self._lock = threading.Lock()
 
-    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
+    async def intercept_service(
+        self, continuation: Callable, details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = await continuation(details)
         if handler is None:
             return None
         cached = self._wrapped.get(details.method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        with self._lock:
-            wrapped = _wrap(_MethodObserver(self._metrics, details.method, handler), handler)
-            self._wrapped[details.method] = (handler, wrapped)
+        wrapped = _wrap(_MethodObserver(self._metrics, details.method, handler), handler)
+        self._wrapped[details.method] = (handler, wrapped)
         return wrapped

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-import queue
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -30,13 +32,31 @@ _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Run:
-    """A queued training run and when it was queued."""
+    """A queued training run, when it was queued, and the future its end resolves."""
 
     job: Job
     spec: TrainSpec
     started: float
+    done: asyncio.Future[None]
+    accounted: bool = False
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
+    """Run fn(*args) on the loop from a training thread; a closed loop means nobody waits."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        pass
+
+
+def _settle(done: asyncio.Future[None], events: asyncio.Queue[Progress | None] | None) -> None:
+    """The run ended: wake its handler, and end its progress stream."""
+    if not done.done():  # a cancelled RPC cancelled the future already
+        done.set_result(None)
+    if events is not None:
+        events.put_nowait(None)
 
 
 class GateService(gatenet_pb2_grpc.GateServiceServicer):
@@ -54,32 +74,48 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
     # -- training -----------------------------------------------------------------
 
     def _start(
-        self,
-        request: pb.TrainRequest,
-        context: grpc.ServicerContext,
-        on_progress: Callable[[Progress], None] | None = None,
-        on_done: Callable[[], None] | None = None,
+        self, request: pb.TrainRequest, events: asyncio.Queue[Progress | None] | None = None
     ) -> _Run:
-        """Validate, check capacity and queue the run; cancelled when the RPC ends early."""
+        """Validate, check capacity and queue the run; progress goes to `events`, then None."""
         spec = resolve(convert.spec_from_request(request, self._limits), self._limits)
         self._registry.ensure_capacity()
         self._registry.ensure_name_free(request.name)
-        job = self._pool.submit(spec, on_progress, on_done)
-        if not context.add_callback(job.cancel):
-            job.cancel()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        # The pool calls back from its slot threads; hand everything over to the loop.
+        on_progress = None if events is None else functools.partial(_post, loop, events.put_nowait)
+        job = self._pool.submit(
+            spec, on_progress, functools.partial(_post, loop, _settle, done, events)
+        )
         self._metrics.trainings_in_progress.inc()
-        return _Run(job, spec, time.perf_counter())
+        return _Run(job, spec, time.perf_counter(), done)
 
-    def _complete(
-        self, run: _Run, request: pb.TrainRequest, context: grpc.ServicerContext
+    def _account(self, run: _Run, outcome: str) -> None:
+        """Count the run's end once, whichever path ends it."""
+        if run.accounted:
+            return
+        run.accounted = True
+        m, task = self._metrics, run.spec.dataset.kind
+        m.trainings_in_progress.dec()
+        m.trainings.labels(task, outcome).inc()
+        m.training_seconds.labels(task).observe(time.perf_counter() - run.started)
+
+    async def _complete(
+        self, run: _Run, request: pb.TrainRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        """Wait for the run, register its model and account for it."""
+        """Wait for the run without blocking the loop, register its model and account for it."""
         m = self._metrics
         task = run.spec.dataset.kind
         outcome = "failed"
         try:
             try:
-                result = run.job.wait()
+                await run.done
+                result = run.job.wait(0)
+            except asyncio.CancelledError:
+                # The RPC ended underneath us (client cancel, deadline, server stop).
+                run.job.cancel()
+                outcome = "cancelled"
+                raise
             except Cancelled as exc:
                 outcome = "cancelled"
                 remaining = context.time_remaining()
@@ -91,9 +127,7 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
             model = self._register(request, run.spec, result)
             outcome = "fit" if result.fit else "not_fit"
         finally:
-            m.trainings_in_progress.dec()
-            m.trainings.labels(task, outcome).inc()
-            m.training_seconds.labels(task).observe(time.perf_counter() - run.started)
+            self._account(run, outcome)
         m.training_steps.inc(result.steps)
         m.training_restarts.inc(result.restarts)
         note(model_id=model.model_id)
@@ -127,24 +161,31 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
         return model
 
     @status.unary
-    def Train(self, request: pb.TrainRequest, context: grpc.ServicerContext) -> pb.ModelInfo:
-        return self._complete(self._start(request, context), request, context)
+    async def Train(
+        self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
+        return await self._complete(self._start(request), request, context)
 
     @status.streaming
-    def TrainStream(
-        self, request: pb.TrainRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.TrainEvent]:
-        events: queue.SimpleQueue[Progress | None] = queue.SimpleQueue()
-        run = self._start(request, context, events.put, lambda: events.put(None))
-        while (progress := events.get()) is not None:
-            yield convert.progress_event(progress)
-        yield pb.TrainEvent(model=self._complete(run, request, context))
+    async def TrainStream(
+        self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TrainEvent]:
+        events: asyncio.Queue[Progress | None] = asyncio.Queue()
+        run = self._start(request, events)
+        try:
+            while (progress := await events.get()) is not None:
+                yield convert.progress_event(progress)
+            yield pb.TrainEvent(model=await self._complete(run, request, context))
+        finally:
+            if not run.accounted:  # the stream ended early: stop the worker, nobody reads on
+                run.job.cancel()
+                self._account(run, "cancelled")
 
     # -- serving ------------------------------------------------------------------
 
     @status.unary
-    def Predict(
-        self, request: pb.PredictRequest, context: grpc.ServicerContext
+    async def Predict(
+        self, request: pb.PredictRequest, context: grpc.aio.ServicerContext
     ) -> pb.PredictResponse:
         model = self._registry.get(_model_ref(request.model))
         response, rows = serving.predict(
@@ -159,8 +200,8 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
         return response
 
     @status.unary
-    def GetWeights(
-        self, request: pb.GetWeightsRequest, context: grpc.ServicerContext
+    async def GetWeights(
+        self, request: pb.GetWeightsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetWeightsResponse:
         model = self._registry.get(_model_ref(request.model))
         weights = model.compiled.weights()
@@ -178,8 +219,8 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
     # -- management -------------------------------------------------------------------
 
     @status.unary
-    def ListModels(
-        self, request: pb.ListModelsRequest, context: grpc.ServicerContext
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
         size = request.page_size or _DEFAULT_PAGE
         if size > _MAX_PAGE:
@@ -196,12 +237,14 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
         return response
 
     @status.unary
-    def GetModel(self, request: pb.GetModelRequest, context: grpc.ServicerContext) -> pb.ModelInfo:
+    async def GetModel(
+        self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
         return pb.ModelInfo.FromString(self._registry.get(_model_ref(request.model)).info)
 
     @status.unary
-    def DeleteModel(
-        self, request: pb.DeleteModelRequest, context: grpc.ServicerContext
+    async def DeleteModel(
+        self, request: pb.DeleteModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteModelResponse:
         model = self._registry.delete(_model_ref(request.model))
         self._metrics.models.set(len(self._registry))

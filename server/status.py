@@ -1,16 +1,20 @@
 """The one table from domain errors to gRPC status codes, and the wrappers that apply it.
 
-Handlers raise; only these wrappers abort, so an abort is never swallowed by a
-catch-all (which grpcio would turn into UNKNOWN). Internal errors are logged
-with their traceback and reach the client as "internal error" only.
+Handlers raise; only these wrappers set an error status, so it is never swallowed
+by a catch-all. They set code and details and end the handler rather than call
+grpc.aio's context.abort: abort sends the status at once, before the
+observability interceptor has counted and logged the call, so a client could
+see its error before the server's metrics do. Internal errors are logged with
+their traceback and reach the client as "internal error" only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 
@@ -37,34 +41,44 @@ def code_for(error: errors.GatenetError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def _abort(context: grpc.ServicerContext, exc: BaseException, method: str) -> NoReturn:
+def _fail(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> None:
+    """Set the status for `exc`; the server sends it when the handler returns."""
     if isinstance(exc, errors.GatenetError):
-        context.abort(code_for(exc), str(exc))
+        context.set_code(code_for(exc))
+        context.set_details(str(exc))
+        return
     log.error("internal error in %s", method, exc_info=exc)
-    context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    context.set_code(grpc.StatusCode.INTERNAL)
+    context.set_details("internal error")
 
 
 def unary(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a unary handler so domain errors become their status code."""
+    """Wrap an async unary handler so domain errors become their status code."""
 
     @functools.wraps(fn)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return fn(self, request, context)
+            return await fn(self, request, context)
         except Exception as exc:  # noqa: BLE001 - mapped to a status right here
-            _abort(context, exc, fn.__name__)
+            _fail(context, exc, fn.__name__)
+            return None  # grpc.aio sends no message with a non-OK code
 
     return wrapper
 
 
-def streaming(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-    """Wrap a server-streaming handler the same way."""
+def streaming(fn: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    """Wrap an async-generator server-streaming handler the same way."""
 
     @functools.wraps(fn)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
         try:
-            yield from fn(self, request, context)
+            # aclosing: a stream that ends early closes the handler too, running its finally now.
+            async with contextlib.aclosing(fn(self, request, context)) as responses:
+                async for response in responses:
+                    yield response
         except Exception as exc:  # noqa: BLE001 - mapped to a status right here
-            _abort(context, exc, fn.__name__)
+            _fail(context, exc, fn.__name__)
 
     return wrapper
