@@ -56,14 +56,6 @@ _FLOAT_ACTIVATIONS = {
 }
 
 
-def layer_names(count: int) -> list[str]:
-    """Tensor names of a network with `count` layers, in order."""
-    names = []
-    for i in range(count):
-        names += [f"layers.{i}.weight", f"layers.{i}.bias"]
-    return names
-
-
 class Program:
     """What every model of one shape and activation shares: the buffer layout and the forward."""
 

@@ -203,10 +203,6 @@ class TrainingPool:
         self._lock = threading.Lock()
         self._slots = [_Slot(self, i) for i in range(workers)]
 
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
-
     def start(self) -> None:
         """Start every worker and wait until each has torch warmed up."""
         for slot in self._slots:
