@@ -25,7 +25,7 @@ POLL_SECONDS = 0.005  # should_stop() is called at least this often (and at ever
 
 def _one_thread() -> None:
     # Tiny ops never gain from intra-op threads, and the server runs several trainings at once
-    # on worker threads: one thread each keeps them from fighting over the cores.
+    # in worker processes: one thread each keeps them from fighting over the cores.
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
 
