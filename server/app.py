@@ -21,9 +21,9 @@ from gatenet.server.interceptor import ObservabilityInterceptor
 from gatenet.server.loop import LoopThread
 from gatenet.server.metrics import Metrics
 from gatenet.server.registry import Registry
-from gatenet.server.service import GateService
+from gatenet.server.service import GateService, add_to_server
 from gatenet.server.workers import TrainingPool
-from gatenet.v1 import gatenet_pb2, gatenet_pb2_grpc
+from gatenet.v1 import gatenet_pb2
 
 log = logging.getLogger("gatenet.server")
 
@@ -79,7 +79,7 @@ class GatenetServer:
             options=options,
         )
         service = GateService(settings, self.registry, self.pool, self.metrics)
-        gatenet_pb2_grpc.add_GateServiceServicer_to_server(service, server)
+        add_to_server(service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server

@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from gatenet.server import convert, serving, status
+from gatenet.server import convert, predict_wire, serving, status
 from gatenet.server.config import Settings
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.interceptor import note
@@ -184,15 +184,15 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
     # -- serving ------------------------------------------------------------------
 
     @status.unary
-    async def Predict(
-        self, request: pb.PredictRequest, context: grpc.aio.ServicerContext
-    ) -> pb.PredictResponse:
-        model = self._registry.get(_model_ref(request.model))
+    async def Predict(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        """A serialized PredictRequest in, a serialized PredictResponse out (see add_to_server)."""
+        ask = predict_wire.parse_request(request)
+        model = self._registry.get(_model_ref(ask.model))
         response, rows = serving.predict(
             model.model_id,
             model.compiled,
-            request.inputs,
-            request.num_features,
+            ask.inputs,
+            ask.num_features,
             self._settings.max_predict_rows,
         )
         self._metrics.predicted_rows.inc(rows)
@@ -250,6 +250,36 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
         self._metrics.models.set(len(self._registry))
         note(model_id=model.model_id)
         return pb.DeleteModelResponse(model_id=model.model_id)
+
+
+# Methods registered without (de)serializers: their handlers read and write wire bytes.
+_WIRE_METHODS = frozenset({"Predict"})
+
+
+def add_to_server(service: GateService, server: grpc.aio.Server) -> None:
+    """Register GateService as the generated add_GateServiceServicer_to_server does, except
+    that the _WIRE_METHODS get the call's bytes and return the response's."""
+    descriptor = pb.DESCRIPTOR.services_by_name["GateService"]
+    handlers = {}
+    for method in descriptor.methods:
+        if method.client_streaming:
+            raise NotImplementedError(f"{method.name}: client streaming is not registered here")
+        wire = method.name in _WIRE_METHODS
+        factory = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = factory(
+            getattr(service, method.name),
+            request_deserializer=None if wire else getattr(pb, method.input_type.name).FromString,
+            response_serializer=(
+                None if wire else getattr(pb, method.output_type.name).SerializeToString
+            ),
+        )
+    generic = grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
+    server.add_generic_rpc_handlers((generic,))
+    server.add_registered_method_handlers(descriptor.full_name, handlers)
 
 
 def _model_ref(ref: str) -> str:

@@ -6,8 +6,8 @@ from the gRPC threads around it (bench/predict.py: a 10 µs handler cost a fifth
 of the server's calls per second). So: one float32 buffer per model plus a
 layout shared by every model of the same shape; a few rows run through a
 straight-line Python function generated once per shape (no numpy call at all);
-bigger batches run numpy on the buffer; the response's packed fields are filled
-from wire bytes in one parse instead of a protobuf append per value.
+bigger batches run numpy on the buffer. Rows arrive and results leave as wire
+bytes (predict_wire.py), never as one Python float per value.
 """
 
 from __future__ import annotations
@@ -21,11 +21,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gatenet.server.errors import InvalidArgument
-from gatenet.v1 import gatenet_pb2 as pb
+from gatenet.server.predict_wire import encode_response
 
 # Up to this many rows x multiply-adds, generated Python beats numpy's ~1 µs per call
 # (2-4-1: up to 21 rows; 2-10-10-10-1: 1 row). Measured; tests/test_serving.py checks both.
 SMALL_WORK = 256
+# Models with up to this many inputs answer batches of 0/1 rows from their truth table
+# (at most 256 entries, 5 bytes each, built on the first such batch).
+TABLE_INPUTS = 8
+_ONE_BITS = 0x3F800000  # 1.0 as float32 bits; 0.0 is 0
 
 Forward = Callable[[Sequence[float], Sequence[float]], list[float]]
 
@@ -73,6 +77,15 @@ class Program:
             offset += n_in * n_out + n_out
         self.size = offset
         self.forward = self._generate() if self.work <= SMALL_WORK else None
+        # Every 0/1 row, row k being k's bits (input i = bit i), and the weights that turn a
+        # 0/1 row back into its k: a batch of 0/1 rows becomes table indices in one matmul.
+        self.table_rows: np.ndarray | None = None
+        self.bit_values: np.ndarray | None = None
+        n = self.num_inputs
+        if n <= TABLE_INPUTS:
+            k = np.arange(2**n)
+            self.table_rows = ((k[:, None] >> np.arange(n)) & 1).astype(np.float32)
+            self.bit_values = (2.0 ** np.arange(n)).astype(np.float32)
 
     def _generate(self) -> Forward:
         """forward(v, x): P(label = 1) of each row of x (row-major floats), v = the buffer."""
@@ -103,8 +116,8 @@ def program(shapes: tuple[tuple[int, int], ...], activation: str) -> Program:
 class CompiledModel:
     """A network's parameters in one float32 buffer, and the Program of its shape."""
 
-    # Two references per model: the layout and the code live once per shape.
-    __slots__ = ("params", "program")
+    # A few references per model: the layout and the code live once per shape.
+    __slots__ = ("params", "program", "_table")
 
     def __init__(self, weights: dict[str, np.ndarray], activation: str) -> None:
         if activation not in _ACTIVATIONS:
@@ -127,6 +140,7 @@ class CompiledModel:
         # without a numpy call, and numpy views it without a copy.
         self.params = array("f", np.concatenate(parts).tobytes())
         self.program = program(tuple(shapes), activation)
+        self._table: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def activation(self) -> str:
@@ -172,6 +186,16 @@ class CompiledModel:
         z += 0.5
         return z
 
+    def truth_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Little-endian float32 probabilities and 0/1 uint8 labels of every 0/1 row."""
+        if self._table is None:
+            rows = self.program.table_rows
+            if rows is None:
+                raise ValueError(f"{self.num_inputs} inputs exceeds {TABLE_INPUTS} for a table")
+            p = self.predict(rows)  # the same forward a batch of these rows would run
+            self._table = (p.astype("<f4"), np.greater(p, 0.5).view(np.uint8))
+        return self._table
+
     def predict_floats(self, x: Sequence[float]) -> list[float]:
         """P(label = 1) for each row of x (row-major floats), in float64 without numpy."""
         forward = self.program.forward
@@ -180,14 +204,17 @@ class CompiledModel:
         return forward(self.params, x)
 
 
-def _rows(count: int, num_features: int, model_inputs: int, max_rows: int) -> int:
-    """The number of rows in `count` packed values, or InvalidArgument naming the bound."""
-    if count == 0:
+def _rows(size: int, num_features: int, model_inputs: int, max_rows: int) -> int:
+    """The number of rows in `size` bytes of packed float32, or InvalidArgument naming the bound."""
+    if size == 0:
         raise InvalidArgument("inputs", "is empty; send at least one row")
+    if size % 4:
+        raise InvalidArgument("inputs", f"{size} bytes is not a whole number of packed float32s")
     if num_features and num_features != model_inputs:
         raise InvalidArgument(
             "num_features", f"{num_features} does not match the model's {model_inputs} inputs"
         )
+    count = size // 4
     if count % model_inputs:
         raise InvalidArgument(
             "inputs",
@@ -204,12 +231,8 @@ def _not_finite(values: Sequence[float] | np.ndarray) -> InvalidArgument:
     return InvalidArgument("inputs", f"value {bad} is {float(values[bad])}; inputs must be finite")
 
 
-def _array(values: Sequence[float], count: int, rows: int, model_inputs: int) -> np.ndarray:
-    # Below ~32 values fromiter is 4x quicker than asarray (which goes through __array__).
-    if count <= 32:
-        x = np.fromiter(values, np.float32, count)
-    else:
-        x = np.asarray(values, dtype=np.float32)
+def _array(inputs: bytes, rows: int, model_inputs: int) -> np.ndarray:
+    x = np.frombuffer(inputs, dtype="<f4")  # a view of the request's bytes, no copy
     # A float32 sum is finite when every value is, unless finite values overflow it:
     # then (and only then) look at each value.
     with np.errstate(over="ignore"):
@@ -219,63 +242,24 @@ def _array(values: Sequence[float], count: int, rows: int, model_inputs: int) ->
     return x.reshape(rows, model_inputs)
 
 
-def parse_rows(
-    values: Sequence[float], num_features: int, model_inputs: int, max_rows: int
-) -> np.ndarray:
-    """Turn Predict's packed row-major floats into a checked [rows, features] float32 array."""
-    count = len(values)
-    return _array(values, count, _rows(count, num_features, model_inputs, max_rows), model_inputs)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _packed_tag(field: str) -> bytes:
-    number = pb.PredictResponse.DESCRIPTOR.fields_by_name[field].number
-    return _varint(number << 3 | 2)  # wire type 2: length-delimited (packed repeated)
+def parse_rows(inputs: bytes, num_features: int, model_inputs: int, max_rows: int) -> np.ndarray:
+    """Turn Predict's packed little-endian float32 rows into a checked [rows, features] array."""
+    return _array(inputs, _rows(len(inputs), num_features, model_inputs, max_rows), model_inputs)
 
 
 _BIG_ENDIAN = sys.byteorder == "big"  # the wire's floats are little-endian
-_PROBABILITIES = _packed_tag("probabilities")
-_LABELS = _packed_tag("labels")
-_SHORT = [bytes((n,)) for n in range(128)]  # one-byte varints, the small-batch case
 _HALF = 0.5  # labels are 1 where the probability sent exceeds this
 
 
-def _response(model_id: str, probabilities: bytes, labels: bytes) -> pb.PredictResponse:
-    """A PredictResponse whose packed fields are given as little-endian float32 and 0/1 bytes."""
-    # A 0/1 uint32 varint is that one byte, so labels go in as they are.
-    n, m = len(probabilities), len(labels)
-    response = pb.PredictResponse(model_id=model_id)
-    response.MergeFromString(
-        b"".join(
-            (
-                _PROBABILITIES,
-                _SHORT[n] if n < 128 else _varint(n),
-                probabilities,
-                _LABELS,
-                _SHORT[m] if m < 128 else _varint(m),
-                labels,
-            )
-        )
-    )
-    return response
-
-
 def predict(
-    model_id: str, model: CompiledModel, values: Sequence[float], num_features: int, max_rows: int
-) -> tuple[pb.PredictResponse, int]:
-    """Validate Predict's inputs, run the model and build the response; also return the rows."""
-    count = len(values)
-    rows = _rows(count, num_features, model.program.num_inputs, max_rows)
+    model_id: str, model: CompiledModel, inputs: bytes, num_features: int, max_rows: int
+) -> tuple[bytes, int]:
+    """Check the rows (packed float32 bytes), run the model; the serialized response and rows."""
+    rows = _rows(len(inputs), num_features, model.program.num_inputs, max_rows)
     if rows * model.program.work <= SMALL_WORK:
-        x = list(values)  # one call into the protobuf runtime, then plain floats
+        x = array("f", inputs)
+        if _BIG_ENDIAN:
+            x.byteswap()
         # A float64 sum of float32 values cannot overflow: finite iff every value is.
         if not math.isfinite(sum(x)):
             raise _not_finite(x)
@@ -284,10 +268,33 @@ def predict(
         labels = bytes(map(_HALF.__lt__, p32))
         if _BIG_ENDIAN:
             p32.byteswap()
-        return _response(model_id, p32.tobytes(), labels), rows
-    x = _array(values, count, rows, model.program.num_inputs)
+        return encode_response(model_id, p32.tobytes(), labels), rows
+    if model.program.bit_values is not None:
+        answer = _from_truth_table(model_id, model, inputs, rows)
+        if answer is not None:
+            return answer, rows
+    x = _array(inputs, rows, model.program.num_inputs)
     # Huge finite inputs may overflow float32 on the way; the results stay right (tested).
     with np.errstate(over="ignore"):
         p = model.predict(x)
     labels = np.greater(p, 0.5).tobytes()  # numpy bools are the bytes 0 and 1
-    return _response(model_id, p.astype("<f4", copy=False).tobytes(), labels), rows
+    return encode_response(model_id, p.astype("<f4", copy=False).tobytes(), labels), rows
+
+
+def _from_truth_table(
+    model_id: str, model: CompiledModel, inputs: bytes, rows: int
+) -> bytes | None:
+    """The response when every value is 0.0 or 1.0 (so finite too), else None."""
+    bits = np.frombuffer(inputs, dtype="<u4")
+    ones = bits == _ONE_BITS
+    if np.count_nonzero(ones) != np.count_nonzero(bits):
+        return None  # some value is neither 0.0 nor 1.0
+    x = np.frombuffer(inputs, dtype="<f4").reshape(rows, model.program.num_inputs)
+    index = (x @ model.program.bit_values).astype(np.intp)  # exact: small integers
+    probabilities, labels = model.truth_table()
+    # In range by construction, so "clip" only skips take's bounds check.
+    return encode_response(
+        model_id,
+        probabilities.take(index, mode="clip").tobytes(),
+        labels.take(index, mode="clip").tobytes(),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import grpc
 import numpy as np
@@ -196,6 +197,20 @@ def test_bad_predict_requests_name_the_field(server, xor_model, request_, field,
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert field in err.value.details() and fragment in err.value.details()
     assert stub.Predict(pb.PredictRequest(model=xor_model, inputs=[0, 1])).labels == [1]
+
+
+def test_predict_reads_any_valid_encoding_and_refuses_garbage(server, xor_model):
+    """Predict parses wire bytes itself: rows sent unpacked still count; junk is named."""
+    call = grpc.insecure_channel(server.target).unary_unary("/gatenet.v1.GateService/Predict")
+    model = pb.PredictRequest(model=xor_model).SerializeToString()
+    unpacked = b"".join(b"\x15" + struct.pack("<f", v) for row in ROWS for v in row)
+    reply = pb.PredictResponse.FromString(call(model + unpacked))
+    assert list(reply.labels) == [0, 1, 1, 0]
+    assert reply.model_id == xor_model
+    with pytest.raises(grpc.RpcError) as err:
+        call(b"\xff\xff")
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "request: is not a valid PredictRequest" in err.value.details()
 
 
 def test_unknown_model_is_not_found(client):

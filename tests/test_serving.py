@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,18 @@ from gatenet.server import serving
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.serving import CompiledModel, parse_rows
 from gatenet.v1 import gatenet_pb2 as pb
+
+
+def packed(values) -> bytes:
+    """Rows as a PredictRequest carries them: packed little-endian float32."""
+    return np.asarray(values, dtype="<f4").tobytes()
+
+
+def run(model: CompiledModel, values, num_features: int = 0, max_rows: int = 65536):
+    """serving.predict on these rows, its bytes parsed back into a PredictResponse."""
+    raw, count = serving.predict("m", model, packed(values), num_features, max_rows)
+    return pb.PredictResponse.FromString(raw), count
+
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 SHAPES = ((2,), (2, 4), (3, 2), (2, 10, 10, 10), (5, 6, 3))  # inputs, then hidden widths
@@ -85,28 +99,69 @@ def test_bad_layers_are_refused() -> None:
         CompiledModel(two_outputs, "tanh")
 
 
+@pytest.mark.parametrize("inputs", ["bits", "reals"])
 @pytest.mark.parametrize("rows", [1, 2, 21, 22, 127, 128, 1024])
-def test_predict_fills_the_response_like_protobuf_would(rows: int) -> None:
-    """Both paths (a few rows, a batch) and 1- and 2-byte packed lengths."""
+def test_predict_writes_the_bytes_protobuf_would(rows: int, inputs: str) -> None:
+    """Every path (a few rows, a batch of 0/1 rows, a batch of reals), 1- and 2-byte lengths."""
     weights = make_weights((2, 4), seed=5)
     model = CompiledModel(weights, "sigmoid")
-    x = np.random.default_rng(rows).integers(0, 2, size=(rows, 2)).astype(np.float32)
-    request = pb.PredictRequest(model="m", inputs=x.ravel().tolist())
-    response, count = serving.predict("id-1", model, request.inputs, 0, 65536)
+    rng = np.random.default_rng(rows)
+    if inputs == "bits":
+        x = rng.integers(0, 2, size=(rows, 2)).astype(np.float32)
+    else:
+        x = rng.normal(size=(rows, 2)).astype(np.float32)
+    raw, count = serving.predict("id-1", model, packed(x), 0, 65536)
     assert count == rows
+    response = pb.PredictResponse.FromString(raw)
     p = np.array(response.probabilities, dtype=np.float32)
     np.testing.assert_allclose(p, torch_predict(weights, "sigmoid", x), rtol=0, atol=1e-6)
     expected = pb.PredictResponse(
         model_id="id-1", probabilities=p.tolist(), labels=(p > 0.5).astype(int).tolist()
     )
-    assert response == expected
-    assert response.SerializeToString() == expected.SerializeToString()
+    assert raw == expected.SerializeToString()
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("sizes", [(1,), (2, 4), (3, 2), (8, 3)])
+def test_a_batch_of_bits_answers_from_the_truth_table_as_the_forward_would(
+    activation: str, sizes: tuple[int, ...]
+) -> None:
+    weights = make_weights(sizes, seed=len(sizes))
+    model = CompiledModel(weights, activation)
+    x = np.random.default_rng(3).integers(0, 2, size=(600, sizes[0])).astype(np.float32)
+    response, _ = run(model, x)
+    assert model.truth_table() is model.truth_table()  # built once, by that batch
+    forward = model.predict(x)
+    np.testing.assert_allclose(response.probabilities, forward, rtol=0, atol=1e-7)
+    assert list(response.labels) == (np.array(response.probabilities) > 0.5).tolist()
+
+
+@pytest.mark.parametrize("odd", [0.5, -0.0, 2.0, float("nan")])
+def test_a_batch_that_is_not_all_bits_takes_the_forward(odd: float) -> None:
+    model = CompiledModel(make_weights((2, 4), seed=1), "tanh")
+    x = np.random.default_rng(4).integers(0, 2, size=(300, 2)).astype(np.float32)
+    x[123, 1] = odd
+    if math.isnan(odd):
+        with pytest.raises(InvalidArgument, match="value 247 is nan"):
+            run(model, x)
+        return
+    response, _ = run(model, x)
+    np.testing.assert_allclose(response.probabilities, model.predict(x), rtol=0, atol=0)
+
+
+def test_wide_models_have_no_truth_table() -> None:
+    model = CompiledModel(make_weights((9, 2), seed=0), "relu")
+    x = np.ones((100, 9), dtype=np.float32)
+    response, _ = run(model, x)
+    np.testing.assert_allclose(response.probabilities, model.predict(x), atol=0)
+    with pytest.raises(ValueError, match="9 inputs exceeds 8"):
+        model.truth_table()
 
 
 @pytest.mark.parametrize("rows", [1, 100])
 def test_a_probability_of_one_half_is_label_zero(rows: int) -> None:
     zeros = {k: np.zeros_like(v) for k, v in make_weights((2, 4), seed=0).items()}
-    response, _ = serving.predict("z", CompiledModel(zeros, "tanh"), [1.0, 0.0] * rows, 2, 1000)
+    response, _ = run(CompiledModel(zeros, "tanh"), [1.0, 0.0] * rows, 2, 1000)
     assert list(response.probabilities) == [0.5] * rows
     assert list(response.labels) == [0] * rows
 
@@ -127,9 +182,15 @@ def test_bad_inputs_name_the_field_and_bound(
 ) -> None:
     model = CompiledModel(make_weights((2, 4), seed=0), "tanh")
     with pytest.raises(InvalidArgument, match=message):
-        serving.predict("m", model, values, num_features, max_rows)
+        run(model, values, num_features, max_rows)
     with pytest.raises(InvalidArgument, match=message):
-        parse_rows(values, num_features, 2, max_rows)
+        parse_rows(packed(values), num_features, 2, max_rows)
+
+
+def test_inputs_that_are_not_whole_floats_are_refused() -> None:
+    model = CompiledModel(make_weights((2, 4), seed=0), "tanh")
+    with pytest.raises(InvalidArgument, match="inputs: 7 bytes is not a whole number"):
+        serving.predict("m", model, bytes(7), 0, 10)
 
 
 @pytest.mark.parametrize("rows", [1, 100])
@@ -137,7 +198,7 @@ def test_huge_finite_inputs_are_accepted(rows: int) -> None:
     """A float32 sum of them overflows; the check must look again rather than refuse."""
     big = float(np.finfo(np.float32).max)
     model = CompiledModel(make_weights((2, 4), seed=0), "tanh")
-    response, count = serving.predict("m", model, [big, big] * rows, 2, 1000)
+    response, count = run(model, [big, big] * rows, 2, 1000)
     assert count == rows
     assert all(np.isfinite(response.probabilities))
-    assert parse_rows([big, big] * rows, 2, 2, 1000).shape == (rows, 2)
+    assert parse_rows(packed([big, big] * rows), 2, 2, 1000).shape == (rows, 2)

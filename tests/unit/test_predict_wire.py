@@ -1,0 +1,66 @@
+"""Predict's wire view: any valid encoding reads the same; responses match protobuf."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from gatenet.server.errors import InvalidArgument
+from gatenet.server.predict_wire import encode_response, parse_request
+from gatenet.v1 import gatenet_pb2 as pb
+
+VALUES = [0.0, 1.0, 0.25, -3.5]
+
+
+def floats(values: list[float]) -> bytes:
+    return np.asarray(values, dtype="<f4").tobytes()
+
+
+def test_the_canonical_encoding_reads_the_rows_as_sent() -> None:
+    raw = pb.PredictRequest(model="xor", inputs=VALUES, num_features=2).SerializeToString()
+    got = parse_request(raw)
+    assert (got.model, got.inputs, got.num_features) == ("xor", floats(VALUES), 2)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # rows sent unpacked: one fixed32 field per value (legal; proto3 parsers accept it)
+        b"\x0a\x03xor" + b"".join(b"\x15" + struct.pack("<f", v) for v in VALUES),
+        # rows split over two packed chunks, which protobuf concatenates
+        b"\x0a\x03xor\x12\x08" + floats(VALUES[:2]) + b"\x12\x08" + floats(VALUES[2:]),
+        # an unknown field (from a newer client) besides the rows
+        b"\x0a\x03xor\x12\x10" + floats(VALUES) + b"\x78\x01",
+        # a default value written out explicitly
+        b"\x0a\x03xor\x12\x10" + floats(VALUES) + b"\x18\x00",
+    ],
+    ids=["unpacked", "two-chunks", "unknown-field", "explicit-default"],
+)
+def test_other_valid_encodings_read_the_same(raw: bytes) -> None:
+    expected = pb.PredictRequest.FromString(raw)
+    assert list(expected.inputs) == VALUES  # what protobuf itself makes of it
+    got = parse_request(raw)
+    assert (got.model, got.inputs, got.num_features) == ("xor", floats(VALUES), 0)
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xff", b"\x0a\x05ab", b"\x0a\x02\xff\xfe"])
+def test_bytes_that_are_not_a_request_are_invalid_argument(raw: bytes) -> None:
+    with pytest.raises(InvalidArgument, match="request: is not a valid PredictRequest"):
+        parse_request(raw)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 31, 32, 4096])
+def test_responses_are_what_protobuf_serializes(rows: int) -> None:
+    p = np.random.default_rng(rows).uniform(size=rows).astype("<f4")
+    labels = (p > 0.5).astype(np.uint8)
+    expected = pb.PredictResponse(
+        model_id="a" * 32, probabilities=p.tolist(), labels=labels.tolist()
+    ).SerializeToString()
+    if rows:
+        assert encode_response("a" * 32, p.tobytes(), labels.tobytes()) == expected
+    else:  # protobuf leaves empty packed fields out; Predict never answers zero rows
+        assert pb.PredictResponse.FromString(encode_response("a" * 32, b"", b"")) == (
+            pb.PredictResponse.FromString(expected)
+        )
