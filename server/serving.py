@@ -26,10 +26,11 @@ from gatenet.server.predict_wire import encode_response
 # Up to this many rows x multiply-adds, generated Python beats numpy's ~1 µs per call
 # (2-4-1: up to 21 rows; 2-10-10-10-1: 1 row). Measured; tests/test_serving.py checks both.
 SMALL_WORK = 256
-# Models with up to this many inputs answer batches of 0/1 rows from their truth table
-# (at most 256 entries, 5 bytes each, built on the first such batch).
+# Models with up to this many inputs answer rows of 0s and 1s from their truth table
+# (at most 256 entries, 5 bytes each, built on the first such request).
 TABLE_INPUTS = 8
 _ONE_BITS = 0x3F800000  # 1.0 as float32 bits; 0.0 is 0
+_F4, _U4 = np.dtype("<f4"), np.dtype("<u4")  # the wire's byte order, whatever the machine's
 
 Forward = Callable[[Sequence[float], Sequence[float]], list[float]]
 
@@ -77,15 +78,19 @@ class Program:
             offset += n_in * n_out + n_out
         self.size = offset
         self.forward = self._generate() if self.work <= SMALL_WORK else None
-        # Every 0/1 row, row k being k's bits (input i = bit i), and the weights that turn a
-        # 0/1 row back into its k: a batch of 0/1 rows becomes table indices in one matmul.
+        # Every 0/1 row, row k being k's bits (input i = bit i); the weights that turn a 0/1
+        # row back into its k, so a batch becomes table indices in one matmul; and each row's
+        # wire bytes to its k, so a one-row request is a dict lookup.
         self.table_rows: np.ndarray | None = None
         self.bit_values: np.ndarray | None = None
+        self.row_index: dict[bytes, int] = {}
         n = self.num_inputs
         if n <= TABLE_INPUTS:
             k = np.arange(2**n)
             self.table_rows = ((k[:, None] >> np.arange(n)) & 1).astype(np.float32)
             self.bit_values = (2.0 ** np.arange(n)).astype(np.float32)
+            wire = self.table_rows.astype("<f4")
+            self.row_index = {wire[i].tobytes(): i for i in range(2**n)}
 
     def _generate(self) -> Forward:
         """forward(v, x): P(label = 1) of each row of x (row-major floats), v = the buffer."""
@@ -140,7 +145,7 @@ class CompiledModel:
         # without a numpy call, and numpy views it without a copy.
         self.params = array("f", np.concatenate(parts).tobytes())
         self.program = program(tuple(shapes), activation)
-        self._table: tuple[np.ndarray, np.ndarray] | None = None
+        self._table: bytes | None = None
 
     @property
     def activation(self) -> str:
@@ -186,14 +191,15 @@ class CompiledModel:
         z += 0.5
         return z
 
-    def truth_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """Little-endian float32 probabilities and 0/1 uint8 labels of every 0/1 row."""
+    def truth_table(self) -> bytes:
+        """Every 0/1 row's little-endian float32 probability, then its 0/1 label byte."""
         if self._table is None:
             rows = self.program.table_rows
             if rows is None:
                 raise ValueError(f"{self.num_inputs} inputs exceeds {TABLE_INPUTS} for a table")
             p = self.predict(rows)  # the same forward a batch of these rows would run
-            self._table = (p.astype("<f4"), np.greater(p, 0.5).view(np.uint8))
+            # One bytes object: the least memory per model, sliced as is for one row.
+            self._table = p.astype("<f4").tobytes() + np.greater(p, 0.5).tobytes()
         return self._table
 
     def predict_floats(self, x: Sequence[float]) -> list[float]:
@@ -232,7 +238,7 @@ def _not_finite(values: Sequence[float] | np.ndarray) -> InvalidArgument:
 
 
 def _array(inputs: bytes, rows: int, model_inputs: int) -> np.ndarray:
-    x = np.frombuffer(inputs, dtype="<f4")  # a view of the request's bytes, no copy
+    x = np.frombuffer(inputs, dtype=_F4)  # a view of the request's bytes, no copy
     # A float32 sum is finite when every value is, unless finite values overflow it:
     # then (and only then) look at each value.
     with np.errstate(over="ignore"):
@@ -256,6 +262,9 @@ def predict(
 ) -> tuple[bytes, int]:
     """Check the rows (packed float32 bytes), run the model; the serialized response and rows."""
     rows = _rows(len(inputs), num_features, model.program.num_inputs, max_rows)
+    k = model.program.row_index.get(inputs) if rows == 1 else None
+    if k is not None:  # one row of 0s and 1s: its truth-table entry
+        return _table_entry(model_id, model.truth_table(), k), 1
     if rows * model.program.work <= SMALL_WORK:
         x = array("f", inputs)
         if _BIG_ENDIAN:
@@ -278,20 +287,29 @@ def predict(
     with np.errstate(over="ignore"):
         p = model.predict(x)
     labels = np.greater(p, 0.5).tobytes()  # numpy bools are the bytes 0 and 1
-    return encode_response(model_id, p.astype("<f4", copy=False).tobytes(), labels), rows
+    return encode_response(model_id, p.astype(_F4, copy=False).tobytes(), labels), rows
+
+
+def _table_entry(model_id: str, table: bytes, k: int) -> bytes:
+    """The response for the one 0/1 row k."""
+    labels = len(table) // 5 * 4  # where the label bytes start
+    return encode_response(model_id, table[4 * k : 4 * k + 4], table[labels + k : labels + k + 1])
 
 
 def _from_truth_table(
     model_id: str, model: CompiledModel, inputs: bytes, rows: int
 ) -> bytes | None:
     """The response when every value is 0.0 or 1.0 (so finite too), else None."""
-    bits = np.frombuffer(inputs, dtype="<u4")
+    bits = np.frombuffer(inputs, dtype=_U4)
     ones = bits == _ONE_BITS
     if np.count_nonzero(ones) != np.count_nonzero(bits):
         return None  # some value is neither 0.0 nor 1.0
-    x = np.frombuffer(inputs, dtype="<f4").reshape(rows, model.program.num_inputs)
+    x = bits.view(_F4).reshape(rows, model.program.num_inputs)
     index = (x @ model.program.bit_values).astype(np.intp)  # exact: small integers
-    probabilities, labels = model.truth_table()
+    table = model.truth_table()
+    size = len(table) // 5
+    probabilities = np.frombuffer(table, dtype=_F4, count=size)
+    labels = np.frombuffer(table, dtype=np.uint8, offset=4 * size)
     # In range by construction, so "clip" only skips take's bounds check.
     return encode_response(
         model_id,

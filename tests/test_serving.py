@@ -136,6 +136,18 @@ def test_a_batch_of_bits_answers_from_the_truth_table_as_the_forward_would(
     assert list(response.labels) == (np.array(response.probabilities) > 0.5).tolist()
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_a_row_of_bits_gets_the_same_answer_alone_or_in_a_batch(activation: str) -> None:
+    model = CompiledModel(make_weights((3, 4), seed=7), activation)
+    rows = model.program.table_rows  # all 8 rows of 0s and 1s
+    assert rows is not None
+    batch, _ = run(model, np.tile(rows, (40, 1)))  # 320 rows: a numpy-sized batch
+    for k, row in enumerate(rows):
+        alone, _ = run(model, row)
+        assert alone.probabilities[0] == batch.probabilities[k]
+        assert alone.labels[0] == batch.labels[k]
+
+
 @pytest.mark.parametrize("odd", [0.5, -0.0, 2.0, float("nan")])
 def test_a_batch_that_is_not_all_bits_takes_the_forward(odd: float) -> None:
     model = CompiledModel(make_weights((2, 4), seed=1), "tanh")
