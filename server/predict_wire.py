@@ -86,11 +86,14 @@ _LABELS = _packed_tag("labels")
 _SHORT = [bytes((n,)) for n in range(128)]  # one-byte varints, the small-batch case
 
 
-def encode_response(model_id: str, probabilities: bytes, labels: bytes) -> bytes:
-    """A serialized PredictResponse from little-endian float32 probabilities and 0/1 label bytes."""
+def encode_response(
+    model_id: str, probabilities: bytes | np.ndarray, labels: bytes | np.ndarray, rows: int
+) -> bytes:
+    """A serialized PredictResponse from `rows` little-endian float32 probabilities and `rows`
+    0/1 label bytes, as bytes or contiguous arrays (joined through the buffer protocol)."""
     # A 0/1 uint32 varint is that one byte, so labels go in as they are.
     mid = model_id.encode()
-    n, m = len(probabilities), len(labels)
+    n, m = 4 * rows, rows
     return b"".join(
         (
             _MODEL_ID,

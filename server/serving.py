@@ -27,7 +27,7 @@ from gatenet.server.predict_wire import encode_response
 # (2-4-1: up to 21 rows; 2-10-10-10-1: 1 row). Measured; tests/test_serving.py checks both.
 SMALL_WORK = 256
 # Models with up to this many inputs answer rows of 0s and 1s from their truth table
-# (at most 256 entries, 5 bytes each, built on the first such request).
+# (at most 256 entries, 5 bytes each; a 2-input model's costs 53 bytes).
 TABLE_INPUTS = 8
 _ONE_BITS = 0x3F800000  # 1.0 as float32 bits; 0.0 is 0
 _F4, _U4 = np.dtype("<f4"), np.dtype("<u4")  # the wire's byte order, whatever the machine's
@@ -145,7 +145,8 @@ class CompiledModel:
         # without a numpy call, and numpy views it without a copy.
         self.params = array("f", np.concatenate(parts).tobytes())
         self.program = program(tuple(shapes), activation)
-        self._table: bytes | None = None
+        # Built now, not on a first request: no model's first Predict pays for it.
+        self._table = self._build_table() if self.program.table_rows is not None else None
 
     @property
     def activation(self) -> str:
@@ -191,15 +192,15 @@ class CompiledModel:
         z += 0.5
         return z
 
+    def _build_table(self) -> bytes:
+        p = self.predict(self.program.table_rows)  # the forward a batch of these rows runs
+        # One bytes object: the least memory per model, sliced as is for one row.
+        return p.astype(_F4).tobytes() + np.greater(p, 0.5).tobytes()
+
     def truth_table(self) -> bytes:
         """Every 0/1 row's little-endian float32 probability, then its 0/1 label byte."""
         if self._table is None:
-            rows = self.program.table_rows
-            if rows is None:
-                raise ValueError(f"{self.num_inputs} inputs exceeds {TABLE_INPUTS} for a table")
-            p = self.predict(rows)  # the same forward a batch of these rows would run
-            # One bytes object: the least memory per model, sliced as is for one row.
-            self._table = p.astype("<f4").tobytes() + np.greater(p, 0.5).tobytes()
+            raise ValueError(f"{self.num_inputs} inputs exceeds {TABLE_INPUTS} for a table")
         return self._table
 
     def predict_floats(self, x: Sequence[float]) -> list[float]:
@@ -277,7 +278,7 @@ def predict(
         labels = bytes(map(_HALF.__lt__, p32))
         if _BIG_ENDIAN:
             p32.byteswap()
-        return encode_response(model_id, p32.tobytes(), labels), rows
+        return encode_response(model_id, p32, labels, rows), rows
     if model.program.bit_values is not None:
         answer = _from_truth_table(model_id, model, inputs, rows)
         if answer is not None:
@@ -286,14 +287,16 @@ def predict(
     # Huge finite inputs may overflow float32 on the way; the results stay right (tested).
     with np.errstate(over="ignore"):
         p = model.predict(x)
-    labels = np.greater(p, 0.5).tobytes()  # numpy bools are the bytes 0 and 1
-    return encode_response(model_id, p.astype(_F4, copy=False).tobytes(), labels), rows
+    labels = np.greater(p, 0.5)  # numpy bools are the bytes 0 and 1
+    return encode_response(model_id, p.astype(_F4, copy=False), labels, rows), rows
 
 
 def _table_entry(model_id: str, table: bytes, k: int) -> bytes:
     """The response for the one 0/1 row k."""
     labels = len(table) // 5 * 4  # where the label bytes start
-    return encode_response(model_id, table[4 * k : 4 * k + 4], table[labels + k : labels + k + 1])
+    return encode_response(
+        model_id, table[4 * k : 4 * k + 4], table[labels + k : labels + k + 1], 1
+    )
 
 
 def _from_truth_table(
@@ -312,7 +315,5 @@ def _from_truth_table(
     labels = np.frombuffer(table, dtype=np.uint8, offset=4 * size)
     # In range by construction, so "clip" only skips take's bounds check.
     return encode_response(
-        model_id,
-        probabilities.take(index, mode="clip").tobytes(),
-        labels.take(index, mode="clip").tobytes(),
+        model_id, probabilities.take(index, mode="clip"), labels.take(index, mode="clip"), rows
     )

@@ -130,7 +130,7 @@ def test_a_batch_of_bits_answers_from_the_truth_table_as_the_forward_would(
     model = CompiledModel(weights, activation)
     x = np.random.default_rng(3).integers(0, 2, size=(600, sizes[0])).astype(np.float32)
     response, _ = run(model, x)
-    assert model.truth_table() is model.truth_table()  # built once, by that batch
+    assert model.truth_table() is model.truth_table()  # built once, with the model
     forward = model.predict(x)
     np.testing.assert_allclose(response.probabilities, forward, rtol=0, atol=1e-7)
     assert list(response.labels) == (np.array(response.probabilities) > 0.5).tolist()

@@ -58,9 +58,9 @@ def test_responses_are_what_protobuf_serializes(rows: int) -> None:
     expected = pb.PredictResponse(
         model_id="a" * 32, probabilities=p.tolist(), labels=labels.tolist()
     ).SerializeToString()
+    as_bytes = encode_response("a" * 32, p.tobytes(), labels.tobytes(), rows)
+    assert encode_response("a" * 32, p, labels.view(bool), rows) == as_bytes  # arrays as is
     if rows:
-        assert encode_response("a" * 32, p.tobytes(), labels.tobytes()) == expected
+        assert as_bytes == expected
     else:  # protobuf leaves empty packed fields out; Predict never answers zero rows
-        assert pb.PredictResponse.FromString(encode_response("a" * 32, b"", b"")) == (
-            pb.PredictResponse.FromString(expected)
-        )
+        assert pb.PredictResponse.FromString(as_bytes) == pb.PredictResponse.FromString(expected)
