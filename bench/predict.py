@@ -1,6 +1,6 @@
 """Predict benchmark: gatenet's real server against a FLOOR server that answers without a model.
 
-Run: `.venv/bin/python bench/predict.py` (loopback, about four minutes, one markdown table).
+Run: `.venv/bin/python bench/predict.py` (loopback, about three minutes, one markdown table).
 
 Every server runs in its own spawned process and the load comes from separate
 client processes, so no server shares an interpreter lock with the load
@@ -33,7 +33,7 @@ TRAINED = 10  # real models trained through the RPC on each gatenet server
 CLIENT_PROCESSES = 4
 THREADS_PER_CLIENT = 4  # CLIENT_PROCESSES x THREADS_PER_CLIENT = concurrency 16
 BIG_ROWS = 1024
-ROUNDS = 3
+ROUNDS = 5
 LATENCY_SECONDS = 2.0
 THROUGHPUT_SECONDS = 3.0
 # Two long trainings back to back: they keep a training worker busy for about a minute.
@@ -273,6 +273,14 @@ class Series:
     def median_rate(self) -> float:
         return statistics.median(r.rate for r in self.runs)
 
+    def round_ratios(self, base: Series) -> list[float]:
+        """This series' rate over `base`'s, round by round (each round measured both)."""
+        return [r.rate / b.rate for r, b in zip(self.runs, base.runs, strict=True)]
+
+    def paired_ratio(self, base: Series) -> float:
+        """The median of the round-by-round ratios: drift between rounds cancels out."""
+        return statistics.median(self.round_ratios(base))
+
     def percentile_us(self, q: float) -> float:
         pooled = sorted(x for r in self.runs for x in r.latencies_ns)
         return pooled[min(len(pooled) - 1, int(q * len(pooled)))] / 1000
@@ -342,19 +350,19 @@ def _train_models(target: str) -> list[str]:
         ]
 
 
-def _requests(model_ids: Sequence[str], rows: int, seed: int) -> list[bytes]:
-    """Serialized PredictRequests over these models, rows of random 0/1 inputs."""
+def _requests(model_ids: Sequence[str], rows: int, seed: int, reals: bool = False) -> list[bytes]:
+    """Serialized PredictRequests over these models: rows of random 0/1 inputs, or of reals."""
     import numpy as np
 
     from gatenet.v1 import gatenet_pb2 as pb
 
     rng = np.random.default_rng(seed)
-    return [
-        pb.PredictRequest(
-            model=m, inputs=rng.integers(0, 2, rows * 2).astype(np.float32).tolist()
-        ).SerializeToString()
-        for m in model_ids
-    ]
+
+    def inputs() -> list[float]:
+        values = rng.normal(size=rows * 2) if reals else rng.integers(0, 2, rows * 2)
+        return values.astype(np.float32).tolist()
+
+    return [pb.PredictRequest(model=m, inputs=inputs()).SerializeToString() for m in model_ids]
 
 
 def _check_answers(target: str, request: bytes, rows: int) -> None:
@@ -430,14 +438,17 @@ def _measure(
     one = {"floor": _requests(ids10, 1, 1), "g10": _requests(ids10, 1, 1)}
     one["g100k"] = _requests(sample_ids, 1, 2)
     big = _requests(ids10, BIG_ROWS, 3)
+    big_reals = _requests(ids10, BIG_ROWS, 4, reals=True)
     for kind, reqs in one.items():
         _check_answers(servers[kind].target, reqs[0], 1)
     for kind in ("floor", "g10"):
         _check_answers(servers[kind].target, big[0], BIG_ROWS)
+        _check_answers(servers[kind].target, big_reals[0], BIG_ROWS)
 
     latency = {k: Series() for k in servers}
     throughput = {k: Series() for k in servers}
     rows = {k: Series() for k in ("floor", "g10")}
+    rows_reals = {k: Series() for k in ("floor", "g10")}
     order = list(servers)
     for r in range(args.rounds):
         for kind in order[r % 3 :] + order[: r % 3]:  # rotate who goes first
@@ -449,6 +460,9 @@ def _measure(
             if kind in rows:
                 rows[kind].runs.append(
                     run_load(clients, server, big, THREADS_PER_CLIENT, THROUGHPUT_SECONDS)
+                )
+                rows_reals[kind].runs.append(
+                    run_load(clients, server, big_reals, THREADS_PER_CLIENT, THROUGHPUT_SECONDS)
                 )
 
     training = Series()
@@ -468,9 +482,11 @@ def _measure(
         s.conn.send(("stop",))
         s.conn.recv()
 
-    print(_table(latency, throughput, rows, training, per_model))
+    print(_table(latency, throughput, rows, rows_reals, training, per_model))
     print()
-    print(_notes(args, clone_seconds, train_seconds, [latency, throughput, rows], training, wall0))
+    groups = [latency, throughput, rows, rows_reals]
+    spread = {"1 row, c=16": throughput, f"{BIG_ROWS} rows, c=16": rows}
+    print(_notes(args, clone_seconds, train_seconds, groups, spread, training, wall0))
     return 0
 
 
@@ -478,6 +494,7 @@ def _table(
     latency: dict[str, Series],
     throughput: dict[str, Series],
     rows: dict[str, Series],
+    rows_reals: dict[str, Series],
     training: Series,
     per_model: float,
 ) -> str:
@@ -486,6 +503,7 @@ def _table(
     p99 = {k: s.percentile_us(0.99) for k, s in latency.items()}
     tput = {k: s.median_rate() for k, s in throughput.items()}
     rps = {k: s.median_rate() * BIG_ROWS for k, s in rows.items()}
+    rps_reals = {k: s.median_rate() * BIG_ROWS for k, s in rows_reals.items()}
     p99_training = training.percentile_us(0.99) if training.runs else None
 
     def line(label: str, values: dict[str, float | None], digits: int = 0) -> list[str]:
@@ -497,8 +515,9 @@ def _table(
         return [f"{ratio:.2f}", bound, "yes" if ok else "**no**"]
 
     r_p50 = p50["g100k"] / p50["g10"]
-    r_tput = tput["g10"] / tput["floor"]
-    r_rows = rps["g10"] / rps["floor"]
+    r_tput = throughput["g10"].paired_ratio(throughput["floor"])
+    r_rows = rows["g10"].paired_ratio(rows["floor"])
+    r_reals = rows_reals["g10"].paired_ratio(rows_reals["floor"])
     r_train = None if p99_training is None else p99_training / p99["g10"]
     blank = ["", "", ""]
     table = [
@@ -533,6 +552,8 @@ def _table(
             {k: s.server_us_per_call() for k, s in rows.items()},
         )
         + blank,
+        line(f"{BIG_ROWS} rows of reals, c=16: rows/s", rps_reals)
+        + [f"{r_reals:.2f}", "(no target: the numpy forward)", ""],
         line("1 row, c=1: p99 latency while training (µs)", {"g10": p99_training})
         + verdict(r_train, "training / idle p99 ≤ 3", r_train is not None and r_train <= 3),
         line("RSS per held model (bytes)", {"g100k": per_model})
@@ -548,12 +569,17 @@ def _notes(
     clone_seconds: float,
     train_seconds: list[float],
     groups: list[dict[str, Series]],
+    spread: dict[str, dict[str, Series]],
     training: Series,
     wall0: float,
 ) -> str:
     """How the figures were made, in one paragraph under the table."""
     runs = [r for g in groups for s in g.values() for r in s.runs]
     other = sum(r.other_cpu for r in runs) / sum(r.seconds for r in runs)
+    paired = []
+    for label, series in spread.items():
+        ratios = sorted(series["g10"].round_ratios(series["floor"]))
+        paired.append(f"{label} {ratios[0]:.2f}–{ratios[-1]:.2f}")
     trained = (
         f"two Train({', '.join(f'{k}={v}' for k, v in TRAINING.items())}) back to back "
         f"({' + '.join(f'{t:.0f}' for t in train_seconds)} s, in the server's worker process) "
@@ -568,11 +594,15 @@ def _notes(
         f"c=1: one client thread, {args.rounds} x {LATENCY_SECONDS:.0f} s, percentiles pooled. "
         f"c=16: {CLIENT_PROCESSES} processes x {THREADS_PER_CLIENT} threads, median of "
         f"{args.rounds} x {THROUGHPUT_SECONDS:.0f} s; every round measures each server in turn "
-        "with the same clients, the order rotating. Server CPU from /proc/<pid>/stat (all its "
+        "with the same clients, the order rotating; a throughput ratio is the median of the "
+        "rounds' gatenet / FLOOR ratios (they ranged "
+        f"{', '.join(paired)}). Server CPU from /proc/<pid>/stat (all its "
         "threads), client CPU from getrusage in each client process. 1-row requests cycle over "
-        f"the {TRAINED} trained models, or over 4,096 random ids of the 100,000 (rows are 0/1 "
-        f"pairs). The {TRAINED} models are real 2-4-1 nets trained through Train (steps=2000, "
-        f"no early stop: 100-point loss curves); the other {MODELS_HELD - TRAINED:,} were "
+        f"the {TRAINED} trained models, or over 4,096 random ids of the 100,000; rows are random "
+        "0/1 pairs (answered from each model's truth table), the reals row's are normal draws "
+        f"(the numpy forward). The {TRAINED} models are real 2-4-1 nets trained through Train "
+        "(steps=2000, no early stop: 100-point loss curves); the other "
+        f"{MODELS_HELD - TRAINED:,} were "
         "registered in the server process through Registry.add as copies of them (own arrays, "
         f"fresh ids and ModelInfo bytes) in {clone_seconds:.1f} s; RSS per model = (RSS after - "
         f"RSS before) / {MODELS_HELD - TRAINED:,}. Training row: {trained}. Other processes on "
