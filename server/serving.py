@@ -26,8 +26,8 @@ from gatenet.server.predict_wire import encode_response
 # Up to this many rows x multiply-adds, generated Python beats numpy's ~1 µs per call
 # (2-4-1: up to 21 rows; 2-10-10-10-1: 1 row). Measured; tests/test_serving.py checks both.
 SMALL_WORK = 256
-# Models with up to this many inputs answer rows of 0s and 1s from their truth table
-# (at most 256 entries, 5 bytes each; a 2-input model's costs 53 bytes).
+# Models with up to this many inputs answer rows of 0s and 1s from their truth table:
+# at most 256 entries of 5 bytes, held as two ready array views (~420 bytes for 2 inputs).
 TABLE_INPUTS = 8
 _ONE_BITS = 0x3F800000  # 1.0 as float32 bits; 0.0 is 0
 _F4, _U4 = np.dtype("<f4"), np.dtype("<u4")  # the wire's byte order, whatever the machine's
@@ -192,13 +192,14 @@ class CompiledModel:
         z += 0.5
         return z
 
-    def _build_table(self) -> bytes:
+    def _build_table(self) -> tuple[np.ndarray, np.ndarray]:
         p = self.predict(self.program.table_rows)  # the forward a batch of these rows runs
-        # One bytes object: the least memory per model, sliced as is for one row.
-        return p.astype(_F4).tobytes() + np.greater(p, 0.5).tobytes()
+        # Two views of one buffer, kept ready: a batch then takes from them with no set-up.
+        buffer = np.concatenate((p.astype(_F4).view(np.uint8), np.greater(p, 0.5).view(np.uint8)))
+        return buffer[: 4 * len(p)].view(_F4), buffer[4 * len(p) :]
 
-    def truth_table(self) -> bytes:
-        """Every 0/1 row's little-endian float32 probability, then its 0/1 label byte."""
+    def truth_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every 0/1 row's little-endian float32 probability, and its 0/1 label byte."""
         if self._table is None:
             raise ValueError(f"{self.num_inputs} inputs exceeds {TABLE_INPUTS} for a table")
         return self._table
@@ -265,7 +266,8 @@ def predict(
     rows = _rows(len(inputs), num_features, model.program.num_inputs, max_rows)
     k = model.program.row_index.get(inputs) if rows == 1 else None
     if k is not None:  # one row of 0s and 1s: its truth-table entry
-        return _table_entry(model_id, model.truth_table(), k), 1
+        probabilities, labels = model.truth_table()
+        return encode_response(model_id, probabilities[k : k + 1], labels[k : k + 1], 1), 1
     if rows * model.program.work <= SMALL_WORK:
         x = array("f", inputs)
         if _BIG_ENDIAN:
@@ -291,14 +293,6 @@ def predict(
     return encode_response(model_id, p.astype(_F4, copy=False), labels, rows), rows
 
 
-def _table_entry(model_id: str, table: bytes, k: int) -> bytes:
-    """The response for the one 0/1 row k."""
-    labels = len(table) // 5 * 4  # where the label bytes start
-    return encode_response(
-        model_id, table[4 * k : 4 * k + 4], table[labels + k : labels + k + 1], 1
-    )
-
-
 def _from_truth_table(
     model_id: str, model: CompiledModel, inputs: bytes, rows: int
 ) -> bytes | None:
@@ -309,10 +303,7 @@ def _from_truth_table(
         return None  # some value is neither 0.0 nor 1.0
     x = bits.view(_F4).reshape(rows, model.program.num_inputs)
     index = (x @ model.program.bit_values).astype(np.intp)  # exact: small integers
-    table = model.truth_table()
-    size = len(table) // 5
-    probabilities = np.frombuffer(table, dtype=_F4, count=size)
-    labels = np.frombuffer(table, dtype=np.uint8, offset=4 * size)
+    probabilities, labels = model.truth_table()
     # In range by construction, so "clip" only skips take's bounds check.
     return encode_response(
         model_id, probabilities.take(index, mode="clip"), labels.take(index, mode="clip"), rows
