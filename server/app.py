@@ -11,15 +11,15 @@ from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 
 from gatenet.server import logs
 from gatenet.server.auth import TokenAuthInterceptor
 from gatenet.server.config import Settings, load_settings
-from gatenet.server.interceptor import ObservabilityInterceptor
 from gatenet.server.loop import LoopThread
 from gatenet.server.metrics import Metrics
+from gatenet.server.observe import Observer
 from gatenet.server.registry import Registry
 from gatenet.server.service import GateService, add_to_server
 from gatenet.server.workers import TrainingPool
@@ -68,21 +68,29 @@ class GatenetServer:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
+        observer = Observer(self.metrics)
         server = grpc.aio.server(
             # Used only by synchronous handlers; gatenet's, health's and reflection's are async.
             migration_thread_pool=futures.ThreadPoolExecutor(
                 max_workers=settings.request_threads, thread_name_prefix="gatenet-rpc"
             ),
-            # Observability first, so refused calls are counted and logged too.
-            interceptors=[ObservabilityInterceptor(self.metrics)]
-            + ([TokenAuthInterceptor(settings.auth_token)] if settings.auth_token else []),
+            # No interceptor unless auth is on: calls then go straight to their handlers.
+            interceptors=(
+                [TokenAuthInterceptor(settings.auth_token, observer.observe)]
+                if settings.auth_token
+                else None
+            ),
             options=options,
         )
+        # Every handler is registered through this, which wraps it for metrics and logs.
+        registrar = observer.registrar(server)
         service = GateService(settings, self.registry, self.pool, self.metrics)
-        add_to_server(service, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        add_to_server(service, registrar)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
+        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        # What reflection.enable_server_reflection does for an aio server.
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(names), registrar
         )
         address = f"{settings.host}:{settings.port}"
         try:

@@ -20,11 +20,20 @@ def _refuse(code: grpc.StatusCode, message: str) -> Callable[..., Any]:
     return refuse
 
 
-class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
-    """Requires `authorization: Bearer <token>` on every GateService call."""
+Observe = Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler]
 
-    def __init__(self, token: str) -> None:
+
+class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
+    """Requires `authorization: Bearer <token>` on every GateService call.
+
+    `observe` wraps the refusals the way every registered handler is wrapped, so a
+    refused call is counted and logged with its code like any other.
+    """
+
+    def __init__(self, token: str, observe: Observe) -> None:
         self._expected = f"Bearer {token}".encode()
+        self._observe = observe
+        self._refusals: dict[tuple[str, grpc.StatusCode], grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self, continuation: Callable, details: grpc.HandlerCallDetails
@@ -50,8 +59,8 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
             )
         return await continuation(details)
 
-    @staticmethod
     async def _refusal(
+        self,
         continuation: Callable,
         details: grpc.HandlerCallDetails,
         code: grpc.StatusCode,
@@ -60,11 +69,15 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return None
-        refuse = _refuse(code, message)
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(
-                refuse, request_deserializer=handler.request_deserializer
+        refusal = self._refusals.get((details.method, code))
+        if refusal is None:
+            factory = (
+                grpc.unary_stream_rpc_method_handler
+                if handler.response_streaming
+                else grpc.unary_unary_rpc_method_handler
             )
-        return grpc.unary_unary_rpc_method_handler(
-            refuse, request_deserializer=handler.request_deserializer
-        )
+            refusal = factory(
+                _refuse(code, message), request_deserializer=handler.request_deserializer
+            )
+            refusal = self._refusals[details.method, code] = self._observe(details.method, refusal)
+        return refusal

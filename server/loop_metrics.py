@@ -1,8 +1,8 @@
 """Counters and histograms for the RPC hot path: plain numbers, written by the event loop only.
 
 prometheus_client's Counter and Histogram take a mutex on every update (0.4 and
-0.8 µs here), and a Predict updates seven of them. Every gRPC handler and the
-interceptor run on the one aio event loop thread, so these values have a single
+0.8 µs here), and a Predict updates seven of them. Every gRPC handler and its
+observing wrapper run on the one aio event loop thread, so these values have a single
 writer and need no lock; the /metrics thread only reads them (a Python int or
 float read is atomic under the GIL). They are exposed through prometheus_client's
 custom-collector interface, in the same families a Counter / Histogram would give.

@@ -16,8 +16,8 @@ import grpc
 from gatenet.server import convert, predict_wire, serving, status
 from gatenet.server.config import Settings
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
-from gatenet.server.interceptor import note
 from gatenet.server.metrics import Metrics
+from gatenet.server.observe import note
 from gatenet.server.registry import Model, Registry
 from gatenet.server.serving import CompiledModel
 from gatenet.server.training.recipe import resolve
@@ -256,9 +256,10 @@ class GateService(gatenet_pb2_grpc.GateServiceServicer):
 _WIRE_METHODS = frozenset({"Predict"})
 
 
-def add_to_server(service: GateService, server: grpc.aio.Server) -> None:
+def add_to_server(service: GateService, server: Any) -> None:
     """Register GateService as the generated add_GateServiceServicer_to_server does, except
-    that the _WIRE_METHODS get the call's bytes and return the response's."""
+    that the _WIRE_METHODS get the call's bytes and return the response's. `server` is the
+    aio server or anything with its two registration methods (an observe.Registrar)."""
     descriptor = pb.DESCRIPTOR.services_by_name["GateService"]
     handlers = {}
     for method in descriptor.methods:

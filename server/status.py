@@ -3,7 +3,7 @@
 Handlers raise; only these wrappers set an error status, so it is never swallowed
 by a catch-all. They set code and details and end the handler rather than call
 grpc.aio's context.abort: abort sends the status at once, before the
-observability interceptor has counted and logged the call, so a client could
+observing wrapper (observe.py) has counted and logged the call, so a client could
 see its error before the server's metrics do. Internal errors are logged with
 their traceback and reach the client as "internal error" only.
 """
