@@ -4,10 +4,12 @@ Predicting a small net is a few dozen multiply-adds, so per-call overhead is
 the cost, and every microsecond a handler holds the interpreter lock is taken
 from the gRPC threads around it (bench/predict.py: a 10 µs handler cost a fifth
 of the server's calls per second). So: one float32 buffer per model plus a
-layout shared by every model of the same shape; a few rows run through a
-straight-line Python function generated once per shape (no numpy call at all);
-bigger batches run numpy on the buffer. Rows arrive and results leave as wire
-bytes (predict_wire.py), never as one Python float per value.
+layout shared by every model of the same shape. A model of up to 8 inputs also
+holds its truth table, and rows of 0s and 1s (the common case) are looked up:
+one row by its wire bytes in a dict, a batch with numpy take. Other rows: a few
+run through a straight-line Python function generated once per shape (no numpy
+call at all), bigger batches run numpy on the buffer. Rows arrive and results
+leave as wire bytes (predict_wire.py), never as one Python float per value.
 """
 
 from __future__ import annotations
