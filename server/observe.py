@@ -238,8 +238,8 @@ class Registrar:
 
 
 class _ObservedGeneric(grpc.GenericRpcHandler):
-    """A generic handler whose method handlers come back observed (used when a method has no
-    registered handler, and whenever an interceptor is installed)."""
+    """A generic handler whose method handlers come back observed (grpc.aio consults generic
+    handlers only for a method with no registered handler)."""
 
     def __init__(self, observer: Observer, inner: grpc.GenericRpcHandler) -> None:
         self._observer = observer
