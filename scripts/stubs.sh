@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 generate() {
-  "$PY" -m grpc_tools.protoc -Iproto --python_out="$1" --pyi_out="$1" --grpc_python_out="$1" \
-    proto/gatenet/v1/*.proto
+  "$PY" -m grpc_tools.protoc -Iproto --python_out="$1" --pyi_out="$1" proto/gatenet/v1/*.proto
+  # Service stubs only where there is a service: the plugin writes a near-empty module otherwise.
+  local services
+  mapfile -t services < <(grep -l '^service ' proto/gatenet/v1/*.proto)
+  "$PY" -m grpc_tools.protoc -Iproto --grpc_python_out="$1" "${services[@]}"
 }
 if [[ "${1:-}" == "--check" ]]; then
   out=$(mktemp -d)
