@@ -119,7 +119,6 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=registry,
         )
-
         Info("gatenet_build", "gatenet build information.", registry=registry).info(
             {
                 "version": gatenet.__version__,
