@@ -111,12 +111,14 @@ class ExamplesTask(_message.Message):
     def __init__(self, num_inputs: _Optional[int] = ..., inputs: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Network(_message.Message):
-    __slots__ = ("hidden_sizes", "activation")
+    __slots__ = ("hidden_sizes", "activation", "no_hidden_layers")
     HIDDEN_SIZES_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    NO_HIDDEN_LAYERS_FIELD_NUMBER: _ClassVar[int]
     hidden_sizes: _containers.RepeatedScalarFieldContainer[int]
     activation: Activation
-    def __init__(self, hidden_sizes: _Optional[_Iterable[int]] = ..., activation: _Optional[_Union[Activation, str]] = ...) -> None: ...
+    no_hidden_layers: bool
+    def __init__(self, hidden_sizes: _Optional[_Iterable[int]] = ..., activation: _Optional[_Union[Activation, str]] = ..., no_hidden_layers: _Optional[bool] = ...) -> None: ...
 
 class Tensor(_message.Message):
     __slots__ = ("name", "shape", "values")
@@ -207,7 +209,7 @@ class LossPoint(_message.Message):
     def __init__(self, step: _Optional[int] = ..., loss: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_id", "name", "spec", "summary", "loss_curve", "num_inputs", "created_at")
+    __slots__ = ("model_id", "name", "spec", "summary", "loss_curve", "num_inputs", "created_at", "imported_from")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +217,7 @@ class ModelInfo(_message.Message):
     LOSS_CURVE_FIELD_NUMBER: _ClassVar[int]
     NUM_INPUTS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FROM_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     name: str
     spec: TrainRequest
@@ -222,7 +225,8 @@ class ModelInfo(_message.Message):
     loss_curve: _containers.RepeatedCompositeFieldContainer[LossPoint]
     num_inputs: int
     created_at: float
-    def __init__(self, model_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[TrainRequest, _Mapping]] = ..., summary: _Optional[_Union[TrainSummary, _Mapping]] = ..., loss_curve: _Optional[_Iterable[_Union[LossPoint, _Mapping]]] = ..., num_inputs: _Optional[int] = ..., created_at: _Optional[float] = ...) -> None: ...
+    imported_from: str
+    def __init__(self, model_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[TrainRequest, _Mapping]] = ..., summary: _Optional[_Union[TrainSummary, _Mapping]] = ..., loss_curve: _Optional[_Iterable[_Union[LossPoint, _Mapping]]] = ..., num_inputs: _Optional[int] = ..., created_at: _Optional[float] = ..., imported_from: _Optional[str] = ...) -> None: ...
 
 class TrainProgress(_message.Message):
     __slots__ = ("step", "best_loss", "best_accuracy", "restarts_fit", "restarts")
@@ -323,3 +327,13 @@ class DeleteModelResponse(_message.Message):
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     def __init__(self, model_id: _Optional[str] = ...) -> None: ...
+
+class ImportModelRequest(_message.Message):
+    __slots__ = ("safetensors", "json", "name")
+    SAFETENSORS_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    safetensors: bytes
+    json: str
+    name: str
+    def __init__(self, safetensors: _Optional[bytes] = ..., json: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...

@@ -70,6 +70,11 @@ class GateServiceStub:
                 request_serializer=gatenet_dot_v1_dot_gatenet__pb2.DeleteModelRequest.SerializeToString,
                 response_deserializer=gatenet_dot_v1_dot_gatenet__pb2.DeleteModelResponse.FromString,
                 _registered_method=True)
+        self.ImportModel = channel.unary_unary(
+                '/gatenet.v1.GateService/ImportModel',
+                request_serializer=gatenet_dot_v1_dot_gatenet__pb2.ImportModelRequest.SerializeToString,
+                response_deserializer=gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.FromString,
+                _registered_method=True)
 
 
 class GateServiceServicer:
@@ -125,6 +130,13 @@ class GateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportModel(self, request, context):
+        """Register a model from what GetWeights (safetensors) or `gatenet weights --json` wrote.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +174,11 @@ def add_GateServiceServicer_to_server(servicer, server):
                     servicer.DeleteModel,
                     request_deserializer=gatenet_dot_v1_dot_gatenet__pb2.DeleteModelRequest.FromString,
                     response_serializer=gatenet_dot_v1_dot_gatenet__pb2.DeleteModelResponse.SerializeToString,
+            ),
+            'ImportModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportModel,
+                    request_deserializer=gatenet_dot_v1_dot_gatenet__pb2.ImportModelRequest.FromString,
+                    response_serializer=gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +371,33 @@ class GateService:
             '/gatenet.v1.GateService/DeleteModel',
             gatenet_dot_v1_dot_gatenet__pb2.DeleteModelRequest.SerializeToString,
             gatenet_dot_v1_dot_gatenet__pb2.DeleteModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gatenet.v1.GateService/ImportModel',
+            gatenet_dot_v1_dot_gatenet__pb2.ImportModelRequest.SerializeToString,
+            gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
             insecure,
