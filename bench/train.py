@@ -189,7 +189,11 @@ def default_train(dataset: Dataset, seed: int) -> Run:
     """gatenet's default Train of a task: resolve() then train(), wall time of both."""
     t = time.perf_counter()
     result = train(resolve(TrainSpec(dataset=dataset, seed=seed), LIMITS))
-    return result.fit, time.perf_counter() - t, result.steps if result.fit else None
+    return (
+        result.summary.fit,
+        time.perf_counter() - t,
+        result.summary.steps if result.summary.fit else None,
+    )
 
 
 def runs(fn: Callable[[int], Run], seeds: int) -> list[Run]:

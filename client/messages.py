@@ -161,7 +161,7 @@ def build_train_request(
     if hidden is not None:
         for i, size in enumerate(hidden):
             _set(request.network, "hidden_sizes", f"hidden[{i}]", _uint(f"hidden[{i}]", size))
-        request.network.SetInParent()  # an empty list must still mark "no hidden layer"
+        request.network.no_hidden_layers = not hidden
     if activation is not None:
         request.network.activation = enum_value("activation", activation)
     for option, value in (

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Sequence
-from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -15,41 +16,62 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 
 from gatenet.server import logs
-from gatenet.server.auth import TokenAuthInterceptor
 from gatenet.server.config import Settings, load_settings
-from gatenet.server.loop import LoopThread
 from gatenet.server.metrics import Metrics
-from gatenet.server.observe import Observer
-from gatenet.server.registry import Registry
-from gatenet.server.service import GateService, add_to_server
-from gatenet.server.workers import TrainingPool
+from gatenet.server.models.registry import CacheEvents, Registry
+from gatenet.server.models.timed_store import TimedStore
+from gatenet.server.rpc.auth import Auth, read_tokens_file
+from gatenet.server.rpc.handlers import Registrar
+from gatenet.server.rpc.loop import LoopThread
+from gatenet.server.rpc.service import GateService, add_to_server
+from gatenet.server.storage import StoreError, StoreUnavailable, open_store
+from gatenet.server.training.pool import TrainingPool
 from gatenet.v1 import gatenet_pb2
 
 log = logging.getLogger("gatenet.server")
 
 SERVICE_NAME = gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].full_name
+STORE_HEALTH = "gatenet.store"  # a health entry that says whether the store answers
 _METHODS = {
     m.name: ("server_stream" if m.server_streaming else "unary")
     for m in gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].methods
 }
+_STORE_CHECK_SECONDS = 1.0
+
+
+def _cache_events(metrics: Metrics) -> CacheEvents:
+    events = CacheEvents()
+    events.hit = metrics.cache_hits.inc
+    events.miss = metrics.cache_misses.inc
+    events.evicted = metrics.cache_evictions.inc
+    events.held = metrics.cache_bytes.set
+    return events
+
+
+def _auth(settings: Settings) -> Auth | None:
+    tokens = read_tokens_file(settings.tokens_file) if settings.tokens_file else []
+    if settings.auth_token:
+        tokens.append((settings.auth_token, "admin"))
+    return Auth(tokens, open_reflection=not settings.auth_reflection) if tokens else None
 
 
 class GatenetServer:
-    """A built server: gRPC port, metrics port, training workers, health."""
+    """A built server: gRPC port, metrics port, store and cache, training workers, health."""
 
     def __init__(self, settings: Settings, metrics_registry: CollectorRegistry | None = None):
-        import torch
-
         self.settings = settings
         self.metrics_registry = metrics_registry or CollectorRegistry()
-        self.metrics = Metrics(self.metrics_registry, torch_version=torch.__version__)
+        self.metrics = Metrics(self.metrics_registry)
         self.metrics.init_methods(SERVICE_NAME, _METHODS)
-        self.registry = Registry(settings.max_models)
-        self.metrics.models.set(len(self.registry))
+        store = TimedStore(open_store(settings.store, settings.data_dir), self.metrics)
+        self.registry = Registry(
+            store, settings.cache_bytes, settings.max_models, _cache_events(self.metrics)
+        )
         self.pool = TrainingPool(settings.training_workers, settings.max_queued_trainings)
         self.health = health.aio.HealthServicer()
         self.metrics_port = -1
         self._metrics_http = None
+        self._background: list[asyncio.Task[None]] = []
         self._stop_lock = threading.Lock()
         self._stopped = threading.Event()
         # The aio server lives on this loop; the public API stays synchronous.
@@ -63,42 +85,29 @@ class GatenetServer:
     async def _build(self) -> tuple[grpc.aio.Server, int]:
         """Create the aio server on its loop (grpc.aio binds to the running loop) and bind it."""
         settings = self.settings
-        options = [
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.max_send_message_length", settings.max_message_bytes),
-            ("grpc.so_reuseport", 0),
-        ]
-        observer = Observer(self.metrics)
         server = grpc.aio.server(
-            # Used only by synchronous handlers; gatenet's, health's and reflection's are async.
-            migration_thread_pool=futures.ThreadPoolExecutor(
-                max_workers=settings.request_threads, thread_name_prefix="gatenet-rpc"
-            ),
-            # No interceptor unless auth is on: calls then go straight to their handlers.
-            interceptors=(
-                [TokenAuthInterceptor(settings.auth_token, observer.observe)]
-                if settings.auth_token
-                else None
-            ),
-            options=options,
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.max_send_message_length", settings.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
         )
-        # Every handler is registered through this, which wraps it for metrics and logs.
-        registrar = observer.registrar(server)
-        service = GateService(settings, self.registry, self.pool, self.metrics)
-        add_to_server(service, registrar)
+        # Every handler registers through this, which wraps it: observe, auth, decode, status.
+        registrar = Registrar(server, self.metrics, _auth(settings))
+        add_to_server(GateService(settings, self.registry, self.pool, self.metrics), registrar)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
         names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        # What reflection.enable_server_reflection does for an aio server.
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
             reflection.aio.ReflectionServicer(names), registrar
         )
+        registrar.add_catch_all()
         address = f"{settings.host}:{settings.port}"
         try:
             port = server.add_insecure_port(address)
         except RuntimeError as exc:
-            raise OSError(f"cannot bind gRPC to {address}") from exc
+            raise OSError(f"cannot bind gRPC to {address} (--host/--port)") from exc
         if port == 0:
-            raise OSError(f"cannot bind gRPC to {address}")
+            raise OSError(f"cannot bind gRPC to {address} (--host/--port)")
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         return server, port
 
@@ -115,27 +124,79 @@ class GatenetServer:
             await self.health.set(name, status)
 
     def start(self) -> None:
-        """Bind, start the workers, then report SERVING."""
+        """Open the store, start the workers and the port, then report SERVING."""
         if self.settings.metrics_port >= 0:
-            self._metrics_http, _ = start_http_server(
-                self.settings.metrics_port,
-                addr=self.settings.metrics_host,
-                registry=self.metrics_registry,
-            )
+            try:
+                self._metrics_http, _ = start_http_server(
+                    self.settings.metrics_port,
+                    addr=self.settings.metrics_host,
+                    registry=self.metrics_registry,
+                )
+            except OSError as exc:
+                raise OSError(
+                    f"cannot serve metrics on {self.settings.metrics_host}:"
+                    f"{self.settings.metrics_port} (--metrics-port): {exc.strerror}"
+                ) from None
             self.metrics_port = self._metrics_http.server_port
-        self._loop.run(self.grpc.start())
+        self._loop.run(self._open_store())
         self.pool.start()
-        self._loop.run(self._set_health(health_pb2.HealthCheckResponse.SERVING))
+        self._loop.run(self.grpc.start())
+        self._loop.run(self._serving())
         log.info(
             "serving",
             extra={
                 "fields": {
                     "grpc": self.target,
                     "metrics_port": self.metrics_port,
+                    "store": self.registry.store.backend,
+                    "models": self.registry.stored,
+                    "cached": len(self.registry),
                     "training_workers": self.settings.training_workers,
                 }
             },
         )
+
+    async def _open_store(self) -> None:
+        store = self.registry.store
+        await store.open()
+        await self.registry.open(warm=self.settings.warm_models)
+        self.metrics.models.set(self.registry.stored)
+        self.metrics.store_up.set(1)
+
+    async def _serving(self) -> None:
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(STORE_HEALTH, health_pb2.HealthCheckResponse.SERVING)
+        self._background = [
+            asyncio.create_task(self._apply_invalidations()),
+            asyncio.create_task(self._watch_store()),
+        ]
+
+    async def _apply_invalidations(self) -> None:
+        """Models deleted through other replicas leave this cache too."""
+        while True:
+            try:
+                async for model_id in self.registry.store.invalidations():
+                    self.registry.forget(model_id)
+                return
+            except StoreError:
+                await asyncio.sleep(_STORE_CHECK_SECONDS)
+
+    async def _watch_store(self) -> None:
+        """Say in health and metrics whether the store answers."""
+        up = True
+        while True:
+            await asyncio.sleep(_STORE_CHECK_SECONDS)
+            try:
+                await self.registry.store.ping()
+                now_up = True
+            except StoreUnavailable:
+                now_up = False
+            if now_up != up:
+                up = now_up
+                log.warning("store " + ("back" if up else "unavailable"))
+                self.metrics.store_up.set(1 if up else 0)
+                status = health_pb2.HealthCheckResponse
+                await self.health.set(STORE_HEALTH, status.SERVING if up else status.NOT_SERVING)
 
     def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING first (so balancers drain us), then finish in-flight RPCs, then workers."""
@@ -148,12 +209,21 @@ class GatenetServer:
             # Calls still running after the grace period are cancelled; their trainings with them.
             self._loop.run(self.grpc.stop(grace))
             self.pool.close()
+            self._loop.run(self._close_store())
             if self._metrics_http is not None:
                 self._metrics_http.shutdown()
                 self._metrics_http.server_close()
             self._loop.close()
             self._stopped.set()
         log.info("stopped")
+
+    async def _close_store(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.registry.store.close()
 
     def wait(self) -> None:
         """Block until stop() has finished."""
@@ -177,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_format)
     try:
         server = build_server(settings)
-    except OSError as exc:
+        server.start()
+    except (OSError, StoreError, ValueError) as exc:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 1
     stopping = threading.Event()
@@ -187,7 +258,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server.start()
     while not stopping.wait(0.5):  # a timed wait keeps the main thread responsive to signals
         pass
     server.stop()

@@ -6,6 +6,7 @@ Bad values stop start-up with one clear line naming the flag and its bound.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -24,13 +25,18 @@ class Settings:
     max_models: int = 100_000  # models held before Train gets RESOURCE_EXHAUSTED
     training_workers: int = 1  # worker processes that train (leave a core for Predict)
     max_queued_trainings: int = 16  # trainings waiting for a worker before RESOURCE_EXHAUSTED
-    request_threads: int = 16  # threads for synchronous gRPC handlers (gatenet's are async)
     max_message_bytes: int = 4 * 1024 * 1024  # gRPC receive/send limit
     max_predict_rows: int = 65_536  # rows in one Predict
     grace_seconds: float = 10.0  # drain time for in-flight RPCs on SIGTERM
     log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
     log_format: str = "json"  # json (one object per line) or text
-    auth_token: str = ""  # when set, GateService calls need "authorization: Bearer <token>"
+    auth_token: str = ""  # one admin token: calls then need "authorization: Bearer <token>"
+    tokens_file: str = ""  # lines "TOKEN ROLE" (read, train, admin); auth on when set
+    auth_reflection: bool = False  # reflection needs a token too (it is open by default)
+    store: str = "memory"  # where models live: sqlite, memory or redis://HOST:PORT/DB
+    data_dir: str = "./gatenet-data"  # the sqlite store's folder, created if missing
+    cache_bytes: int = 256 * 1024 * 1024  # models held ready for Predict, by their bytes (LRU)
+    warm_models: int = 1000  # most recent models cached at start-up
     limits: Limits = field(default_factory=Limits)  # bounds on one Train request
 
     def validated(self) -> Settings:
@@ -45,9 +51,8 @@ class Settings:
             self.max_queued_trainings,
             ">= 0",
         )
-        _check(
-            1 <= self.request_threads <= 1024, "request-threads", self.request_threads, "1..1024"
-        )
+        _check(self.cache_bytes >= 1024, "cache-bytes", self.cache_bytes, ">= 1024")
+        _check(self.warm_models >= 0, "warm-models", self.warm_models, ">= 0")
         _check(
             self.max_message_bytes >= 1024, "max-message-bytes", self.max_message_bytes, ">= 1024"
         )
@@ -74,15 +79,43 @@ _HELP = {
     "max_models": "models held before Train is refused with RESOURCE_EXHAUSTED",
     "training_workers": "worker processes that train models",
     "max_queued_trainings": "trainings that may wait for a worker",
-    "request_threads": "threads for synchronous gRPC handlers (gatenet's own are async)",
     "max_message_bytes": "largest gRPC message accepted or sent",
     "max_predict_rows": "rows accepted in one Predict",
     "grace_seconds": "seconds in-flight RPCs get to finish on SIGTERM/SIGINT",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "log_format": "json (one object per line) or text",
-    "auth_token": "require 'authorization: Bearer <token>' on GateService calls; "
-    "prefer the env variable, flags show in ps",
+    "auth_token": "one admin token: require 'authorization: Bearer <token>' on every call "
+    "but health; prefer the env variable, flags show in ps",
+    "tokens_file": "file of 'TOKEN ROLE' lines (roles: read, train, admin); turns auth on",
+    "auth_reflection": "with auth on, reflection needs a token too (true/false)",
+    "store": "where models live: sqlite (under --data-dir), memory, or redis://HOST:PORT/DB",
+    "data_dir": "folder of the sqlite store, created if missing",
+    "cache_bytes": "bytes of models held ready for Predict (least recently used go first)",
+    "warm_models": "most recent models loaded into the cache at start-up",
 }
+
+# Variables other gatenet programs read (the client and CLI, the test and CI scripts):
+# not settings of the server, so not typos either.
+_OTHER_VARIABLES = frozenset(
+    {
+        "GATENET_TARGET",
+        "GATENET_TOKEN",
+        "GATENET_TLS",
+        "GATENET_CA",
+        "GATENET_CERT",
+        "GATENET_KEY",
+        "GATENET_TIMEOUT",
+        "GATENET_REQUIRE_TOOLS",
+        "GATENET_IMAGE",
+        "GATENET_BIND",
+        "GATENET_GRPC_PUBLISH",
+        "GATENET_METRICS_PUBLISH",
+        "GATENET_SHARED_TOOLS",
+        "GATENET_DOCKERD_DIR",
+        "GATENET_BASE_ROOTFS",
+    }
+)
+_OTHER_PREFIXES = ("GATENET_CI_", "GATENET_TEST_", "GATENET_BENCH_")
 
 
 def _check(ok: bool, name: str, value: object, allowed: str) -> None:
@@ -90,7 +123,14 @@ def _check(ok: bool, name: str, value: object, allowed: str) -> None:
         raise ValueError(f"--{name} = {value!r} is out of range; allowed: {allowed}")
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def _convert(name: str, kind: type, raw: str, source: str) -> object:
+    if kind is bool:
+        if raw.lower() in _TRUE + _FALSE:
+            return raw.lower() in _TRUE
+        raise ValueError(f"{source} = {raw!r} is not true or false")
     try:
         return kind(raw)
     except ValueError:
@@ -126,6 +166,7 @@ def load_settings(
     """Typed defaults, overridden by GATENET_* variables, overridden by flags."""
     environ = os.environ if environ is None else environ
     args = build_parser().parse_args(argv)
+    _refuse_unknown_variables(environ)
     settings = Settings()
     changes: dict[str, object] = {}
     for f in fields(Settings):
@@ -139,3 +180,16 @@ def load_settings(
         if flag_value is not None:
             changes[f.name] = _convert(f.name, kind, flag_value, "--" + f.name.replace("_", "-"))
     return replace(settings, **changes).validated()
+
+
+def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A misspelled GATENET_* variable would be silently ignored: stop instead."""
+    known = {f"GATENET_{f.name.upper()}" for f in fields(Settings) if f.name != "limits"}
+    for name in sorted(environ):
+        if not name.startswith("GATENET_") or name in known or name in _OTHER_VARIABLES:
+            continue
+        if name.startswith(_OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ValueError(f"{name} is not a gatenet setting{hint}")

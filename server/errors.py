@@ -40,4 +40,28 @@ class DeadlineExceeded(GatenetError):
 
 
 class Unavailable(GatenetError):
-    """The server is shutting down or a worker died; retrying may succeed."""
+    """The server is draining, the store is down or a worker died; retrying may succeed."""
+
+
+class DataLoss(GatenetError):
+    """A stored record is unreadable; the message names the model."""
+
+
+class Unimplemented(GatenetError):
+    """The method does not exist on this server."""
+
+
+ECHO_LIMIT = 100  # characters of a client's value an error message repeats
+
+
+def clip(value: str, limit: int = ECHO_LIMIT) -> str:
+    """A client's value shortened for an error message: messages never echo unbounded input."""
+    return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+
+
+class Unauthenticated(GatenetError):
+    """The call carries no usable credentials."""
+
+
+class PermissionDenied(GatenetError):
+    """The credentials do not allow this call."""

@@ -262,7 +262,7 @@ def test_token_from_flag_or_environment(make_server, monkeypatch, capsys):
     code, _, err = run_main(capsys, *t, "models")
     assert code == 1 and err.startswith("error: UNAUTHENTICATED: ")
     code, _, err = run_main(capsys, *t, "--token", "wrong", "models")
-    assert code == 1 and err.startswith("error: PERMISSION_DENIED: ")
+    assert code == 1 and err.startswith("error: UNAUTHENTICATED: ")
     code, out, _ = run_main(capsys, *t, "--token", "s3cret", "models")
     assert code == 0 and json.loads(out) == {"models": []}
     monkeypatch.setenv("GATENET_TOKEN", "s3cret")

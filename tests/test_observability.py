@@ -159,12 +159,13 @@ def test_one_json_log_line_per_rpc_and_training(make_server, capfd):
                 c.get_model("absent")
     finally:
         logging.getLogger("gatenet").setLevel("WARNING")
+        logging.getLogger("gatenet").handlers[:] = []  # capfd's stderr closes with this test
     lines = [
         json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
     ]
     trainings = [e for e in lines if e["msg"] == "training"]
-    assert trainings and trainings[-1]["model_id"] == model
-    assert trainings[-1]["outcome"] == "fit"
+    assert trainings and trainings[-1]["outcome"] == "fit"
+    assert trainings[-1]["task"] == "gate" and trainings[-1]["label"] == "or"
     rpcs = [e for e in lines if e["msg"] == "rpc"]
     train_line = next(e for e in rpcs if e["method"].endswith("/Train"))
     assert train_line["code"] == "OK" and train_line["model_id"] == model

@@ -210,7 +210,7 @@ def test_predict_reads_any_valid_encoding_and_refuses_garbage(server, xor_model)
     with pytest.raises(grpc.RpcError) as err:
         call(b"\xff\xff")
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert "request: is not a valid PredictRequest" in err.value.details()
+    assert "request: body is not a valid gatenet.v1.PredictRequest" in err.value.details()
 
 
 def test_unknown_model_is_not_found(client):

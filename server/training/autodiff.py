@@ -7,34 +7,30 @@ import torch
 from gatenet.server.training import losses
 from gatenet.server.training.network import ACTIVATIONS, Params
 from gatenet.server.training.sampling import Feed
+from gatenet.server.training.spec import Recipe
 
 
 class AutogradEngine:
     """Trains all restarts with autograd; losses summed over restarts keep gradients apart."""
 
-    def __init__(
-        self,
-        params: Params,
-        feed: Feed,
-        activation: str,
-        loss: str,
-        reduction: str,
-        optimizer: str,
-        lr: float,
-        momentum: float,
-    ) -> None:
+    def __init__(self, params: Params, feed: Feed, recipe: Recipe) -> None:
         self.params, self.feed = params, feed
-        self.activation, self.loss, self.reduction = activation, loss, reduction
+        self.activation, self.loss, self.reduction = (
+            recipe.activation,
+            recipe.loss,
+            recipe.reduction,
+        )
+        lr = recipe.learning_rate
         # The leaves are views of the flat buffer, so the optimizer updates it in place.
         self.leaves = [
             t.requires_grad_()
             for pair in zip(params.weights, params.biases, strict=True)
             for t in pair
         ]
-        if optimizer == "adam":
+        if recipe.optimizer == "adam":
             self.opt: torch.optim.Optimizer = torch.optim.Adam(self.leaves, lr=lr, foreach=True)
         else:
-            self.opt = torch.optim.SGD(self.leaves, lr=lr, momentum=momentum, foreach=True)
+            self.opt = torch.optim.SGD(self.leaves, lr=lr, momentum=recipe.momentum, foreach=True)
 
     def loss_total(self) -> torch.Tensor:
         """Sum over restarts of each restart's loss on the current feed rows (with a graph)."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from gatenet.server.errors import InvalidArgument
-from gatenet.server.training.network import Shape, parameter_names, parameter_shapes
+from gatenet.server.training.shapes import Shape, parameter_names, parameter_shapes
 from gatenet.server.training.spec import Limits
 
 

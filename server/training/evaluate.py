@@ -8,6 +8,7 @@ import torch
 
 from gatenet.server.training import losses
 from gatenet.server.training.network import Params, forward_logits
+from gatenet.server.training.spec import Recipe
 
 
 @dataclass(frozen=True)
@@ -23,21 +24,16 @@ class Check:
 class Evaluator:
     """Checks all restarts on every row; label-1 rows need p >= 0.5 + margin and p > 0.5."""
 
-    def __init__(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        activation: str,
-        loss: str,
-        reduction: str,
-        margin: float,
-        perceptron: bool,
-    ) -> None:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, recipe: Recipe) -> None:
         self.x, self.y = x, y.view(1, -1)
         self.positive = self.y > 0.5
         self.sign = self.y * 2 - 1  # +1 for label 1, -1 for label 0
-        self.activation, self.loss, self.reduction = activation, loss, reduction
-        self.margin, self.perceptron = margin, perceptron
+        self.activation, self.loss, self.reduction = (
+            recipe.activation,
+            recipe.loss,
+            recipe.reduction,
+        )
+        self.margin, self.perceptron = recipe.margin, recipe.method == "perceptron"
 
     def __call__(self, params: Params) -> Check:
         """One check of every restart's current parameters."""

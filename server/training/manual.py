@@ -11,6 +11,7 @@ import torch
 from gatenet.server.training.network import Params
 from gatenet.server.training.optim import FlatAdam, FlatSGD
 from gatenet.server.training.sampling import Feed
+from gatenet.server.training.spec import Recipe
 
 _ACTIVATE = {
     "sigmoid": torch.Tensor.sigmoid_,
@@ -22,19 +23,10 @@ _ACTIVATE = {
 class ManualEngine:
     """Trains all restarts with explicit gradient formulas and a flat-buffer optimizer."""
 
-    def __init__(
-        self,
-        params: Params,
-        feed: Feed,
-        activation: str,
-        loss: str,
-        reduction: str,
-        optimizer: str,
-        lr: float,
-        momentum: float,
-    ) -> None:
+    def __init__(self, params: Params, feed: Feed, recipe: Recipe) -> None:
         self.params, self.feed = params, feed
-        self.activation, self.loss = activation, loss
+        self.activation, self.loss = recipe.activation, recipe.loss
+        loss, reduction, lr = recipe.loss, recipe.reduction, recipe.learning_rate
         r, n = params.restarts, feed.rows_per_step
         dtype = params.flat.dtype
         self.grad = torch.zeros_like(params.flat)
@@ -51,10 +43,10 @@ class ManualEngine:
         self.prob = torch.empty_like(self.logits)
         # dLoss/dlogit = (p - y) for bce, 2 (p - y) p (1 - p) for mse; times 1/n for mean.
         self.scale = (2.0 if loss == "mse" else 1.0) / (n if reduction == "mean" else 1)
-        if optimizer == "adam":
+        if recipe.optimizer == "adam":
             self.opt: FlatAdam | FlatSGD = FlatAdam(params.flat, self.grad, lr)
         else:
-            self.opt = FlatSGD(params.flat, self.grad, lr, momentum)
+            self.opt = FlatSGD(params.flat, self.grad, lr, recipe.momentum)
 
     def compute_gradients(self) -> None:
         """Forward on the current feed rows, then backward into self.grad."""

@@ -6,13 +6,14 @@ import torch
 
 from gatenet.server.training.network import Params
 from gatenet.server.training.sampling import Feed
+from gatenet.server.training.spec import Recipe
 
 
 class PerceptronEngine:
     """Trains a single-layer perceptron per restart on each step's feed rows."""
 
-    def __init__(self, params: Params, feed: Feed, reduction: str, lr: float) -> None:
-        self.params, self.feed, self.lr = params, feed, lr
+    def __init__(self, params: Params, feed: Feed, recipe: Recipe) -> None:
+        self.params, self.feed, self.lr = params, feed, recipe.learning_rate
         r, n = params.restarts, feed.rows_per_step
         dtype = params.flat.dtype
         self.grad = torch.zeros_like(params.flat)
@@ -23,7 +24,7 @@ class PerceptronEngine:
         self.err = torch.empty_like(self.logits)
         self.zero = torch.zeros((), dtype=dtype)
         # Seed 001 sums the full-batch update (w += dot(y - y_pred, x)); mean divides by n.
-        self.scale = 1.0 / n if reduction == "mean" else 1.0
+        self.scale = 1.0 / n if recipe.reduction == "mean" else 1.0
 
     def run(self, steps: int) -> None:
         """Run a number of perceptron updates."""

@@ -1,14 +1,13 @@
-"""resolve(): fill every default of a TrainSpec and check every field against the limits."""
+"""resolve(): a TrainSpec with every default filled and every field checked -> a Recipe."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import secrets
 
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.training import checks
-from gatenet.server.training.network import layer_shapes, parameter_count
+from gatenet.server.training.shapes import layer_shapes, parameter_count
 from gatenet.server.training.spec import (
     ACTIVATIONS,
     INITS,
@@ -18,6 +17,7 @@ from gatenet.server.training.spec import (
     REDUCTIONS,
     SCHEDULES,
     Limits,
+    Recipe,
     TrainSpec,
 )
 
@@ -69,8 +69,8 @@ def _pick(field: str, value: str | None, allowed: tuple[str, ...], default: str)
     return value
 
 
-def resolve(spec: TrainSpec, limits: Limits) -> TrainSpec:
-    """A copy of spec with every None filled in; InvalidArgument names any bad field."""
+def resolve(spec: TrainSpec, limits: Limits) -> Recipe:
+    """The Recipe a spec asks for, every None filled in; InvalidArgument names any bad field."""
     data = spec.dataset
     method = _pick("method", spec.method, METHODS, DEFAULT_METHOD)
     perceptron = method == "perceptron"
@@ -142,8 +142,8 @@ def resolve(spec: TrainSpec, limits: Limits) -> TrainSpec:
         raise InvalidArgument(
             "seed", f"{seed} is outside 0..{SEED_LIMIT - restarts} (seed + restarts - 1 < 2^64)"
         )
-    return dataclasses.replace(
-        spec,
+    return Recipe(
+        dataset=data,
         hidden_sizes=hidden,
         activation=activation,
         method=method,

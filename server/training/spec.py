@@ -1,7 +1,7 @@
-"""What a training run is: the dataset, the recipe and the limits that bound it.
+"""What a training run is: the dataset, the request-side spec, the resolved recipe, the limits.
 
-Plain dataclasses shared by the gRPC layer (which fills them from a request)
-and the training core (which resolves defaults, validates and trains).
+Plain dataclasses shared by the RPC layer (which fills a TrainSpec from a request)
+and the training core (which resolves it into a Recipe, validates and trains).
 """
 
 from __future__ import annotations
@@ -39,10 +39,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training rows: inputs [rows, features] float32 and 0/1 targets [rows] float32."""
+    """The task and its training rows: inputs [rows, features] and 0/1 targets [rows], float32.
+
+    With kind and label it records the task itself: a gate is its name and arity, a truth
+    table its targets in row order, examples their rows.
+    """
 
     kind: str  # "gate" | "truth_table" | "examples" (a bounded metric label)
-    label: str  # e.g. "xor", "table3", "examples"
+    label: str  # the gate's name in lower case ("xor"), "table3" or "examples"
     inputs: np.ndarray
     targets: np.ndarray
 
@@ -57,7 +61,7 @@ class Dataset:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """A training recipe. None means "server default"; resolve() fills every None."""
+    """What a Train request asked for. None means "server default"; resolve() gives a Recipe."""
 
     dataset: Dataset
     hidden_sizes: tuple[int, ...] | None = None  # None = default; () = no hidden layer
@@ -81,6 +85,31 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """A resolved, validated training run: everything needed to repeat it bit for bit."""
+
+    dataset: Dataset  # the task and its rows
+    hidden_sizes: tuple[int, ...]  # hidden widths, input side first; () = no hidden layer
+    activation: str  # hidden nonlinearity, one of ACTIVATIONS (the output is a sigmoid)
+    method: str  # one of METHODS
+    loss: str  # one of LOSSES; (p - y)^2 for mse, as torch
+    reduction: str  # one of REDUCTIONS, over the rows of a step
+    optimizer: str  # one of OPTIMIZERS
+    learning_rate: float  # step size
+    momentum: float  # sgd momentum; 0 for adam and the perceptron
+    schedule: str  # one of SCHEDULES
+    batch_size: int  # rows per step: all rows (full batch), 1 (online) or the mini-batch
+    steps: int  # step budget
+    init: str  # one of INITS; unused when initial_weights is given
+    initial_weights: dict[str, np.ndarray] | None  # explicit start of every restart, or None
+    seed: int  # restart k draws from seed + k
+    early_stop: bool  # stop at the first check where a restart fits
+    margin: float  # fit margin on the probability, in [0, 0.5)
+    restarts: int  # restarts trained at once
+    check_every: int  # steps between fit checks
+
+
+@dataclass(frozen=True)
 class Progress:
     """A progress sample, emitted at fit checks."""
 
@@ -92,18 +121,25 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Summary:
+    """How a finished run went (the fields of gatenet.v1.TrainSummary, by the same names)."""
+
+    fit: bool  # every row right with the margin
+    accuracy: float  # fraction of rows right at threshold 0.5
+    final_loss: float  # the kept restart's loss on all rows
+    steps: int  # steps run
+    restarts: int  # restarts trained at once
+    restart_index: int  # the kept restart
+    restarts_fit: int  # restarts that fit at the last check
+    seed_used: int  # the kept restart's seed (seed + restart_index)
+    margin_reached: float  # min over rows of the signed distance of p from 0.5
+    train_seconds: float  # wall time of the training loop
+
+
+@dataclass(frozen=True)
 class TrainResult:
     """What a finished run produced: the kept restart's weights and how training went."""
 
     weights: dict[str, np.ndarray]  # ordered layers.0.weight, layers.0.bias, ...; float32
-    fit: bool
-    accuracy: float
-    final_loss: float
-    steps: int
-    restarts: int
-    restart_index: int
-    restarts_fit: int
-    seed_used: int
-    margin_reached: float
-    train_seconds: float
-    loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    summary: Summary
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) samples

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 
@@ -16,7 +15,7 @@ from gatenet.server.training.network import Params, initialise, layer_shapes
 from gatenet.server.training.perceptron import PerceptronEngine
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.sampling import Feed
-from gatenet.server.training.spec import Limits, Progress, TrainResult, TrainSpec
+from gatenet.server.training.spec import Limits, Progress, Recipe, Summary, TrainResult, TrainSpec
 from gatenet.server.training.tasks import gate_task
 
 CURVE_POINTS = 100  # at most this many loss-curve samples
@@ -30,22 +29,7 @@ def _one_thread() -> None:
         torch.set_num_threads(1)
 
 
-def _engine(
-    spec: TrainSpec, params: Params, feed: Feed
-) -> AutogradEngine | ManualEngine | PerceptronEngine:
-    if spec.method == "perceptron":
-        return PerceptronEngine(params, feed, spec.reduction, spec.learning_rate)
-    cls = ManualEngine if spec.method == "manual" else AutogradEngine
-    return cls(
-        params,
-        feed,
-        spec.activation,
-        spec.loss,
-        spec.reduction,
-        spec.optimizer,
-        spec.learning_rate,
-        spec.momentum,
-    )
+_ENGINES = {"autograd": AutogradEngine, "manual": ManualEngine, "perceptron": PerceptronEngine}
 
 
 class _Curve:
@@ -70,30 +54,25 @@ class _Curve:
 
 
 def train(
-    spec: TrainSpec,
+    recipe: Recipe,
     *,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[Progress], None] | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> TrainResult:
-    """Train a resolved spec's restarts at once and return the kept restart and how it went."""
-    missing = [f.name for f in dataclasses.fields(spec) if getattr(spec, f.name) is None]
-    if missing and missing != ["initial_weights"]:
-        raise ValueError(f"train() needs a resolved spec (see recipe.resolve); unset: {missing}")
+    """Train a recipe's restarts at once and return the kept restart and how it went."""
     _one_thread()
     started = time.perf_counter()
-    data = spec.dataset
-    r = spec.restarts
-    gens = [torch.Generator().manual_seed(spec.seed + k) for k in range(r)]
-    params = Params(layer_shapes(data.num_inputs, spec.hidden_sizes), r, dtype)
-    initialise(params, spec.init, gens, spec.initial_weights)
+    data = recipe.dataset
+    r = recipe.restarts
+    gens = [torch.Generator().manual_seed(recipe.seed + k) for k in range(r)]
+    params = Params(layer_shapes(data.num_inputs, recipe.hidden_sizes), r, dtype)
+    initialise(params, recipe.init, gens, recipe.initial_weights)
     x = torch.from_numpy(data.inputs).to(dtype)
     y = torch.from_numpy(data.targets).to(dtype)
-    feed = Feed(x, y, gens, spec.schedule, spec.batch_size)
-    engine = _engine(spec, params, feed)
-    evaluate = Evaluator(
-        x, y, spec.activation, spec.loss, spec.reduction, spec.margin, spec.method == "perceptron"
-    )
+    feed = Feed(x, y, gens, recipe.schedule, recipe.batch_size)
+    engine = _ENGINES[recipe.method](params, feed, recipe)
+    evaluate = Evaluator(x, y, recipe)
 
     curve = _Curve()
     step, poll = 0, 1
@@ -103,12 +82,12 @@ def train(
         check = evaluate(params)
         curve.add(step, check.loss)
         fitting = int(check.fit.sum())
-        done = step >= spec.steps or (spec.early_stop and fitting > 0)
+        done = step >= recipe.steps or (recipe.early_stop and fitting > 0)
         if on_progress is not None:  # at every fit check; the caller throttles if it must
             on_progress(_progress(check, step, fitting, r))
         if done:
             break
-        target = min(step + spec.check_every, spec.steps)
+        target = min(step + recipe.check_every, recipe.steps)
         while step < target:
             n = min(poll, target - step)
             t0 = time.perf_counter()
@@ -120,8 +99,7 @@ def train(
             poll = max(1, int(POLL_SECONDS * n / max(time.perf_counter() - t0, 1e-9)))
 
     k = Evaluator.best(check)
-    return TrainResult(
-        weights=params.restart_weights(k),
+    summary = Summary(
         fit=bool(check.fit[k]),
         accuracy=float(check.accuracy[k]),
         final_loss=float(check.loss[k]),
@@ -129,11 +107,11 @@ def train(
         restarts=r,
         restart_index=k,
         restarts_fit=fitting,
-        seed_used=spec.seed + k,
+        seed_used=recipe.seed + k,
         margin_reached=float(check.margin[k]),
         train_seconds=time.perf_counter() - started,
-        loss_curve=curve.of(k, (step, check.loss)),
     )
+    return TrainResult(params.restart_weights(k), summary, curve.of(k, (step, check.loss)))
 
 
 def warm_up() -> None:

@@ -20,7 +20,11 @@ def fits_by_default(dataset, seeds) -> list[int]:
     failed = []
     for seed in seeds:
         result = train(resolve(TrainSpec(dataset=dataset, seed=seed), LIMITS))
-        if not (result.fit and result.accuracy == 1.0 and result.margin_reached >= 0.4):
+        if not (
+            result.summary.fit
+            and result.summary.accuracy == 1.0
+            and result.summary.margin_reached >= 0.4
+        ):
             failed.append(seed)
     return failed
 

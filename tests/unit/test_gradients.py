@@ -10,8 +10,9 @@ import torch
 from gatenet.server.training.autodiff import AutogradEngine
 from gatenet.server.training.manual import ManualEngine
 from gatenet.server.training.network import Params, initialise, layer_shapes
+from gatenet.server.training.recipe import resolve
 from gatenet.server.training.sampling import Feed
-from gatenet.server.training.spec import Limits
+from gatenet.server.training.spec import Limits, TrainSpec
 from gatenet.server.training.tasks import truth_table_task
 
 F64 = torch.float64
@@ -27,16 +28,22 @@ def build(cls: type, hidden: tuple[int, ...], activation: str, loss: str, reduct
     params = Params(layer_shapes(3, hidden), 3, F64)
     initialise(params, kw.pop("init", "normal"), gens)
     feed = Feed(X, Y, gens, schedule, kw.pop("batch_size", 8))
-    return cls(
-        params,
-        feed,
-        activation,
-        loss,
-        reduction,
-        kw.pop("optimizer", "sgd"),
-        kw.pop("lr", 0.5),
-        kw.pop("momentum", 0.0),
+    recipe = resolve(
+        TrainSpec(
+            DATA,
+            hidden_sizes=hidden,
+            activation=activation,
+            loss=loss,
+            reduction=reduction,
+            optimizer=kw.pop("optimizer", "sgd"),
+            learning_rate=kw.pop("lr", 0.5),
+            momentum=kw.pop("momentum", 0.0),
+            schedule=schedule,
+            batch_size=feed.rows_per_step if schedule == "mini_batch" else None,
+        ),
+        Limits(),
     )
+    return cls(params, feed, recipe)
 
 
 @pytest.mark.parametrize(

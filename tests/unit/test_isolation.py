@@ -31,3 +31,32 @@ def test_core_imports_no_grpc_or_prometheus() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[] []"
+
+
+MODELS_CHECK = textwrap.dedent(
+    """
+    import sys
+    import gatenet.server.models.registry
+    import gatenet.server.models.inference
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("google", "grpc", "torch"))
+    wire = sorted(m for m in sys.modules if m.startswith(("gatenet.v1", "gatenet.server.rpc")))
+    print(loaded, wire)
+    """
+)
+
+
+def test_models_import_no_protobuf_grpc_or_torch() -> None:
+    """The registry and inference hold domain objects: no wire code, no training framework."""
+    done = subprocess.run(
+        [sys.executable, "-c", MODELS_CHECK], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[] []"
+
+
+def test_serve_help_imports_no_torch() -> None:
+    """`gatenet serve --help` answers without loading torch (it costs seconds)."""
+    check = "import sys\nfrom gatenet.server import app\nprint('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

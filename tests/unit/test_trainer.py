@@ -50,8 +50,8 @@ def test_result_weights_are_named_float32_x_at_w() -> None:
     for i in range(3):
         a = a @ result.weights[f"layers.{i}.weight"] + result.weights[f"layers.{i}.bias"]
         a = np.tanh(a) if i < 2 else 1 / (1 + np.exp(-a))
-    assert result.fit and ((a[:, 0] > 0.5) == (XOR.targets > 0.5)).all()
-    assert result.margin_reached == pytest.approx(np.min(np.abs(a - 0.5)), abs=1e-5)
+    assert result.summary.fit and ((a[:, 0] > 0.5) == (XOR.targets > 0.5)).all()
+    assert result.summary.margin_reached == pytest.approx(np.min(np.abs(a - 0.5)), abs=1e-5)
 
 
 @pytest.mark.parametrize("method", ["manual", "autograd", "perceptron"])
@@ -62,7 +62,7 @@ def test_same_spec_and_seed_give_identical_weights(method: str, schedule: str) -
         fields["init"] = "normal"
     a, b = run(TABLE3, **fields), run(TABLE3, **fields)
     assert same_weights(a.weights, b.weights)
-    assert (a.steps, a.restart_index, a.final_loss) == (b.steps, b.restart_index, b.final_loss)
+    assert a.summary == dataclasses.replace(b.summary, train_seconds=a.summary.train_seconds)
 
 
 @pytest.mark.parametrize(
@@ -89,11 +89,11 @@ def test_restart_k_of_seed_s_is_the_run_with_seed_s_plus_k(
         "margin": 0.49,  # nothing fits, so the kept restart is the lowest loss
     }
     batched = run(TABLE3, seed=100, restarts=6, **fields)
-    k = batched.restart_index
+    k = batched.summary.restart_index
     single = run(TABLE3, seed=100 + k, restarts=1, **fields)
-    assert batched.seed_used == single.seed_used == 100 + k
+    assert batched.summary.seed_used == single.summary.seed_used == 100 + k
     assert same_weights(batched.weights, single.weights, atol=1e-6)
-    assert batched.final_loss == pytest.approx(single.final_loss, abs=1e-6)
+    assert batched.summary.final_loss == pytest.approx(single.summary.final_loss, abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,9 @@ def test_every_restart_of_a_batch_matches_its_single_run(engine: type, schedule:
         initialise(params, "xavier", gens)
         x, y = torch.from_numpy(TABLE3.inputs), torch.from_numpy(TABLE3.targets)
         feed = Feed(x, y, gens, schedule, 3)
-        engine(params, feed, "tanh", "bce", "mean", "adam", 0.1, 0.0).run(50)
+        batch = 3 if schedule == "mini_batch" else None
+        recipe = resolve(TrainSpec(TABLE3, schedule=schedule, batch_size=batch, seed=seed), LIMITS)
+        engine(params, feed, recipe).run(50)
         return params
 
     batch = trained(20, 5)
@@ -118,27 +120,29 @@ def test_every_restart_of_a_batch_matches_its_single_run(engine: type, schedule:
 
 def test_early_stop_keeps_a_fitting_restart_and_reports_it() -> None:
     result = run(seed=11)
-    assert result.fit and result.accuracy == 1.0
-    assert 1 <= result.restarts_fit <= result.restarts
-    assert result.steps < 200 and result.steps % 10 == 0
-    assert result.margin_reached >= 0.4
-    assert result.seed_used == 11 + result.restart_index
-    assert result.train_seconds > 0
+    assert result.summary.fit and result.summary.accuracy == 1.0
+    assert 1 <= result.summary.restarts_fit <= result.summary.restarts
+    assert result.summary.steps < 200 and result.summary.steps % 10 == 0
+    assert result.summary.margin_reached >= 0.4
+    assert result.summary.seed_used == 11 + result.summary.restart_index
+    assert result.summary.train_seconds > 0
 
 
 def test_not_fitting_is_reported_honestly() -> None:
     # XOR is not linearly separable: no hidden layer can never fit it.
     result = run(seed=0, hidden_sizes=(), steps=30)
-    assert result.fit is False and result.restarts_fit == 0
-    assert result.steps == 30
-    assert result.accuracy <= 0.75
-    assert result.margin_reached <= 0.0
-    assert result.final_loss > 0.3
+    assert result.summary.fit is False and result.summary.restarts_fit == 0
+    assert result.summary.steps == 30
+    assert result.summary.accuracy <= 0.75
+    assert result.summary.margin_reached <= 0.0
+    assert result.summary.final_loss > 0.3
 
 
 def test_perceptron_cannot_fit_xor_either() -> None:
     result = run(method="perceptron", steps=50)
-    assert result.fit is False and result.steps == 50 and result.accuracy < 1.0
+    assert (
+        result.summary.fit is False and result.summary.steps == 50 and result.summary.accuracy < 1.0
+    )
 
 
 def test_loss_curve_is_sampled_and_ends_at_the_last_step() -> None:
@@ -146,7 +150,7 @@ def test_loss_curve_is_sampled_and_ends_at_the_last_step() -> None:
     steps = [s for s, _ in result.loss_curve]
     assert 10 <= len(steps) <= 100
     assert steps[0] == 0 and steps[-1] == 3000 and steps == sorted(steps)
-    assert result.loss_curve[-1][1] == pytest.approx(result.final_loss)
+    assert result.loss_curve[-1][1] == pytest.approx(result.summary.final_loss)
     assert result.loss_curve[-1][1] < result.loss_curve[0][1]
 
 
@@ -176,8 +180,8 @@ def test_progress_is_reported_at_fit_checks() -> None:
     result = train(spec, on_progress=events.append)
     assert [e.step for e in events] == [0, 10, 20, 30, 40, 50]
     assert all(e.restarts == 5 for e in events)
-    assert events[-1].best_loss <= result.final_loss + 1e-7  # lowest loss among restarts
-    assert events[-1].restarts_fit == result.restarts_fit
+    assert events[-1].best_loss <= result.summary.final_loss + 1e-7  # lowest loss among restarts
+    assert events[-1].restarts_fit == result.summary.restarts_fit
 
 
 def test_torch_default_init_is_nn_linear_under_the_same_seed() -> None:
@@ -204,8 +208,3 @@ def test_uniform_init_draws_like_seed_000() -> None:
     w1, b1 = torch.rand(2, 4, generator=g), torch.rand(4, generator=g)
     np.testing.assert_allclose(weights["layers.0.weight"], w1, atol=1e-8)
     np.testing.assert_allclose(weights["layers.0.bias"], b1, atol=1e-8)
-
-
-def test_train_refuses_an_unresolved_spec() -> None:
-    with pytest.raises(ValueError, match="resolve"):
-        train(TrainSpec(XOR))

@@ -1,89 +1,62 @@
-"""Training off the request threads: a bounded pool of worker processes.
+"""Training off the event loop: a bounded pool of worker processes, one awaited call per run.
 
 Tiny-network training is Python-bound, so a training thread would hold the
-interpreter lock against the Predict threads; worker processes cannot. Each
-worker is fed by one slot thread in the server over a pipe (our own processes
-on both ends; nothing from a client is unpickled), with a shared flag to
-cancel the run in flight and progress samples flowing back.
+interpreter lock against the serving loop; worker processes cannot. Each worker
+is fed by one slot thread over a pipe (our own processes on both ends; nothing
+from a client is unpickled), with a shared flag to cancel the run in flight.
+Workers run at a lower CPU priority than the server, so serving keeps its core,
+and they stop when the server's end of their pipe closes, even after a kill -9.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from gatenet.server.errors import Cancelled, InvalidArgument, ResourceExhausted, Unavailable
-from gatenet.server.training.spec import Progress, TrainResult, TrainSpec
+from gatenet.server.errors import Cancelled, ResourceExhausted, Unavailable
+from gatenet.server.training.spec import Progress, Recipe, TrainResult
 
 log = logging.getLogger("gatenet.server")
 
 _CANCEL_POLL_SECONDS = 0.02  # how soon a cancel reaches the worker
 _PROGRESS_EVERY_SECONDS = 0.05  # worker-side throttle on progress messages
-
-
-class Job:
-    """One training run: submitted, then waited on; cancel() may come from any thread."""
-
-    def __init__(
-        self,
-        spec: TrainSpec,
-        on_progress: Callable[[Progress], None] | None,
-        on_done: Callable[[], None] | None,
-    ) -> None:
-        self.spec = spec
-        self.on_progress = on_progress
-        self.on_done = on_done
-        self.cancel_requested = False
-        self._done = threading.Event()
-        self._result: TrainResult | None = None
-        self._error: BaseException | None = None
-
-    def cancel(self) -> None:
-        """Ask the run to stop; safe to call at any time, any number of times."""
-        self.cancel_requested = True
-
-    def finish(self, result: TrainResult | None = None, error: BaseException | None = None) -> None:
-        self._result, self._error = result, error
-        self._done.set()
-        if self.on_done is not None:
-            self.on_done()
-
-    def wait(self, timeout: float | None = None) -> TrainResult:
-        """Block until the run ends; return its result or raise its error."""
-        if not self._done.wait(timeout):
-            raise TimeoutError("training still running")
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
+WORKER_NICE = 10  # CFS gives a nice-10 process about a tenth of a nice-0 one's share
 
 
 def _worker_main(conn: Any, cancel_flag: Any) -> None:
-    """Worker process: warm torch up once, then train specs until told to stop."""
+    """Worker process: warm torch up once, then train recipes until told to stop."""
     from gatenet.server.training import trainer
 
+    os.nice(WORKER_NICE)
     trainer.warm_up()
     conn.send(("ready",))
+
+    def should_stop() -> bool:
+        # The server only writes to the pipe mid-run to stop us (None), and a dead server
+        # makes it readable too (EOF): either way, stop.
+        return cancel_flag.value != 0 or conn.poll()
+
     while True:
-        message = conn.recv()
-        if message is None:
-            return
-        spec: TrainSpec = message
         try:
-            result = trainer.train(
-                spec, should_stop=lambda: cancel_flag.value != 0, on_progress=_Throttled(conn)
-            )
+            recipe = conn.recv()
+        except EOFError:
+            return
+        if recipe is None:
+            return
+        try:
+            result = trainer.train(recipe, should_stop=should_stop, on_progress=_Throttled(conn))
             conn.send(("done", result))
         except Cancelled as exc:
             conn.send(("cancelled", str(exc)))
-        except InvalidArgument as exc:
-            conn.send(("invalid", exc.field, str(exc)))
         except Exception:  # noqa: BLE001 - reported to the server, which logs it
             conn.send(("failed", traceback.format_exc()))
 
@@ -102,8 +75,40 @@ class _Throttled:
             self._conn.send(("progress", progress))
 
 
+@dataclass(eq=False)
+class _Run:
+    """A queued run and the future its awaiting handler holds; settled from a slot thread."""
+
+    recipe: Recipe
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[TrainResult]
+    on_progress: Callable[[Progress], None] | None
+    cancelled: bool = False
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    def progress(self, progress: Progress) -> None:
+        if self.on_progress is not None:
+            self._call(self.on_progress, progress)
+
+    def finish(self, result: TrainResult | None, error: BaseException | None) -> None:
+        self._call(self._settle, result, error)
+
+    def _settle(self, result: TrainResult | None, error: BaseException | None) -> None:
+        if self.done.done():  # the handler was cancelled and stopped waiting
+            return
+        if error is not None:
+            self.done.set_exception(error)
+        else:
+            self.done.set_result(result)  # type: ignore[arg-type]
+
+
 class _Slot:
-    """One worker process and the server thread that feeds it jobs."""
+    """One worker process and the server thread that feeds it runs."""
 
     def __init__(self, pool: TrainingPool, index: int) -> None:
         self.pool = pool
@@ -111,7 +116,9 @@ class _Slot:
         self.cancel_flag = pool.ctx.Value("b", 0, lock=False)
         self.conn: Any = None
         self.process: Any = None
-        self.thread = threading.Thread(target=self._run, name=f"gatenet-train-{index}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._serve, name=f"gatenet-train-{index}", daemon=True
+        )
 
     def start_process(self) -> None:
         parent, child = self.pool.ctx.Pipe()
@@ -129,38 +136,41 @@ class _Slot:
         if self.conn.recv() != ("ready",):
             raise RuntimeError("training worker did not start")
 
-    def _run(self) -> None:
-        while True:
-            job = self.pool.jobs.get()
-            if job is None:
-                return
+    def _serve(self) -> None:
+        while (run := self.pool.runs.get()) is not None:
             try:
-                self._train(job)
+                self._train(run)
             finally:
                 self.pool.release()
 
-    def _train(self, job: Job) -> None:
-        if job.cancel_requested or self.pool.closing:
-            job.finish(error=Cancelled("training cancelled before it started"))
+    def _train(self, run: _Run) -> None:
+        if run.cancelled or self.pool.closing:
+            run.finish(None, Cancelled("training cancelled before it started"))
             return
         self.cancel_flag.value = 0
         try:
-            self.conn.send(job.spec)
+            self.conn.send(run.recipe)
             while True:
-                if job.cancel_requested:
+                if run.cancelled:
                     self.cancel_flag.value = 1
                 if not self.conn.poll(_CANCEL_POLL_SECONDS):
                     continue
-                message = self.conn.recv()
-                if message[0] == "progress":
-                    if job.on_progress is not None:
-                        job.on_progress(message[1])
-                    continue
-                job.finish(**_outcome(message))
-                return
-        except (EOFError, OSError, BrokenPipeError):
+                kind, payload = self.conn.recv()
+                if kind == "progress":
+                    run.progress(payload)
+                elif kind == "done":
+                    run.finish(payload, None)
+                    return
+                elif kind == "cancelled":
+                    run.finish(None, Cancelled(payload))
+                    return
+                else:
+                    log.error("training failed in a worker:\n%s", payload)
+                    run.finish(None, RuntimeError("training failed in a worker"))
+                    return
+        except (EOFError, OSError):
             log.error("training worker %d died; restarting it", self.index)
-            job.finish(error=Unavailable("the training worker stopped unexpectedly; retry"))
+            run.finish(None, Unavailable("the training worker stopped unexpectedly; retry"))
             self._restart()
 
     def _restart(self) -> None:
@@ -174,20 +184,6 @@ class _Slot:
         self.wait_ready()
 
 
-def _outcome(message: tuple) -> dict[str, Any]:
-    kind = message[0]
-    if kind == "done":
-        return {"result": message[1]}
-    if kind == "cancelled":
-        return {"error": Cancelled(message[1])}
-    if kind == "invalid":
-        error = InvalidArgument(message[1], "")
-        error.args = (message[2],)
-        return {"error": error}
-    log.error("training failed in a worker:\n%s", message[1])
-    return {"error": RuntimeError("training failed in a worker")}
-
-
 class TrainingPool:
     """`workers` processes training at once, at most `max_queued` more runs waiting."""
 
@@ -197,7 +193,7 @@ class TrainingPool:
         self.ctx = mp.get_context("forkserver")
         self.ctx.set_forkserver_preload(["gatenet.server.training.trainer"])
         self.capacity = workers + max_queued
-        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.runs: queue.SimpleQueue[_Run | None] = queue.SimpleQueue()
         self.closing = False
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -211,13 +207,14 @@ class TrainingPool:
             slot.wait_ready()
             slot.thread.start()
 
-    def submit(
-        self,
-        spec: TrainSpec,
-        on_progress: Callable[[Progress], None] | None = None,
-        on_done: Callable[[], None] | None = None,
-    ) -> Job:
-        """Queue a run, or raise ResourceExhausted when the pool is full."""
+    async def run(
+        self, recipe: Recipe, on_progress: Callable[[Progress], None] | None = None
+    ) -> TrainResult:
+        """Train on a worker and return the result; progress is called on this loop.
+
+        ResourceExhausted when the pool is full; Cancelled when the run was stopped; if the
+        awaiting task is cancelled (client gone, deadline), the worker is told to stop.
+        """
         with self._lock:
             if self.closing:
                 raise Unavailable("the server is shutting down")
@@ -227,9 +224,14 @@ class TrainingPool:
                     "(--training-workers + --max-queued-trainings); retry later"
                 )
             self._in_flight += 1
-        job = Job(spec, on_progress, on_done)
-        self.jobs.put(job)
-        return job
+        loop = asyncio.get_running_loop()
+        run = _Run(recipe, loop, loop.create_future(), on_progress)
+        self.runs.put(run)
+        try:
+            return await run.done
+        except asyncio.CancelledError:
+            run.cancelled = True
+            raise
 
     def release(self) -> None:
         with self._lock:
@@ -239,13 +241,13 @@ class TrainingPool:
         """Stop the workers; runs still queued end as cancelled."""
         self.closing = True
         for _ in self._slots:
-            self.jobs.put(None)
+            self.runs.put(None)
         for slot in self._slots:
             if slot.conn is not None:
                 try:
                     slot.cancel_flag.value = 1
                     slot.conn.send(None)
-                except (OSError, BrokenPipeError):
+                except OSError:
                     pass
         for slot in self._slots:
             if slot.process is not None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gatenet.server.errors import InvalidArgument
-from gatenet.server.predict_wire import encode_response, parse_request
+from gatenet.server.rpc.predict_codec import decode, encode
 from gatenet.v1 import gatenet_pb2 as pb
 
 VALUES = [0.0, 1.0, 0.25, -3.5]
@@ -20,7 +20,7 @@ def floats(values: list[float]) -> bytes:
 
 def test_the_canonical_encoding_reads_the_rows_as_sent() -> None:
     raw = pb.PredictRequest(model="xor", inputs=VALUES, num_features=2).SerializeToString()
-    got = parse_request(raw)
+    got = decode(raw)
     assert (got.model, got.inputs, got.num_features) == ("xor", floats(VALUES), 2)
 
 
@@ -41,14 +41,16 @@ def test_the_canonical_encoding_reads_the_rows_as_sent() -> None:
 def test_other_valid_encodings_read_the_same(raw: bytes) -> None:
     expected = pb.PredictRequest.FromString(raw)
     assert list(expected.inputs) == VALUES  # what protobuf itself makes of it
-    got = parse_request(raw)
+    got = decode(raw)
     assert (got.model, got.inputs, got.num_features) == ("xor", floats(VALUES), 0)
 
 
 @pytest.mark.parametrize("raw", [b"\xff\xff", b"\x0a\x05ab", b"\x0a\x02\xff\xfe"])
 def test_bytes_that_are_not_a_request_are_invalid_argument(raw: bytes) -> None:
-    with pytest.raises(InvalidArgument, match="request: is not a valid PredictRequest"):
-        parse_request(raw)
+    with pytest.raises(
+        InvalidArgument, match="request: body is not a valid gatenet.v1.PredictRequest"
+    ):
+        decode(raw)
 
 
 @pytest.mark.parametrize("rows", [0, 1, 31, 32, 4096])
@@ -58,8 +60,7 @@ def test_responses_are_what_protobuf_serializes(rows: int) -> None:
     expected = pb.PredictResponse(
         model_id="a" * 32, probabilities=p.tolist(), labels=labels.tolist()
     ).SerializeToString()
-    as_bytes = encode_response("a" * 32, p.tobytes(), labels.tobytes(), rows)
-    assert encode_response("a" * 32, p, labels.view(bool), rows) == as_bytes  # arrays as is
+    as_bytes = encode("a" * 32, p, labels)
     if rows:
         assert as_bytes == expected
     else:  # protobuf leaves empty packed fields out; Predict never answers zero rows

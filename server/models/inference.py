@@ -1,0 +1,199 @@
+"""A model held ready for inference: float32 arrays, its truth table, a numpy forward.
+
+Predicting a small net is a few dozen multiply-adds, so per-call overhead is the
+cost (bench/predict.py). So: one float32 buffer per model plus a layout shared by
+every model of the same shape. A model of up to 8 inputs also holds its truth
+table, and rows of 0s and 1s (the common case) are looked up: one row by its
+bytes in a dict, a batch with numpy take. Other rows run numpy on the buffer.
+
+Rows come in as little-endian float32 bytes, already checked (count and
+finiteness) by the caller; results go out as float32 probabilities and 0/1 label
+bytes. Nothing here knows the wire or raises request errors.
+"""
+
+from __future__ import annotations
+
+import functools
+from array import array
+
+import numpy as np
+
+# Models with up to this many inputs answer rows of 0s and 1s from their truth table:
+# at most 256 entries of 5 bytes, held as two ready array views (~420 bytes for 2 inputs).
+TABLE_INPUTS = 8
+_ONE_BITS = 0x3F800000  # 1.0 as float32 bits; 0.0 is 0
+_F4, _U4 = np.dtype("<f4"), np.dtype("<u4")  # little-endian, whatever the machine's order
+_BIT_BYTES = (bytes(4), _ONE_BITS.to_bytes(4, "little"))  # 0.0 and 1.0
+
+
+def _sigmoid_(z: np.ndarray) -> np.ndarray:
+    # 0.5 * (1 + tanh(z / 2)) == sigmoid(z), with no overflow for any finite z
+    z *= 0.5
+    np.tanh(z, out=z)
+    z *= 0.5
+    z += 0.5
+    return z
+
+
+def _relu_(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0.0, out=z)
+
+
+def _tanh_(z: np.ndarray) -> np.ndarray:
+    return np.tanh(z, out=z)
+
+
+ACTIVATIONS = {"sigmoid": _sigmoid_, "tanh": _tanh_, "relu": _relu_}
+
+
+class Layout:
+    """What every model of one shape shares: where each layer sits in the buffer, table rows."""
+
+    def __init__(self, shapes: tuple[tuple[int, int], ...]) -> None:
+        self.shapes = shapes  # (inputs, outputs) per layer
+        self.num_inputs = shapes[0][0]
+        # Per layer, offsets into the buffer of W.T [outputs, inputs] and of b [outputs].
+        self.offsets: list[tuple[int, int]] = []
+        offset = 0
+        for n_in, n_out in shapes:
+            self.offsets.append((offset, offset + n_in * n_out))
+            offset += n_in * n_out + n_out
+        self.size = offset
+        # Every 0/1 row (row k = k's bits, input i = bit i); the weights that turn a 0/1 row
+        # back into its k, so a batch becomes table indices in one matmul; each row's bytes
+        # to its k, so a one-row call is a dict lookup.
+        self.table_rows: np.ndarray | None = None
+        self.bit_values: np.ndarray | None = None
+        self.row_index: dict[bytes, int] = {}
+        n = self.num_inputs
+        if n <= TABLE_INPUTS:
+            k = np.arange(2**n)
+            self.table_rows = ((k[:, None] >> np.arange(n)) & 1).astype(np.float32)
+            self.bit_values = (2.0 ** np.arange(n)).astype(np.float32)
+            as_bytes = self.table_rows.astype(_F4)
+            self.row_index = {as_bytes[i].tobytes(): i for i in range(2**n)}
+
+
+@functools.lru_cache(maxsize=1024)
+def layout(shapes: tuple[tuple[int, int], ...]) -> Layout:
+    """The shared Layout of this shape."""
+    return Layout(shapes)
+
+
+class CompiledModel:
+    """A network's parameters in one float32 buffer, its activation, and its truth table."""
+
+    # A few references per model: the layout lives once per shape.
+    __slots__ = ("params", "layout", "activation", "_table")
+
+    def __init__(self, weights: dict[str, np.ndarray], activation: str) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}")
+        parts, shapes = [], []
+        i = 0
+        while f"layers.{i}.weight" in weights:
+            w = np.asarray(weights[f"layers.{i}.weight"], dtype=np.float32)
+            b = np.asarray(weights[f"layers.{i}.bias"], dtype=np.float32)
+            if w.ndim != 2 or b.shape != (w.shape[1],):
+                raise ValueError(f"layer {i}: weight {w.shape} and bias {b.shape} do not fit")
+            if shapes and shapes[-1][1] != w.shape[0]:
+                raise ValueError(f"layer {i}: weight {w.shape} does not follow {shapes[-1]}")
+            parts += [w.T.ravel(), b]
+            shapes.append((int(w.shape[0]), int(w.shape[1])))
+            i += 1
+        if not shapes:
+            raise ValueError("a model needs at least layers.0.weight and layers.0.bias")
+        if shapes[-1][1] != 1:
+            raise ValueError(f"the output layer has {shapes[-1][1]} units; a model has 1")
+        # array("f"): half the bytes of an ndarray for a small model; numpy views it, no copy.
+        self.params = array("f", np.concatenate(parts).astype(_F4).tobytes())
+        self.layout = layout(tuple(shapes))
+        self.activation = activation
+        # Built now, not on a first request: no model's first Predict pays for it.
+        self._table = self._build_table() if self.layout.table_rows is not None else None
+
+    @property
+    def num_inputs(self) -> int:
+        return self.layout.num_inputs
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of parameters and truth table this model holds (for the cache's budget)."""
+        return 4 * self.layout.size + (5 << self.num_inputs if self._table is not None else 0)
+
+    def _layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(W.T [out, in], b [out]) views of the buffer, per layer."""
+        p = np.frombuffer(self.params, dtype=np.float32)
+        return [
+            (p[w:b].reshape(n_out, n_in), p[b : b + n_out])
+            for (n_in, n_out), (w, b) in zip(self.layout.shapes, self.layout.offsets, strict=True)
+        ]
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The layers by tensor name: contiguous [in, out] weights and [out] biases."""
+        named = {}
+        for i, (wt, b) in enumerate(self._layers()):
+            named[f"layers.{i}.weight"] = np.ascontiguousarray(wt.T)
+            named[f"layers.{i}.bias"] = b.copy()
+        return named
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """P(label = 1) for each row of x [rows, num_inputs] float32, with numpy."""
+        # Huge finite inputs can overflow float32 on the way (inf - inf = nan); float64 holds
+        # them, so a nan result is computed again there.
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = self._forward(x)
+            if np.isnan(p).any():
+                p = self._forward(x.astype(np.float64)).astype(np.float32)
+        return p
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        # Transposed, [units, rows]: a bias column broadcasts along the long axis, 3x
+        # quicker than adding a bias row to each of many short rows.
+        act = ACTIVATIONS[self.activation]
+        *hidden, (w_out, b_out) = self._layers()
+        h = x.T
+        for wt, b in hidden:
+            z = wt @ h
+            z += b[:, None]
+            h = act(z)
+        # sigmoid(z) = 0.5 + 0.5 tanh(z / 2): halving the 1-unit layer's few weights saves a
+        # pass over the rows.
+        z = (w_out[0] * 0.5) @ h
+        z += b_out[0] * 0.5
+        np.tanh(z, out=z)
+        z *= 0.5
+        z += 0.5
+        return z
+
+    def _build_table(self) -> tuple[np.ndarray, np.ndarray]:
+        p = self.forward(self.layout.table_rows)  # type: ignore[arg-type]
+        # Two views of one buffer, kept ready: a batch then takes from them with no set-up.
+        buffer = np.concatenate((p.astype(_F4).view(np.uint8), np.greater(p, 0.5).view(np.uint8)))
+        return buffer[: 4 * len(p)].view(_F4), buffer[4 * len(p) :]
+
+    def answer(self, rows: bytes, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (little-endian float32) and 0/1 labels (uint8) of `count` rows given
+        as little-endian float32 bytes, finite and a whole number of rows."""
+        table = self._table
+        if table is not None:
+            if count == 1:
+                k = self.layout.row_index.get(rows)
+                if k is not None:  # one row of 0s and 1s: its truth-table entry
+                    return table[0][k : k + 1], table[1][k : k + 1]
+            elif rows[:4] in _BIT_BYTES:  # the first value settles most real-valued batches
+                index = self._table_index(rows, count)
+                if index is not None:
+                    # In range by construction, so "clip" only skips take's bounds check.
+                    return table[0].take(index, mode="clip"), table[1].take(index, mode="clip")
+        p = self.forward(np.frombuffer(rows, dtype=_F4).reshape(count, self.num_inputs))
+        return p.astype(_F4, copy=False), np.greater(p, 0.5).view(np.uint8)
+
+    def _table_index(self, rows: bytes, count: int) -> np.ndarray | None:
+        """Each row's truth-table index when every value is 0.0 or 1.0, else None."""
+        bits = np.frombuffer(rows, dtype=_U4)
+        ones = bits == _ONE_BITS
+        if np.count_nonzero(ones) != np.count_nonzero(bits):
+            return None  # some value is neither 0.0 nor 1.0
+        x = bits.view(_F4).reshape(count, self.num_inputs)
+        return (x @ self.layout.bit_values).astype(np.intp)  # exact: small integers

@@ -1,0 +1,233 @@
+"""The models this process serves: a byte-capped LRU cache of ready models over the store.
+
+The store holds every model's record (the source of truth); the cache holds what
+Predict needs (the compiled weights) for the models in use. A hit is two dict
+lookups on the event loop, with no lock and no await; a miss reads through. Train
+writes through: the store commits first, then the model is cached, so an
+acknowledged model is always durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gatenet.server.errors import (
+    AlreadyExists,
+    DataLoss,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    clip,
+)
+from gatenet.server.models.inference import CompiledModel
+from gatenet.server.storage import (
+    CorruptRecord,
+    InvalidPageToken,
+    ModelMeta,
+    ModelRecord,
+    NameTaken,
+    Store,
+    StoreUnavailable,
+)
+
+log = logging.getLogger("gatenet.server")
+
+_ENTRY_OVERHEAD = 200  # bytes a cached entry costs beyond its arrays (objects, dict slots)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A model held ready for Predict."""
+
+    model_id: str
+    name: str
+    compiled: CompiledModel
+    nbytes: int  # what it counts against the cache's budget
+
+
+def compile_record(record: ModelRecord) -> CompiledModel:
+    """The ready-to-serve form of a stored record (its document names the activation)."""
+    return CompiledModel(dict(record.tensors), str(record.meta.document["activation"]))
+
+
+class CacheEvents:
+    """Hooks the metrics layer sets; no-ops by default."""
+
+    hit: Callable[[], None] = staticmethod(lambda: None)
+    miss: Callable[[], None] = staticmethod(lambda: None)
+    evicted: Callable[[int], None] = staticmethod(lambda n: None)
+    held: Callable[[int], None] = staticmethod(lambda nbytes: None)
+
+
+class Registry:
+    """Models by id and name: cached ones answered at once, others read from the store."""
+
+    def __init__(
+        self, store: Store, cache_bytes: int, max_models: int, events: CacheEvents | None = None
+    ) -> None:
+        self.store = store
+        self.cache_bytes = cache_bytes
+        self.max_models = max_models
+        self.events = events or CacheEvents()
+        self.stored = 0  # models in the store, as of open() and this process's changes
+        self._cache: OrderedDict[str, Served] = OrderedDict()
+        self._ids_by_name: dict[str, str] = {}
+        self._held = 0
+
+    async def open(self, warm: int = 0) -> None:
+        """Read the store's size, and cache its `warm` most recent models."""
+        self.stored = await self.store.count()
+        for record in reversed(await self.store.recent(warm) if warm else []):
+            self._cache_model(record.meta, compile_record(record))
+
+    # -- reads --------------------------------------------------------------------
+
+    def cached(self, ref: str) -> Served | None:
+        """The cached model with this id, else this name; None on a miss."""
+        served = self._cache.get(ref)
+        if served is None:
+            model_id = self._ids_by_name.get(ref)
+            if model_id is None:
+                return None
+            served = self._cache[model_id]
+        self._cache.move_to_end(served.model_id)
+        self.events.hit()
+        return served
+
+    async def get(self, ref: str) -> Served:
+        """The model with this id, else this name, from the cache or read through the store."""
+        return self.cached(ref) or await self._load(ref)
+
+    async def _load(self, ref: str) -> Served:
+        self.events.miss()
+        try:
+            model_id = ref if len(ref) == 32 else None
+            record = await self.store.get(ref) if model_id else None
+            if record is None:
+                model_id = await self.store.id_for_name(ref)
+                record = await self.store.get(model_id) if model_id else None
+        except CorruptRecord as exc:
+            raise DataLoss(str(exc)) from None
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+        if record is None:
+            raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
+        try:
+            compiled = compile_record(record)
+        except (KeyError, ValueError) as exc:
+            raise DataLoss(
+                f"model {record.meta.model_id!r}: its record does not load ({exc})"
+            ) from None
+        return self._cache_model(record.meta, compiled)
+
+    async def meta(self, ref: str) -> ModelMeta:
+        """A model's stored record without its tensors."""
+        try:
+            model_id = self._ids_by_name.get(ref, ref)
+            meta = await self.store.get_meta(model_id)
+            if meta is None and (named := await self.store.id_for_name(ref)):
+                meta = await self.store.get_meta(named)
+        except CorruptRecord as exc:
+            raise DataLoss(str(exc)) from None
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+        if meta is None:
+            raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
+        return meta
+
+    async def page(self, token: str, size: int, name_prefix: str) -> tuple[list[ModelMeta], str]:
+        """A page of stored models, oldest first, and the next page's token ("" = none)."""
+        try:
+            return await self.store.page(token, size, name_prefix)
+        except InvalidPageToken as exc:
+            raise InvalidArgument(
+                "page_token", f"{clip(token)!r} is not a token this server issued"
+            ) from exc
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+
+    # -- writes -------------------------------------------------------------------
+
+    def ensure_capacity(self) -> None:
+        """Fail fast, before training, when no model could be added."""
+        if self.stored >= self.max_models:
+            raise ResourceExhausted(
+                f"models stored {self.stored} reached the limit {self.max_models} "
+                "(--max-models); delete some models first"
+            )
+
+    async def ensure_name_free(self, name: str) -> None:
+        """Fail fast, before training, when the name is taken."""
+        if not name:
+            return
+        try:
+            holder = await self.store.id_for_name(name)
+        except StoreUnavailable as exc:
+            raise Unavailable(str(exc)) from None
+        if holder:
+            raise AlreadyExists(f"name: a model named {clip(name)!r} already exists ({holder})")
+
+    async def add(self, record: ModelRecord, compiled: CompiledModel) -> Served:
+        """Store the model (durable when this returns), then cache it."""
+        self.ensure_capacity()
+        try:
+            await self.store.put(record)
+        except NameTaken as exc:
+            raise AlreadyExists(str(exc)) from None
+        except StoreUnavailable as exc:
+            raise Unavailable(f"{exc}; the model was not stored") from None
+        self.stored += 1
+        return self._cache_model(record.meta, compiled)
+
+    async def delete(self, ref: str) -> ModelMeta:
+        """Remove a model from the store first, then from this cache."""
+        meta = await self.meta(ref)
+        try:
+            removed = await self.store.delete(meta.model_id)
+        except StoreUnavailable as exc:
+            raise Unavailable(f"{exc}; the model was not deleted") from None
+        if removed is None:  # deleted meanwhile, through another replica
+            raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
+        self.stored -= 1
+        self.forget(meta.model_id)
+        return removed
+
+    def forget(self, model_id: str) -> None:
+        """Drop a model from this cache (deleted here or by another replica)."""
+        served = self._cache.pop(model_id, None)
+        if served is not None:
+            self._uncache(served)
+            self.events.held(self._held)
+
+    # -- the cache's budget ---------------------------------------------------------
+
+    def _cache_model(self, meta: ModelMeta, compiled: CompiledModel) -> Served:
+        served = Served(meta.model_id, meta.name, compiled, compiled.nbytes + _ENTRY_OVERHEAD)
+        old = self._cache.pop(served.model_id, None)
+        if old is not None:
+            self._uncache(old)
+        self._cache[served.model_id] = served
+        if served.name:
+            self._ids_by_name[served.name] = served.model_id
+        self._held += served.nbytes
+        evicted = 0
+        while self._held > self.cache_bytes and len(self._cache) > 1:
+            _, oldest = self._cache.popitem(last=False)
+            self._uncache(oldest)
+            evicted += 1
+        if evicted:
+            self.events.evicted(evicted)
+        self.events.held(self._held)
+        return served
+
+    def _uncache(self, served: Served) -> None:
+        self._held -= served.nbytes
+        if served.name and self._ids_by_name.get(served.name) == served.model_id:
+            del self._ids_by_name[served.name]
+
+    def __len__(self) -> int:
+        return len(self._cache)

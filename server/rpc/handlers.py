@@ -1,0 +1,188 @@
+"""One registration pass: every method handler on the port is wrapped once, as it registers.
+
+The wrapper around a call, outside in: observe (metrics and the log line) ->
+auth -> decode the request body -> the handler -> the one error-to-status
+mapping. Bodies are decoded here, after auth, so a body that does not parse is
+INVALID_ARGUMENT, counted and logged like any call. No server interceptor: with
+none, grpc.aio dispatches a call straight to its registered handler (the
+cheapest path; bench/predict.py). Methods nobody registered reach a catch-all
+that answers UNIMPLEMENTED, counted under one bounded label.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor_pool
+
+from gatenet.server.errors import InvalidArgument, Unimplemented, clip
+from gatenet.server.metrics import Metrics
+from gatenet.server.rpc.auth import Auth
+from gatenet.server.rpc.observe import MethodObserver, grpc_type, note
+from gatenet.server.rpc.status import set_status
+
+_FACTORIES = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+UNKNOWN = "unknown"  # service and method label of calls to methods nobody registered
+
+
+def _behavior(handler: grpc.RpcMethodHandler) -> Callable[..., Any]:
+    return {
+        (False, False): handler.unary_unary,
+        (False, True): handler.unary_stream,
+        (True, False): handler.stream_unary,
+        (True, True): handler.stream_stream,
+    }[(handler.request_streaming, handler.response_streaming)]
+
+
+def _request_type(service: str, method: str) -> str:
+    try:
+        found = descriptor_pool.Default().FindServiceByName(service).FindMethodByName(method)
+        return str(found.input_type.full_name)
+    except KeyError:
+        return "request"
+
+
+def _decoder(service: str, method: str, handler: grpc.RpcMethodHandler) -> Callable[[Any], Any]:
+    parse = handler.request_deserializer
+    if parse is None:  # the handler reads the wire bytes itself (Predict)
+        return lambda raw: raw
+    message = f"body is not a valid {_request_type(service, method)}"
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return parse(raw)
+        except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
+            raise InvalidArgument("request", message) from None
+
+    return decode
+
+
+class Registrar:
+    """Stands in for the aio server while services register; each handler goes in wrapped.
+
+    The generated add_*_to_server functions call exactly these two methods.
+    """
+
+    def __init__(self, server: grpc.aio.Server, metrics: Metrics, auth: Auth | None) -> None:
+        self._server = server
+        self._metrics = metrics
+        self._auth = auth
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self._server.add_registered_method_handlers(
+            service, {name: self.wrap(service, name, h) for name, h in handlers.items()}
+        )
+
+    def add_generic_rpc_handlers(self, generic_handlers: tuple[Any, ...]) -> None:
+        """Ignored: every method also arrives through add_registered_method_handlers."""
+
+    def add_catch_all(self) -> None:
+        """Answer methods nobody registered with UNIMPLEMENTED, observed like any call."""
+        self._server.add_generic_rpc_handlers((_CatchAll(self),))
+
+    def wrap(
+        self, service: str, method: str, handler: grpc.RpcMethodHandler
+    ) -> grpc.RpcMethodHandler:
+        """`handler` taking raw bytes, observed, authorised, decoded, its errors mapped."""
+        streaming_in, streaming_out = handler.request_streaming, handler.response_streaming
+        obs = MethodObserver(self._metrics, service, method, grpc_type(handler))
+        behavior, decode, auth = _behavior(handler), _decoder(service, method, handler), self._auth
+        full_method = f"/{service}/{method}"
+
+        def admit(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if auth is not None:
+                auth.check(full_method, context.invocation_metadata())
+            if streaming_in:
+                return _decoded(request, decode, obs)
+            obs.received.inc()
+            return decode(request)
+
+        async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = obs.begin()
+            try:
+                response = await behavior(admit(request, context), context)
+                obs.sent.inc()
+            except Exception as exc:  # noqa: BLE001 - mapped to a status right here
+                set_status(context, exc, full_method)
+                response = None  # grpc.aio sends no message with a non-OK code
+            except BaseException as exc:  # the call ended underneath (cancelled)
+                obs.finish(context, start, exc)
+                raise
+            obs.finish(context, start, None)
+            return response
+
+        async def stream_response(
+            request: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
+            start = obs.begin()
+            try:
+                # aclosing: a stream that ends early closes the handler too, running its finally.
+                async with contextlib.aclosing(behavior(admit(request, context), context)) as out:
+                    async for response in out:
+                        obs.sent.inc()
+                        yield response
+            except Exception as exc:  # noqa: BLE001 - mapped to a status right here
+                set_status(context, exc, full_method)
+            except BaseException as exc:  # GeneratorExit too: the call ended while parked
+                obs.finish(context, start, exc)
+                raise
+            obs.finish(context, start, None)
+
+        async def written_response(request: Any, context: grpc.aio.ServicerContext) -> None:
+            """Handlers that stream through context.write (e.g. Health.Watch)."""
+            start = obs.begin()
+            try:
+                await behavior(admit(request, context), context)
+            except Exception as exc:  # noqa: BLE001 - mapped to a status right here
+                set_status(context, exc, full_method)
+            except BaseException as exc:
+                obs.finish(context, start, exc)
+                raise
+            obs.finish(context, start, None)
+
+        if not streaming_out:
+            wrapper: Callable[..., Any] = unary_response
+        elif inspect.isasyncgenfunction(behavior):
+            wrapper = stream_response
+        else:
+            wrapper = written_response
+        return _FACTORIES[(streaming_in, streaming_out)](
+            wrapper, request_deserializer=None, response_serializer=handler.response_serializer
+        )
+
+
+async def _decoded(
+    requests: AsyncIterator[bytes], decode: Callable[[bytes], Any], obs: MethodObserver
+) -> AsyncIterator[Any]:
+    async for raw in requests:
+        obs.received.inc()
+        yield decode(raw)
+
+
+class _CatchAll(grpc.GenericRpcHandler):
+    """grpc.aio consults generic handlers only for methods with no registered handler."""
+
+    def __init__(self, registrar: Registrar) -> None:
+        self._registrar = registrar
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        method = clip(str(details.method))
+
+        async def unimplemented(request: Any, context: grpc.aio.ServicerContext) -> None:
+            note(method_called=method)
+            raise Unimplemented(f"method {method!r} is not served here")
+
+        # Any call shape can be answered as a stream: the body is never read.
+        raw = grpc.stream_stream_rpc_method_handler(unimplemented)
+        return self._registrar.wrap(UNKNOWN, UNKNOWN, raw)

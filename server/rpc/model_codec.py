@@ -1,0 +1,195 @@
+"""Models on the wire and on disk: ModelInfo <-> the stored JSON document, weights files.
+
+A stored record's document is {"activation", "num_inputs", "info"}, where info is
+the model's ModelInfo in the proto3 JSON mapping (a stable, documented format);
+tensors travel as safetensors. Import reads the files GetWeights and
+`gatenet weights --json` write; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from google.protobuf import json_format
+from safetensors import SafetensorError
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save as save_safetensors
+
+from gatenet.server.errors import InvalidArgument
+from gatenet.server.models.inference import CompiledModel
+from gatenet.server.storage import ModelMeta
+from gatenet.server.training.spec import ACTIVATIONS, Limits
+from gatenet.v1 import gatenet_pb2 as pb
+
+FORMAT = "1"  # gatenet_format in safetensors metadata
+
+
+def document(info: pb.ModelInfo, activation: str) -> dict[str, Any]:
+    """The JSON document stored with a model's tensors."""
+    return {
+        "activation": activation,
+        "num_inputs": info.num_inputs,
+        "info": json_format.MessageToDict(info, preserving_proto_field_name=True),
+    }
+
+
+def model_info(meta: ModelMeta) -> pb.ModelInfo:
+    """The ModelInfo a stored document describes."""
+    info = json_format.ParseDict(meta.document["info"], pb.ModelInfo(), ignore_unknown_fields=True)
+    info.model_id, info.name, info.created_at = meta.model_id, meta.name, meta.created_at
+    return info
+
+
+def listed(meta: ModelMeta) -> pb.ModelInfo:
+    """A ModelInfo as ListModels returns it: no loss curve, no initial weights."""
+    info = model_info(meta)
+    info.ClearField("loss_curve")
+    info.spec.ClearField("initial_weights")
+    return info
+
+
+def safetensors_file(weights: dict[str, np.ndarray], meta: ModelMeta) -> bytes:
+    """The model's tensors as a safetensors file whose metadata lets ImportModel rebuild it."""
+    return save_safetensors(
+        weights,
+        metadata={
+            "gatenet_format": FORMAT,
+            "model_id": meta.model_id,
+            "activation": str(meta.document["activation"]),
+            "model_info": json.dumps(meta.document["info"], separators=(",", ":")),
+        },
+    )
+
+
+class ImportedFile:
+    """A model file's tensors, activation and, when it carries one, its original ModelInfo."""
+
+    def __init__(self, request: pb.ImportModelRequest, limits: Limits) -> None:
+        source = request.WhichOneof("source")
+        if source == "safetensors":
+            tensors, meta = _read_safetensors(request.safetensors)
+        elif source == "json":
+            tensors, meta = _read_json(request.json)
+        else:
+            raise InvalidArgument("source", "is missing; send safetensors or json")
+        self.field = source
+        self.original = _original_info(meta.get("model_info"), source)
+        activation = meta.get("activation") or _activation_of(self.original)
+        if activation not in ACTIVATIONS:
+            raise InvalidArgument(
+                source,
+                f"activation {str(activation)[:40]!r} is not one of {', '.join(ACTIVATIONS)}",
+            )
+        self.activation = str(activation)
+        self.model_id = str(meta.get("model_id") or "")[:64]
+        self.weights = _checked(tensors, source, limits)
+        try:
+            self.compiled = CompiledModel(self.weights, self.activation)
+        except ValueError as exc:
+            raise InvalidArgument(source, str(exc)) from None
+
+    def info(self, model_id: str, name: str, created_at: float) -> pb.ModelInfo:
+        """The imported model's info: the original's spec and summary when the file had them."""
+        info = pb.ModelInfo()
+        if self.original is not None:
+            info.CopyFrom(self.original)
+        info.model_id, info.name, info.created_at = model_id, name, created_at
+        info.imported_from = self.model_id
+        info.num_inputs = self.compiled.num_inputs
+        info.spec.name = name
+        network = info.spec.network
+        network.hidden_sizes[:] = [n_out for _, n_out in self.compiled.layout.shapes[:-1]]
+        network.no_hidden_layers = len(self.compiled.layout.shapes) == 1
+        network.activation = pb.Activation.Value(f"ACTIVATION_{self.activation.upper()}")
+        return info
+
+
+def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
+    # The header is 8 bytes of little-endian length, then that much JSON.
+    if len(data) < 8:
+        raise InvalidArgument("safetensors", f"{len(data)} bytes is not a safetensors file")
+    (size,) = struct.unpack("<Q", data[:8])
+    try:
+        header = json.loads(data[8 : 8 + size]) if size <= len(data) - 8 else None
+    except ValueError:
+        header = None
+    if not isinstance(header, dict):
+        raise InvalidArgument("safetensors", "is not a safetensors file (its header is not JSON)")
+    try:
+        tensors = load_safetensors(data)
+    except (SafetensorError, ValueError) as exc:
+        raise InvalidArgument("safetensors", f"does not load ({str(exc)[:200]})") from None
+    metadata = header.get("__metadata__") or {}
+    return tensors, metadata if isinstance(metadata, dict) else {}
+
+
+def _read_json(text: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise InvalidArgument("json", f"is not JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("tensors"), dict):
+        raise InvalidArgument("json", 'needs an object with "tensors": {name: {shape, values}}')
+    tensors = {}
+    for name, tensor in doc["tensors"].items():
+        field = f"json.tensors[{str(name)[:40]!r}]"
+        try:
+            shape = [int(d) for d in tensor["shape"]]
+            values = np.asarray(tensor["values"], dtype=np.float64)
+            tensors[str(name)] = values.astype(np.float32).reshape(shape)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgument(field, f"needs shape and matching values ({exc})") from None
+    meta: dict[str, Any] = {"model_id": doc.get("model_id"), "activation": doc.get("activation")}
+    if isinstance(doc.get("spec"), dict):
+        meta["model_info"] = {"spec": doc["spec"]}
+    return tensors, meta
+
+
+def _original_info(raw: Any, field: str) -> pb.ModelInfo | None:
+    if raw is None:
+        return None
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+        return json_format.ParseDict(parsed, pb.ModelInfo(), ignore_unknown_fields=True)
+    except (ValueError, TypeError, json_format.ParseError) as exc:
+        raise InvalidArgument(field, f"its model_info does not parse ({str(exc)[:200]})") from None
+
+
+def _activation_of(info: pb.ModelInfo | None) -> str:
+    if info is None or not info.spec.network.activation:
+        return ""
+    return pb.Activation.Name(info.spec.network.activation).removeprefix("ACTIVATION_").lower()
+
+
+def _checked(tensors: dict[str, np.ndarray], field: str, limits: Limits) -> dict[str, np.ndarray]:
+    """Layer tensors in order, float32, finite, within the parameter limit."""
+    layers = sum(1 for name in tensors if name.endswith(".weight"))
+    expected = [f"layers.{i}.{kind}" for i in range(layers) for kind in ("weight", "bias")]
+    missing = [name for name in expected if name not in tensors]
+    extra = sorted(set(tensors) - set(expected))
+    if not layers or missing or extra:
+        problem = f"missing {missing[:4]}" if missing or not layers else f"unexpected {extra[:4]}"
+        raise InvalidArgument(
+            field, f"tensors must be layers.0.weight, layers.0.bias, ...; {problem}"
+        )
+    total = sum(int(tensors[name].size) for name in expected)
+    if total > limits.max_parameters:
+        raise InvalidArgument(
+            field, f"{total} parameters exceeds the limit {limits.max_parameters}"
+        )
+    out = {}
+    for name in expected:
+        t = tensors[name]
+        if t.dtype != np.float32:
+            raise InvalidArgument(field, f"{name} has dtype {t.dtype}; float32 is required")
+        if not np.isfinite(t).all():
+            raise InvalidArgument(field, f"{name} holds NaN or infinite values")
+        out[name] = t
+    inputs = out["layers.0.weight"].shape[0] if out["layers.0.weight"].ndim == 2 else 0
+    if not 1 <= inputs <= limits.max_features:
+        raise InvalidArgument(field, f"{inputs} inputs is outside 1..{limits.max_features}")
+    return out

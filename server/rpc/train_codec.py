@@ -1,0 +1,183 @@
+"""Train on the wire: TrainRequest -> TrainSpec; Recipe and result -> ModelInfo; progress."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from gatenet.server.errors import InvalidArgument
+from gatenet.server.training import tasks
+from gatenet.server.training.spec import (
+    Dataset,
+    Limits,
+    Progress,
+    Recipe,
+    TrainResult,
+    TrainSpec,
+)
+from gatenet.v1 import gatenet_pb2 as pb
+
+# (request field, proto enum, value prefix)
+_ENUMS = {
+    "activation": (pb.Activation, "ACTIVATION_"),
+    "method": (pb.Method, "METHOD_"),
+    "loss": (pb.Loss, "LOSS_"),
+    "reduction": (pb.Reduction, "REDUCTION_"),
+    "optimizer": (pb.Optimizer, "OPTIMIZER_"),
+    "schedule": (pb.Schedule, "SCHEDULE_"),
+    "init": (pb.Init, "INIT_"),
+}
+_TOP_ENUMS = tuple(name for name in _ENUMS if name != "activation")  # TrainRequest's own
+_OPTIONAL = (
+    "learning_rate",
+    "momentum",
+    "batch_size",
+    "steps",
+    "seed",
+    "early_stop",
+    "margin",
+    "restarts",
+    "check_every",
+)
+_MAX_TENSOR_DIMS = 2  # parameters are weights [in, out] and biases [out]
+
+
+def _enum_name(field: str, value: int) -> str | None:
+    """Proto enum number -> lower-case domain name; 0 (unspecified) -> None."""
+    if value == 0:
+        return None
+    enum, prefix = _ENUMS[field]
+    try:
+        return enum.Name(value)[len(prefix) :].lower()
+    except ValueError:
+        allowed = ", ".join(n[len(prefix) :].lower() for n in enum.keys()[1:])
+        raise InvalidArgument(field, f"{value} is not a known value; allowed: {allowed}") from None
+
+
+def enum_value(field: str, name: str) -> int:
+    """Lower-case domain name -> proto enum number."""
+    enum, prefix = _ENUMS[field]
+    return enum.Value(prefix + name.upper())
+
+
+def _dataset(request: pb.TrainRequest, limits: Limits) -> Dataset:
+    """The training rows the request's task describes."""
+    task = request.WhichOneof("task")
+    if task == "gate":
+        return tasks.gate_task(request.gate.name, request.gate.num_inputs, limits)
+    if task == "truth_table":
+        table = request.truth_table
+        return tasks.truth_table_task(table.num_inputs, list(table.outputs), limits)
+    if task == "examples":
+        ex = request.examples
+        return tasks.examples_task(
+            ex.num_inputs,
+            np.asarray(ex.inputs, dtype=np.float32),
+            np.asarray(ex.targets, dtype=np.float32),
+            limits,
+        )
+    raise InvalidArgument("task", "is missing; set one of gate, truth_table, examples")
+
+
+def _initial_weights(request: pb.TrainRequest) -> dict[str, np.ndarray] | None:
+    if not request.initial_weights:
+        return None
+    named: dict[str, np.ndarray] = {}
+    for i, tensor in enumerate(request.initial_weights):
+        field = f"initial_weights[{i}]"
+        if tensor.name in named:
+            raise InvalidArgument(field, f"name {tensor.name[:100]!r} appears twice")
+        if len(tensor.shape) > _MAX_TENSOR_DIMS:
+            raise InvalidArgument(
+                f"{field}.shape", f"{len(tensor.shape)} dimensions exceeds {_MAX_TENSOR_DIMS}"
+            )
+        shape = tuple(int(d) for d in tensor.shape)
+        size = math.prod(shape)
+        if size != len(tensor.values):
+            raise InvalidArgument(
+                field, f"shape {list(shape)} needs {size} values, got {len(tensor.values)}"
+            )
+        named[tensor.name] = np.asarray(tensor.values, dtype=np.float32).reshape(shape)
+    return named
+
+
+def spec_from_request(request: pb.TrainRequest, limits: Limits) -> TrainSpec:
+    """The domain spec of a request; None where the request left a default."""
+    network = request.network
+    if network.no_hidden_layers and network.hidden_sizes:
+        raise InvalidArgument(
+            "network.no_hidden_layers", "is set while network.hidden_sizes is not empty"
+        )
+    hidden: tuple[int, ...] | None = None
+    if network.hidden_sizes:
+        hidden = tuple(int(h) for h in network.hidden_sizes)
+    elif network.no_hidden_layers:
+        hidden = ()
+    return TrainSpec(
+        dataset=_dataset(request, limits),
+        hidden_sizes=hidden,
+        activation=_enum_name("activation", network.activation),
+        initial_weights=_initial_weights(request),
+        **{name: _enum_name(name, getattr(request, name)) for name in _TOP_ENUMS},
+        **{name: getattr(request, name) if request.HasField(name) else None for name in _OPTIONAL},
+    )
+
+
+def tensors(weights: dict[str, np.ndarray]) -> list[pb.Tensor]:
+    """Named parameter tensors, row-major."""
+    return [
+        pb.Tensor(name=name, shape=list(a.shape), values=a.ravel().tolist())
+        for name, a in weights.items()
+    ]
+
+
+def _task(request: pb.TrainRequest, data: Dataset) -> None:
+    """Write the dataset's task into the request."""
+    if data.kind == "gate":
+        request.gate.name = data.label.upper()
+        request.gate.num_inputs = data.num_inputs
+    elif data.kind == "truth_table":
+        request.truth_table.num_inputs = data.num_inputs
+        request.truth_table.outputs[:] = [int(t) for t in data.targets]
+    else:
+        request.examples.num_inputs = data.num_inputs
+        request.examples.inputs[:] = data.inputs.ravel().tolist()
+        request.examples.targets[:] = data.targets.tolist()
+
+
+def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
+    """The TrainRequest that repeats this recipe exactly: every default written out."""
+    request = pb.TrainRequest(name=name)
+    _task(request, recipe.dataset)
+    request.network.hidden_sizes[:] = list(recipe.hidden_sizes)
+    request.network.no_hidden_layers = not recipe.hidden_sizes
+    request.network.activation = enum_value("activation", recipe.activation)
+    for field in _TOP_ENUMS:
+        setattr(request, field, enum_value(field, getattr(recipe, field)))
+    for field in _OPTIONAL:
+        setattr(request, field, getattr(recipe, field))
+    if recipe.initial_weights is not None:
+        request.initial_weights.extend(tensors(recipe.initial_weights))
+    return request
+
+
+def model_info(
+    model_id: str, name: str, created_at: float, recipe: Recipe, result: TrainResult
+) -> pb.ModelInfo:
+    """Everything GetModel will say about a newly trained model."""
+    return pb.ModelInfo(
+        model_id=model_id,
+        name=name,
+        spec=recipe_request(recipe, name),
+        summary=pb.TrainSummary(**dataclasses.asdict(result.summary)),
+        loss_curve=[pb.LossPoint(step=s, loss=v) for s, v in result.loss_curve],
+        num_inputs=recipe.dataset.num_inputs,
+        created_at=created_at,
+    )
+
+
+def progress_event(progress: Progress) -> pb.TrainEvent:
+    """A TrainStream progress event."""
+    return pb.TrainEvent(progress=pb.TrainProgress(**dataclasses.asdict(progress)))
