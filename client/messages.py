@@ -14,7 +14,6 @@ from .options import enum_value
 
 # The proto cannot say "default hidden sizes, but this activation": a set Network with no
 # hidden_sizes means "no hidden layer". So an activation alone carries the documented default.
-DEFAULT_HIDDEN = (4,)
 
 
 class TrainOptions(TypedDict, total=False):
@@ -156,8 +155,6 @@ def build_train_request(
     request = pb.TrainRequest(name=name or "")
     _task(request, gate, num_inputs, truth_table, examples)
     perceptron = method is not None and enum_value("method", method) == pb.METHOD_PERCEPTRON
-    if hidden is None and activation is not None and not perceptron:
-        hidden = DEFAULT_HIDDEN
     if hidden is not None:
         for i, size in enumerate(hidden):
             _set(request.network, "hidden_sizes", f"hidden[{i}]", _uint(f"hidden[{i}]", size))

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -70,7 +71,7 @@ class GatenetServer:
         self.pool = TrainingPool(settings.training_workers, settings.max_queued_trainings)
         self.health = health.aio.HealthServicer()
         self.metrics_port = -1
-        self._metrics_http = None
+        self._metrics_http: Any = None
         self._background: list[asyncio.Task[None]] = []
         self._stop_lock = threading.Lock()
         self._stopped = threading.Event()

@@ -10,6 +10,7 @@ import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from gatenet.server.training.spec import Limits
 
@@ -168,7 +169,7 @@ def load_settings(
     args = build_parser().parse_args(argv)
     _refuse_unknown_variables(environ)
     settings = Settings()
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for f in fields(Settings):
         if f.name == "limits":
             continue

@@ -51,6 +51,21 @@ def _gatenet(*args: str, **kwargs) -> subprocess.Popen:
     )
 
 
+def test_a_misspelled_variable_stops_start_up_naming_the_closest_setting():
+    env = {**os.environ, "GATENET_PROT": "1"}
+    proc = _gatenet("serve", "--port", "0", "--metrics-port", "-1", env=env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [
+        "gatenet serve: GATENET_PROT is not a gatenet setting; did you mean GATENET_PORT?"
+    ]
+
+
+def test_client_variables_are_not_mistaken_for_typos():
+    env = {"GATENET_TARGET": "h:1", "GATENET_TOKEN": "t", "GATENET_CI_PORT": "5"}
+    assert load_settings([], env).port == 50051
+
+
 def test_bad_setting_stops_start_up_with_one_clear_line():
     proc = _gatenet("serve", "--port", "-5")
     _, err = proc.communicate(timeout=60)

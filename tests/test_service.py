@@ -287,3 +287,21 @@ def test_predict_answers_while_models_train(server, client, xor_model):
         assert client.predict(xor_model, ROWS, timeout=5).labels.tolist() == [0, 1, 1, 0]
     assert not training.done(), "the predictions were answered while the model trained"
     training.cancel()
+
+
+def test_an_activation_alone_keeps_the_default_widths(client):
+    """Naming only the activation must not narrow the network (3 inputs: 6 units)."""
+    parity3 = [0, 1, 1, 0, 1, 0, 0, 1]
+    named = client.train(truth_table=parity3, activation="sigmoid", seed=3)
+    default = client.train(truth_table=parity3, seed=3)
+    for info in (named, default):
+        assert list(info.spec["network"]["hidden_sizes"]) == [6]
+    assert named.spec["network"]["activation"] == "ACTIVATION_SIGMOID"
+
+
+def test_no_hidden_layers_trains_a_single_layer(client):
+    info = client.train(gate="and", hidden=[], method="autograd", seed=1)
+    assert info.spec["network"].get("hidden_sizes", []) == []
+    assert info.spec["network"]["no_hidden_layers"] is True
+    weights = client.get_weights(info)
+    assert sorted(weights.tensors) == ["layers.0.bias", "layers.0.weight"]

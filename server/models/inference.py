@@ -89,7 +89,8 @@ class CompiledModel:
     def __init__(self, weights: dict[str, np.ndarray], activation: str) -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}")
-        parts, shapes = [], []
+        parts: list[np.ndarray] = []
+        shapes: list[tuple[int, int]] = []
         i = 0
         while f"layers.{i}.weight" in weights:
             w = np.asarray(weights[f"layers.{i}.weight"], dtype=np.float32)
@@ -196,4 +197,6 @@ class CompiledModel:
         if np.count_nonzero(ones) != np.count_nonzero(bits):
             return None  # some value is neither 0.0 nor 1.0
         x = bits.view(_F4).reshape(count, self.num_inputs)
-        return (x @ self.layout.bit_values).astype(np.intp)  # exact: small integers
+        bit_values = self.layout.bit_values
+        assert bit_values is not None  # a model with a table has them
+        return (x @ bit_values).astype(np.intp)  # exact: small integers  # exact: small integers

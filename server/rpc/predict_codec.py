@@ -150,9 +150,9 @@ def encode(model_id: str, probabilities: np.ndarray, labels: np.ndarray) -> byte
             mid,
             _PROBABILITIES,
             _SHORT[n] if n < 128 else _varint(n),
-            probabilities,
+            probabilities.data,
             _LABELS,
             _SHORT[m] if m < 128 else _varint(m),
-            labels,
+            labels.data,
         )
     )

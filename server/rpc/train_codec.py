@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from gatenet.server.training.spec import (
 from gatenet.v1 import gatenet_pb2 as pb
 
 # (request field, proto enum, value prefix)
-_ENUMS = {
+_ENUMS: dict[str, tuple[Any, str]] = {
     "activation": (pb.Activation, "ACTIVATION_"),
     "method": (pb.Method, "METHOD_"),
     "loss": (pb.Loss, "LOSS_"),
@@ -56,7 +57,7 @@ def _enum_name(field: str, value: int) -> str | None:
         raise InvalidArgument(field, f"{value} is not a known value; allowed: {allowed}") from None
 
 
-def enum_value(field: str, name: str) -> int:
+def enum_value(field: str, name: str) -> Any:
     """Lower-case domain name -> proto enum number."""
     enum, prefix = _ENUMS[field]
     return enum.Value(prefix + name.upper())
@@ -115,13 +116,16 @@ def spec_from_request(request: pb.TrainRequest, limits: Limits) -> TrainSpec:
         hidden = tuple(int(h) for h in network.hidden_sizes)
     elif network.no_hidden_layers:
         hidden = ()
+    fields: dict[str, Any] = {name: _enum_name(name, getattr(request, name)) for name in _TOP_ENUMS}
+    fields |= {
+        name: getattr(request, name) if request.HasField(name) else None for name in _OPTIONAL
+    }
     return TrainSpec(
         dataset=_dataset(request, limits),
         hidden_sizes=hidden,
         activation=_enum_name("activation", network.activation),
         initial_weights=_initial_weights(request),
-        **{name: _enum_name(name, getattr(request, name)) for name in _TOP_ENUMS},
-        **{name: getattr(request, name) if request.HasField(name) else None for name in _OPTIONAL},
+        **fields,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from typing import Any
 
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.training import checks
@@ -43,7 +44,7 @@ DEFAULT_RESTARTS = 12
 DEFAULT_CHECK_EVERY = 10  # a fit check costs about half a step's ops; every 10 steps is ~5%
 
 # Perceptron defaults: seed 001's full-batch rule from zeros with lr 1 (sums over rows).
-PERCEPTRON = dict(
+PERCEPTRON: dict[str, Any] = dict(
     hidden_sizes=(),
     learning_rate=1.0,
     schedule="full_batch",

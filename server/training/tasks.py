@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from gatenet.server.training.spec import Dataset, Limits
 
 # name -> (smallest arity, largest arity or None for max_table_inputs, natural arity, rule);
 # a rule maps the 0/1 input matrix [rows, n] to 0/1 targets.
-_Rule = Callable[[np.ndarray], np.ndarray]
+_Rule = Callable[[np.ndarray], Any]
 _GATES: dict[str, tuple[int, int | None, int, _Rule]] = {
     "AND": (2, None, 2, lambda x: x.all(axis=1)),
     "OR": (2, None, 2, lambda x: x.any(axis=1)),
@@ -81,7 +82,10 @@ def truth_table_task(num_inputs: int, outputs: Sequence[int], limits: Limits) ->
 
 
 def examples_task(
-    num_inputs: int, inputs_flat: Sequence[float], targets: Sequence[float], limits: Limits
+    num_inputs: int,
+    inputs_flat: Sequence[float] | np.ndarray,
+    targets: Sequence[float] | np.ndarray,
+    limits: Limits,
 ) -> Dataset:
     """Explicit rows (row-major, finite) with one 0/1 target each."""
     n = int(num_inputs)

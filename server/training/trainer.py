@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 
@@ -29,7 +30,17 @@ def _one_thread() -> None:
         torch.set_num_threads(1)
 
 
-_ENGINES = {"autograd": AutogradEngine, "manual": ManualEngine, "perceptron": PerceptronEngine}
+class Engine(Protocol):
+    """Runs training steps on the batched parameters it was built with."""
+
+    def run(self, steps: int) -> None: ...
+
+
+_ENGINES: dict[str, Callable[[Params, Feed, Recipe], Engine]] = {
+    "autograd": AutogradEngine,
+    "manual": ManualEngine,
+    "perceptron": PerceptronEngine,
+}
 
 
 class _Curve:
