@@ -154,7 +154,6 @@ def build_train_request(
     """Build a TrainRequest; None leaves a field to the server default. Raises ValueError."""
     request = pb.TrainRequest(name=name or "")
     _task(request, gate, num_inputs, truth_table, examples)
-    perceptron = method is not None and enum_value("method", method) == pb.METHOD_PERCEPTRON
     if hidden is not None:
         for i, size in enumerate(hidden):
             _set(request.network, "hidden_sizes", f"hidden[{i}]", _uint(f"hidden[{i}]", size))
