@@ -134,6 +134,7 @@ class Summary:
     seed_used: int  # the kept restart's seed (seed + restart_index)
     margin_reached: float  # min over rows of the signed distance of p from 0.5
     train_seconds: float  # wall time of the training loop
+    stopped_by: str  # "early_stop" (a restart fit), "steps" (budget spent) or "time" (the cap)
 
 
 @dataclass(frozen=True)

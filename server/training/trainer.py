@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -70,8 +71,13 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[Progress], None] | None = None,
     dtype: torch.dtype = torch.float32,
+    time_limit: float | None = None,
 ) -> TrainResult:
-    """Train a recipe's restarts at once and return the kept restart and how it went."""
+    """Train a recipe's restarts at once and return the kept restart and how it went.
+
+    After `time_limit` seconds the run ends as if its step budget were spent (stopped_by
+    "time"), with the best restart so far.
+    """
     _one_thread()
     started = time.perf_counter()
     data = recipe.dataset
@@ -87,13 +93,15 @@ def train(
 
     curve = _Curve()
     step, poll = 0, 1
+    deadline = started + time_limit if time_limit is not None else math.inf
+    timed_out = False
     if should_stop():
         raise Cancelled("training cancelled at step 0")
     while True:
         check = evaluate(params)
         curve.add(step, check.loss)
         fitting = int(check.fit.sum())
-        done = step >= recipe.steps or (recipe.early_stop and fitting > 0)
+        done = timed_out or step >= recipe.steps or (recipe.early_stop and fitting > 0)
         if on_progress is not None:  # at every fit check; the caller throttles if it must
             on_progress(_progress(check, step, fitting, r))
         if done:
@@ -106,8 +114,12 @@ def train(
             step += n
             if should_stop():
                 raise Cancelled(f"training cancelled at step {step}")
+            now = time.perf_counter()
+            if now >= deadline:
+                timed_out = True
+                break
             # Aim for one should_stop() call per POLL_SECONDS, whatever a step costs.
-            poll = max(1, int(POLL_SECONDS * n / max(time.perf_counter() - t0, 1e-9)))
+            poll = max(1, int(POLL_SECONDS * n / max(now - t0, 1e-9)))
 
     k = Evaluator.best(check)
     summary = Summary(
@@ -121,6 +133,7 @@ def train(
         seed_used=recipe.seed + k,
         margin_reached=float(check.margin[k]),
         train_seconds=time.perf_counter() - started,
+        stopped_by="time" if timed_out else "steps" if step >= recipe.steps else "early_stop",
     )
     return TrainResult(params.restart_weights(k), summary, curve.of(k, (step, check.loss)))
 
