@@ -1,0 +1,32 @@
+"""Durable model records: one Store interface over memory, sqlite and redis backends."""
+
+from __future__ import annotations
+
+from .codec import decode_record, encode_record
+from .errors import (
+    CorruptRecord,
+    InvalidPageToken,
+    NameTaken,
+    StoreError,
+    StoreLocked,
+    StoreUnavailable,
+)
+from .factory import open_store
+from .protocol import ErrorHook, Store
+from .record import ModelMeta, ModelRecord
+
+__all__ = [
+    "CorruptRecord",
+    "ErrorHook",
+    "InvalidPageToken",
+    "ModelMeta",
+    "ModelRecord",
+    "NameTaken",
+    "Store",
+    "StoreError",
+    "StoreLocked",
+    "StoreUnavailable",
+    "decode_record",
+    "encode_record",
+    "open_store",
+]
