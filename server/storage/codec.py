@@ -27,6 +27,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a finite number")
 
 
+# One decoder for every record: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def check_model_id(model_id: str) -> None:
     """Raise ValueError unless model_id is 32 lowercase hex characters."""
     if not MODEL_ID.fullmatch(model_id):
@@ -75,7 +79,7 @@ def decode_meta(model_id: str, text: str | bytes) -> ModelMeta:
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise CorruptRecord(model_id, f"metadata is not JSON: {str(exc)[:80]}") from None
     if not isinstance(doc, dict):

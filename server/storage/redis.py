@@ -10,6 +10,7 @@ the delete script builds the name key it touches.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -57,8 +58,9 @@ def _reason(exc: BaseException) -> str:
     """The shortest cause worth a log line: the OS error if there is one."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror
+        if isinstance(cause, OSError) and (cause.errno or cause.strerror):
+            # asyncio's strerror repeats the address ("Connect call failed (...)")
+            return os.strerror(cause.errno) if cause.errno else str(cause.strerror)
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, RedisTimeoutError | TimeoutError):
         return "timed out"
@@ -92,7 +94,9 @@ class RedisStore(BaseStore):
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
-        """Turn redis-py errors into store errors naming this Redis."""
+        """Turn redis-py errors into store errors naming this Redis; refuse once closed."""
+        if self._closed.is_set():  # redis-py would quietly reconnect
+            raise StoreUnavailable("redis", self._address, "store closed")
         try:
             yield
         except (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError) as exc:
@@ -128,8 +132,6 @@ class RedisStore(BaseStore):
 
     async def ping(self) -> None:
         """Return if Redis answers; StoreUnavailable otherwise."""
-        if self._closed.is_set():
-            raise StoreUnavailable("redis", self._address, "store closed")
         with self._mapped():
             await self._client.ping()
 
@@ -252,7 +254,7 @@ class RedisStore(BaseStore):
                     pass  # Redis went away: resubscribe below once it answers again
                 finally:
                     with suppress(RedisError, OSError):
-                        await pubsub.aclose()
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await asyncio.wait({closed}, timeout=RECONNECT_DELAY)
         finally:
             closed.cancel()

@@ -217,6 +217,8 @@ async def test_close_ends_invalidations_and_later_calls(backend: Backend) -> Non
     assert await asyncio.wait_for(consumer, 1.0) == []
     with pytest.raises(StoreUnavailable, match=f"store: {backend.kind} at .* closed"):
         await store.ping()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.get(make_record().meta.model_id)
 
 
 async def _drain(ids: object) -> list[str]:
