@@ -9,10 +9,9 @@ the delete script builds the name key it touches.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -25,6 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .base import BaseStore, Row
 from .errors import NameTaken, StoreError, StoreUnavailable
 from .record import ModelMeta
+from .redis_events import deleted_ids
 from .redis_scripts import DELETE, PUT
 
 PREFIX = "gatenet:"
@@ -33,7 +33,6 @@ SEQ = PREFIX + "seq"  # INCR counter behind the scores
 CHANNEL = PREFIX + "invalidate"  # deleted ids are published here
 CONNECT_TIMEOUT = 0.5  # seconds: a down Redis must fail calls fast
 CALL_TIMEOUT = 2.0  # seconds for one reply; fsync-always writes need some slack
-RECONNECT_DELAY = 0.25  # seconds between resubscribe attempts while Redis is down
 SCAN_BATCH = 256  # zset entries read per round when filtering by name prefix
 TRANSIENT = ("MISCONF", "READONLY", "OOM", "BUSY", "MASTERDOWN", "LOADING")
 
@@ -59,8 +58,10 @@ def _reason(exc: BaseException) -> str:
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, OSError) and (cause.errno or cause.strerror):
-            # asyncio's strerror repeats the address ("Connect call failed (...)")
-            return os.strerror(cause.errno) if cause.errno else str(cause.strerror)
+            # asyncio's strerror repeats the address ("Connect call failed (...)");
+            # resolver errors have negative numbers that only their strerror explains.
+            positive = cause.errno is not None and cause.errno > 0
+            return os.strerror(cause.errno) if positive else str(cause.strerror)
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, RedisTimeoutError | TimeoutError):
         return "timed out"
@@ -228,33 +229,6 @@ class RedisStore(BaseStore):
         with self._mapped():
             return int(await self._client.zcard(MODELS))
 
-    async def invalidations(self) -> AsyncIterator[str]:
-        """Ids deleted by any process (this one too), resubscribing after Redis returns.
-
-        Deletes published while this iterator is disconnected are not replayed.
-        """
-        closed = asyncio.ensure_future(self._closed.wait())
-        try:
-            while not closed.done():
-                pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-                try:
-                    await pubsub.subscribe(CHANNEL)
-                    while True:
-                        message = asyncio.ensure_future(pubsub.get_message(timeout=None))
-                        await asyncio.wait({message, closed}, return_when="FIRST_COMPLETED")
-                        if closed.done():
-                            message.cancel()
-                            with suppress(asyncio.CancelledError, RedisError, OSError):
-                                await message
-                            return
-                        got = message.result()
-                        if got is not None and got.get("type") == "message":
-                            yield got["data"].decode()
-                except (RedisError, OSError):
-                    pass  # Redis went away: resubscribe below once it answers again
-                finally:
-                    with suppress(RedisError, OSError):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
-                await asyncio.wait({closed}, timeout=RECONNECT_DELAY)
-        finally:
-            closed.cancel()
+    def invalidations(self) -> AsyncIterator[str]:
+        """Ids deleted by any process (this one too), resubscribing after Redis returns."""
+        return deleted_ids(self._client, CHANNEL, self._closed)

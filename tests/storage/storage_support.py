@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gatenet.server.storage import ModelMeta, ModelRecord
+from gatenet.server.storage import ModelMeta, ModelRecord, Store
 
 READY_TIMEOUT = 10.0  # seconds for redis-server to answer PING (it replays the AOF first)
 
@@ -116,3 +117,30 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+
+async def check_prefix_pages(store: Store, count: int = 60) -> None:
+    """Page through random names (with % and _) by many prefixes and sizes, before and after
+    deleting half of them; every listing must equal the plain filter, in put order."""
+    rng = random.Random(7)
+    names = ["".join(rng.choice("ab%_") for _ in range(rng.randint(0, 4))) for _ in range(count)]
+    names = list(dict.fromkeys(names))  # unique, first-seen order
+    ids = []
+    for name in names:
+        record = make_record(name)
+        await store.put(record)
+        ids.append(record.meta.model_id)
+    for round_ in range(2):
+        for prefix in ["", "a", "b%", "_", "ab", "%_a", "zz"]:
+            for size in (1, 3, 50):
+                seen, token = [], ""
+                while True:
+                    metas, token = await store.page(token, size, prefix)
+                    seen += [m.name for m in metas]
+                    if not token:
+                        break
+                assert seen == [n for n in names if n.startswith(prefix)], (round_, prefix, size)
+        for model_id in ids[::2]:
+            await store.delete(model_id)
+        names = names[1::2]
+        ids = ids[1::2]

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 from conftest import Backend
-from storage_support import assert_same, make_record
+from storage_support import assert_same, check_prefix_pages, make_record
 
 from gatenet.server.storage import (
     CorruptRecord,
@@ -105,6 +105,13 @@ async def test_pages_run_oldest_first_with_and_without_a_prefix(backend: Backend
             assert seen == [n for n in names if n.startswith(prefix)], (prefix, size)
             assert pages == max(1, -(-len(seen) // size)), (prefix, size)
         assert await store.page("", 5, "zzz") == ([], "")
+
+
+async def test_prefix_pages_match_a_plain_filter_before_and_after_deletes(
+    backend: Backend,
+) -> None:
+    async with backend.store() as store:
+        await check_prefix_pages(store)
 
 
 async def test_paging_survives_deletes_between_pages(backend: Backend) -> None:

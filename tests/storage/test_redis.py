@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 import redis
-from storage_support import RedisServer, assert_same, find_redis_server, make_record
+from storage_support import (
+    RedisServer,
+    assert_same,
+    check_prefix_pages,
+    find_redis_server,
+    make_record,
+)
 
 from gatenet.server.storage import ModelRecord, NameTaken, Store, StoreError, StoreUnavailable
 from gatenet.server.storage import open_store as _open_store
+from gatenet.server.storage import redis as redis_store
 
 pytestmark = pytest.mark.redis
 CHANNEL = "gatenet:invalidate"
@@ -119,6 +126,15 @@ async def test_a_delete_invalidates_the_other_replica(redis_server: RedisServer)
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(rest, 1.0)
     await a.close()
+
+
+async def test_prefix_pages_across_scan_batches(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_store, "SCAN_BATCH", 2)  # many rounds per page
+    store = await opened(redis_server)
+    await check_prefix_pages(store)
+    await store.close()
 
 
 async def test_one_name_one_winner_across_replicas(redis_server: RedisServer) -> None:
