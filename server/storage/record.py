@@ -20,7 +20,8 @@ class ModelMeta:
     document: Mapping[str, Any]  # JSON-serialisable: recipe, summary, loss curve, ...
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: == over a mapping of numpy arrays would raise, so records compare by identity.
+@dataclass(frozen=True, slots=True, eq=False)
 class ModelRecord:
     """A model as stored: its metadata and its float32 tensors by name."""
 

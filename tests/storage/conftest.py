@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
-from storage_support import RedisServer, find_redis_server
-
-from gatenet.server.storage import Store, open_store
+from storage_support import Backend, RedisServer, find_redis_server
 
 TEST_TIMEOUT = 20.0  # seconds for one async test body
 
@@ -39,43 +33,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.kill()
-
-
-@dataclass
-class Backend:
-    """One backend under test: opens stores on it and damages records behind their back."""
-
-    kind: str
-    url: str
-    data_dir: Path
-
-    @asynccontextmanager
-    async def store(self) -> AsyncIterator[Store]:
-        """An opened Store, closed afterwards."""
-        store = open_store(self.url, self.data_dir)
-        await store.open()
-        try:
-            yield store
-        finally:
-            await store.close()
-
-    def corrupt(self, store: Store, model_id: str, column: str, garbage: bytes) -> None:
-        """Overwrite the stored meta or tensors of model_id with garbage, bypassing the Store."""
-        assert column in ("meta", "tensors")
-        if self.kind == "memory":
-            rows = store._rows  # type: ignore[attr-defined]
-            rows[model_id] = rows[model_id]._replace(**{column: garbage})
-        elif self.kind == "sqlite":
-            with sqlite3.connect(self.data_dir / "gatenet.db") as conn:
-                sql = f"UPDATE models SET {column} = ? WHERE model_id = ?"
-                assert conn.execute(sql, (garbage, model_id)).rowcount == 1
-            conn.close()
-        else:
-            client = redis.Redis.from_url(self.url)
-            try:
-                client.hset(f"gatenet:model:{model_id}", column, garbage)
-            finally:
-                client.close()
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])

@@ -6,16 +6,21 @@ import os
 import random
 import shutil
 import socket
+import sqlite3
 import subprocess
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import redis
 
-from gatenet.server.storage import ModelMeta, ModelRecord, Store
+from gatenet.server.storage import ModelMeta, ModelRecord, Store, open_store
 
 READY_TIMEOUT = 10.0  # seconds for redis-server to answer PING (it replays the AOF first)
 
@@ -144,3 +149,40 @@ async def check_prefix_pages(store: Store, count: int = 60) -> None:
             await store.delete(model_id)
         names = names[1::2]
         ids = ids[1::2]
+
+
+@dataclass
+class Backend:
+    """One backend under test: opens stores on it and damages records behind their back."""
+
+    kind: str
+    url: str
+    data_dir: Path
+
+    @asynccontextmanager
+    async def store(self) -> AsyncIterator[Store]:
+        """An opened Store, closed afterwards."""
+        store = open_store(self.url, self.data_dir)
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    def corrupt(self, store: Store, model_id: str, column: str, garbage: bytes) -> None:
+        """Overwrite the stored meta or tensors of model_id with garbage, bypassing the Store."""
+        assert column in ("meta", "tensors")
+        if self.kind == "memory":
+            rows = store._rows  # type: ignore[attr-defined]
+            rows[model_id] = rows[model_id]._replace(**{column: garbage})
+        elif self.kind == "sqlite":
+            with sqlite3.connect(self.data_dir / "gatenet.db") as conn:
+                sql = f"UPDATE models SET {column} = ? WHERE model_id = ?"
+                assert conn.execute(sql, (garbage, model_id)).rowcount == 1
+            conn.close()
+        else:
+            client = redis.Redis.from_url(self.url)
+            try:
+                client.hset(f"gatenet:model:{model_id}", column, garbage)
+            finally:
+                client.close()

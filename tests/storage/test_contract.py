@@ -7,8 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import Backend
-from storage_support import assert_same, check_prefix_pages, make_record
+from storage_support import Backend, assert_same, check_prefix_pages, make_record
 
 from gatenet.server.storage import (
     CorruptRecord,
