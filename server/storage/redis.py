@@ -25,7 +25,7 @@ from .base import BaseStore, Row
 from .errors import NameTaken, StoreError, StoreUnavailable
 from .record import ModelMeta
 from .redis_events import deleted_ids
-from .redis_scripts import DELETE, PUT
+from .redis_scripts import DELETE, PAGE_BY_PREFIX, PUT
 
 PREFIX = "gatenet:"
 MODELS = PREFIX + "models"  # sorted set: model id scored by its sequence number
@@ -33,7 +33,7 @@ SEQ = PREFIX + "seq"  # INCR counter behind the scores
 CHANNEL = PREFIX + "invalidate"  # deleted ids are published here
 CONNECT_TIMEOUT = 0.5  # seconds: a down Redis must fail calls fast
 CALL_TIMEOUT = 2.0  # seconds for one reply; fsync-always writes need some slack
-SCAN_BATCH = 256  # zset entries read per round when filtering by name prefix
+SCAN_BUDGET = 2000  # zset entries one prefix-walk call examines (Redis runs scripts alone)
 TRANSIENT = ("MISCONF", "READONLY", "OOM", "BUSY", "MASTERDOWN", "LOADING")
 
 
@@ -47,10 +47,6 @@ def _name_key(name: str) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _starts(name: bytes | None, prefix: bytes) -> bool:
-    return name is not None and name.startswith(prefix)
 
 
 def _reason(exc: BaseException) -> str:
@@ -92,6 +88,7 @@ class RedisStore(BaseStore):
         )
         self._put = self._client.register_script(PUT)
         self._delete = self._client.register_script(DELETE)
+        self._page_by_prefix = self._client.register_script(PAGE_BY_PREFIX)
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -176,29 +173,36 @@ class RedisStore(BaseStore):
     async def _scan(
         self, bound: int, limit: int, prefix: str, newest_first: bool, tensors: bool
     ) -> list[Row]:
-        # A name prefix filters the zset client-side: fine while models number in the
-        # thousands; a lexical index of names would be the next step.
-        chosen: list[tuple[int, str]] = []
-        wanted = prefix.encode()
-        while len(chosen) < limit:
-            want = limit - len(chosen)
-            batch = max(SCAN_BATCH, want) if prefix else want
-            entries = await self._range(bound, batch, newest_first)
-            if prefix:
-                names = await self._hmget_each([mid for _, mid in entries], ["name"])
-                kept = [e for e, n in zip(entries, names, strict=True) if _starts(n[0], wanted)]
-                chosen += kept[:want]
-            else:
-                chosen += entries
-            if len(entries) < batch:
-                break
-            bound = entries[-1][0]
+        if prefix:
+            chosen = await self._by_prefix(bound, limit, prefix, newest_first)
+        else:
+            chosen = await self._range(bound, limit, newest_first)
         fields = ["meta", "tensors"] if tensors else ["meta"]
         values = await self._hmget_each([mid for _, mid in chosen], fields)
         return [
             Row(seq, model_id, got[0], got[1] if tensors else None)
             for (seq, model_id), got in zip(chosen, values, strict=True)
         ]
+
+    async def _by_prefix(
+        self, bound: int, limit: int, prefix: str, newest_first: bool
+    ) -> list[tuple[int, str]]:
+        """Up to limit (seq, id) whose name starts with prefix, strictly past bound.
+
+        The walk runs in Redis, a bounded stretch per call: linear in the models passed
+        over, fine for thousands; a lexical index of names would be the next step.
+        """
+        cursor: Any = f"({bound}" if bound else ("+inf" if newest_first else "-inf")
+        chosen: list[tuple[int, str]] = []
+        while len(chosen) < limit:
+            want = limit - len(chosen)
+            args = [cursor, want, prefix, SCAN_BUDGET, _model_key(""), int(newest_first)]
+            with self._mapped():
+                found, cursor, exhausted = await self._page_by_prefix(keys=[MODELS], args=args)
+            chosen += [(int(found[i + 1]), found[i].decode()) for i in range(0, len(found), 2)]
+            if exhausted:
+                break
+        return chosen
 
     async def _hmget_each(self, model_ids: list[str], fields: list[str]) -> list[list[Any]]:
         """HMGET fields of each model hash, in one round trip."""

@@ -40,3 +40,38 @@ end
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return {name, held[2] or '0', held[3] or ''}
 """
+
+# KEYS: models zset
+# ARGV: start bound ("(seq", "-inf" or "+inf"), limit, name prefix, most entries to
+#       examine, the model-key prefix, "1" for newest first
+# Walks the zset from the bound, keeping ids whose name starts with the prefix; stops
+# at limit hits or after examining that many entries, so one call never holds Redis long.
+# Returns {flat {id, seq, ...}, the bound to resume from, 1 if the zset is exhausted}.
+PAGE_BY_PREFIX = """
+local cursor, limit, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local budget, desc = tonumber(ARGV[4]), ARGV[6] == '1'
+local found, hits = {}, 0
+while budget > 0 do
+  local step = math.min(budget, 256)
+  local batch
+  if desc then
+    batch = redis.call('ZREVRANGEBYSCORE', KEYS[1], cursor, '-inf', 'WITHSCORES', 'LIMIT', 0, step)
+  else
+    batch = redis.call('ZRANGEBYSCORE', KEYS[1], cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, step)
+  end
+  for i = 1, #batch, 2 do
+    local id, seq = batch[i], batch[i + 1]
+    cursor = '(' .. seq
+    local name = redis.call('HGET', ARGV[5] .. id, 'name')
+    if name and string.sub(name, 1, #prefix) == prefix then
+      found[#found + 1] = id
+      found[#found + 1] = seq
+      hits = hits + 1
+      if hits == limit then return {found, cursor, 0} end
+    end
+  end
+  if #batch < 2 * step then return {found, cursor, 1} end
+  budget = budget - step
+end
+return {found, cursor, 0}
+"""

@@ -229,3 +229,17 @@ async def test_close_ends_invalidations_and_later_calls(backend: Backend) -> Non
 
 async def _drain(ids: object) -> list[str]:
     return [model_id async for model_id in ids]  # type: ignore[attr-defined]
+
+
+async def test_the_raw_scan_walks_both_ways_with_a_prefix(backend: Backend) -> None:
+    names = ["a1", "b1", "a2", "a3", "b2", "a4"]
+    async with backend.store() as store:
+        for name in names:
+            await store.put(make_record(name))
+        scan = store._scan  # type: ignore[attr-defined]  # the primitive page/recent build on
+        newest = await scan(0, 3, "a", newest_first=True, tensors=False)
+        assert [(await store.get_meta(row.model_id)).name for row in newest] == ["a4", "a3", "a2"]
+        older = await scan(newest[-1].seq, 3, "a", newest_first=True, tensors=True)
+        assert [row.tensors is not None for row in older] == [True]
+        oldest = await scan(0, 2, "b", newest_first=False, tensors=False)
+        assert [(await store.get_meta(row.model_id)).name for row in oldest] == ["b1", "b2"]

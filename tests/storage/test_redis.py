@@ -131,7 +131,7 @@ async def test_a_delete_invalidates_the_other_replica(redis_server: RedisServer)
 async def test_prefix_pages_across_scan_batches(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redis_store, "SCAN_BATCH", 2)  # many rounds per page
+    monkeypatch.setattr(redis_store, "SCAN_BUDGET", 2)  # many script calls per page
     store = await opened(redis_server)
     await check_prefix_pages(store)
     await store.close()
