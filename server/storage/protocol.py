@@ -54,4 +54,4 @@ class Store(Protocol):
         """Set the hook called for every corrupt record met."""
 
     def invalidations(self) -> AsyncIterator[str]:
-        """Ids deleted by other processes, until close()."""
+        """Ids of deleted models, for cache eviction, until close() (redis: every replica's)."""
