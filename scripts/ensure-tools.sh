@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the external programs the end-to-end tests run, only when missing:
-# prometheus + promtool (Debian package prometheus) and docker-compose.
-# Idempotent: with both present it does nothing and touches no network.
+# prometheus + promtool (Debian package prometheus), redis-server (Debian package
+# redis-server, for the redis store tests) and docker-compose.
+# Idempotent: with all present it does nothing and touches no network.
 # (hadolint comes from PyPI, through the dev extra.)
 set -euo pipefail
 
 need=()
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -1,28 +1,23 @@
-"""Durable model records behind one async interface (a stand-in until the storage branch lands)."""
+"""Durable model records: one Store interface over memory, sqlite and redis backends."""
 
-from gatenet.server.storage.base import (
+from __future__ import annotations
+
+from .codec import decode_record, encode_record
+from .errors import (
     CorruptRecord,
     InvalidPageToken,
-    ModelMeta,
-    ModelRecord,
     NameTaken,
-    Store,
     StoreError,
     StoreLocked,
     StoreUnavailable,
 )
-from gatenet.server.storage.memory import MemoryStore
-
-
-def open_store(url: str, data_dir: str) -> Store:
-    """The store a --store value names."""
-    if url == "memory":
-        return MemoryStore()
-    raise ValueError(f"--store {url!r}: allowed: memory")
-
+from .factory import open_store
+from .protocol import ErrorHook, Store
+from .record import ModelMeta, ModelRecord
 
 __all__ = [
     "CorruptRecord",
+    "ErrorHook",
     "InvalidPageToken",
     "ModelMeta",
     "ModelRecord",
@@ -31,5 +26,7 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "StoreUnavailable",
+    "decode_record",
+    "encode_record",
     "open_store",
 ]

@@ -1,84 +1,117 @@
-"""The memory store (stand-in)."""
+"""The in-process store: dicts of encoded records, for tests and ephemeral use.
+
+It keeps records encoded, exactly as the durable backends do, so it rejects the
+same inputs and reports the same corruption; nothing survives the process.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-from collections.abc import AsyncIterator, Callable
+import bisect
+from typing import NamedTuple
 
-from gatenet.server.storage.base import InvalidPageToken, ModelMeta, ModelRecord, NameTaken
+from .base import BaseStore, Row
+from .errors import NameTaken, StoreError, StoreUnavailable
+from .record import ModelMeta
 
 
-class MemoryStore:
+class _Stored(NamedTuple):
+    seq: int
+    name: str
+    created_at: float
+    meta: str | bytes
+    tensors: bytes
+
+
+class MemoryStore(BaseStore):
+    """A Store held in this process's memory."""
+
     backend = "memory"
 
     def __init__(self) -> None:
-        self._records: dict[str, tuple[int, ModelRecord]] = {}
+        super().__init__()
+        self._rows: dict[str, _Stored] = {}
         self._names: dict[str, str] = {}
-        self._seq = itertools.count(1)
-        self._closed = asyncio.Event()
+        self._order: list[tuple[int, str]] = []  # (seq, id) ascending; deleted ones pruned lazily
+        self._stale = 0
+        self._seq = 0
 
     async def open(self) -> None:
-        pass
+        """Nothing to connect to."""
 
     async def close(self) -> None:
+        """Drop every record and end invalidations() iterators."""
         self._closed.set()
+        self._rows.clear()
+        self._names.clear()
+        self._order.clear()
 
     async def ping(self) -> None:
-        pass
+        """Answer unless closed."""
+        self._check_open()
 
-    async def put(self, record: ModelRecord) -> None:
-        name = record.meta.name
-        if name and name in self._names:
-            raise NameTaken(f"name: a model named {name!r} already exists ({self._names[name]})")
-        self._records[record.meta.model_id] = (next(self._seq), record)
-        if name:
-            self._names[name] = record.meta.model_id
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise StoreUnavailable("memory", "this process", "store closed")
 
-    async def get(self, model_id: str) -> ModelRecord | None:
-        entry = self._records.get(model_id)
-        return entry[1] if entry else None
+    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes) -> None:
+        self._check_open()
+        held = self._rows.get(meta.model_id)
+        if held is not None:
+            if held.meta == meta_text and held.tensors == blob:
+                return  # a retried put of the same record
+            raise StoreError(f"model {meta.model_id} is already stored; models are immutable")
+        if meta.name and meta.name in self._names:
+            raise NameTaken(meta.name, self._names[meta.name])
+        self._seq += 1
+        self._rows[meta.model_id] = _Stored(self._seq, meta.name, meta.created_at, meta_text, blob)
+        self._order.append((self._seq, meta.model_id))
+        if meta.name:
+            self._names[meta.name] = meta.model_id
 
-    async def get_meta(self, model_id: str) -> ModelMeta | None:
-        entry = self._records.get(model_id)
-        return entry[1].meta if entry else None
+    async def _fetch(self, model_id: str, tensors: bool) -> Row | None:
+        self._check_open()
+        held = self._rows.get(model_id)
+        if held is None:
+            return None
+        return Row(held.seq, model_id, held.meta, held.tensors if tensors else None)
 
-    async def id_for_name(self, name: str) -> str | None:
+    async def _lookup_name(self, name: str) -> str | None:
+        self._check_open()
         return self._names.get(name)
 
-    async def delete(self, model_id: str) -> ModelMeta | None:
-        entry = self._records.pop(model_id, None)
-        if entry is None:
+    async def _remove(self, model_id: str) -> tuple[str, float, str | bytes] | None:
+        self._check_open()
+        held = self._rows.pop(model_id, None)
+        if held is None:
             return None
-        if entry[1].meta.name:
-            self._names.pop(entry[1].meta.name, None)
-        return entry[1].meta
+        if held.name and self._names.get(held.name) == model_id:
+            del self._names[held.name]
+        self._stale += 1
+        if self._stale > len(self._order) // 2:  # prune so scans stay proportional to live rows
+            self._order = [(seq, mid) for seq, mid in self._order if mid in self._rows]
+            self._stale = 0
+        return held.name, held.created_at, held.meta
 
-    async def page(
-        self, token: str, size: int, name_prefix: str = ""
-    ) -> tuple[list[ModelMeta], str]:
-        if token and not (token.isascii() and token.isdigit() and len(token) <= 19):
-            raise InvalidPageToken(f"page_token: {token[:40]!r} is not a token this server issued")
-        after = int(token or 0)
-        found = [
-            (seq, r.meta)
-            for seq, r in self._records.values()
-            if seq > after and r.meta.name.startswith(name_prefix)
-        ]
-        chunk = found[: size + 1]
-        more = len(chunk) > size
-        return [m for _, m in chunk[:size]], str(chunk[size - 1][0]) if more else ""
+    async def _scan(
+        self, bound: int, limit: int, prefix: str, newest_first: bool, tensors: bool
+    ) -> list[Row]:
+        self._check_open()
+        if newest_first:
+            end = len(self._order) if bound == 0 else bisect.bisect_left(self._order, (bound, ""))
+            candidates = (self._order[i] for i in range(end - 1, -1, -1))
+        else:
+            start = bisect.bisect_right(self._order, (bound, "\U0010ffff"))
+            candidates = (self._order[i] for i in range(start, len(self._order)))
+        rows: list[Row] = []
+        for seq, model_id in candidates:
+            held = self._rows.get(model_id)
+            if held is None or held.seq != seq or not held.name.startswith(prefix):
+                continue
+            rows.append(Row(seq, model_id, held.meta, held.tensors if tensors else None))
+            if len(rows) == limit:
+                break
+        return rows
 
-    async def count(self) -> int:
-        return len(self._records)
-
-    async def recent(self, n: int) -> list[ModelRecord]:
-        return [r for _, r in list(self._records.values())[-n:]][::-1]
-
-    def on_error(self, hook: Callable[[str, str], None]) -> None:
-        pass
-
-    async def invalidations(self) -> AsyncIterator[str]:
-        await self._closed.wait()
-        return
-        yield
+    async def _count(self) -> int:
+        self._check_open()
+        return len(self._rows)

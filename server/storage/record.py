@@ -1,0 +1,37 @@
+"""What a store holds: a model's metadata and its tensors, both immutable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMeta:
+    """Everything about a model except its tensors; the document is opaque to the store."""
+
+    model_id: str  # 32 lowercase hex characters, immutable
+    name: str  # "" when unnamed; unique among stored models
+    created_at: float  # unix seconds
+    document: Mapping[str, Any]  # JSON-serialisable: recipe, summary, loss curve, ...
+
+
+# eq=False: == over a mapping of numpy arrays would raise, so records compare by identity.
+@dataclass(frozen=True, slots=True, eq=False)
+class ModelRecord:
+    """A model as stored: its metadata and its float32 tensors by name."""
+
+    meta: ModelMeta
+    tensors: Mapping[str, np.ndarray]
+    # Tensor bytes plus the JSON document's length: what a cached copy holds, computed
+    # the same way for a record just trained and one read back, so cache accounting agrees.
+    size_bytes: int = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        doc = json.dumps(self.meta.document, separators=(",", ":"))
+        size = len(doc) + sum(int(t.nbytes) for t in self.tensors.values())
+        object.__setattr__(self, "size_bytes", size)

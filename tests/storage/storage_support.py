@@ -1,0 +1,188 @@
+"""Helpers for the store tests: records with known content, and a real redis-server."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from gatenet.server.storage import ModelMeta, ModelRecord, Store, open_store
+
+READY_TIMEOUT = 10.0  # seconds for redis-server to answer PING (it replays the AOF first)
+
+
+def make_record(name: str = "", seed: int | None = None, created_at: float = 1.7e9) -> ModelRecord:
+    """A record shaped like a trained net; seed fixes the id and every value."""
+    rng = np.random.default_rng(seed)
+    model_id = uuid.uuid4().hex if seed is None else rng.bytes(16).hex()
+    document: dict[str, Any] = {
+        "recipe": {"task": "xor", "hidden_sizes": [4], "seed": seed, "lr": 0.1},
+        "summary": {"fits": True, "note": 'ünïcode ✓ \u2028 and "quotes"'},
+        "loss_curve": [float(x) for x in rng.random(20)],
+        "num_inputs": 2,
+        "activation": "tanh",
+    }
+    tensors = {
+        "layers.0.weight": rng.standard_normal((2, 4)).astype(np.float32),
+        "layers.0.bias": rng.standard_normal(4).astype(np.float32),
+        "layers.1.weight": rng.standard_normal((4, 1)).astype(np.float32),
+        "layers.1.bias": np.array([-0.0], dtype=np.float32),
+    }
+    return ModelRecord(ModelMeta(model_id, name, created_at, document), tensors)
+
+
+def assert_same(got: ModelRecord | None, want: ModelRecord) -> None:
+    """got is want, tensors bit for bit."""
+    assert got is not None
+    assert got.meta == want.meta
+    assert got.tensors.keys() == want.tensors.keys()
+    for key, value in want.tensors.items():
+        assert got.tensors[key].dtype == np.float32
+        assert got.tensors[key].shape == value.shape
+        assert got.tensors[key].tobytes() == value.tobytes(), key
+    assert got.size_bytes == want.size_bytes
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def find_redis_server() -> str:
+    """The redis-server binary; skip without it, fail under GATENET_REQUIRE_TOOLS."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.environ.get("GATENET_REQUIRE_TOOLS", "") not in ("", "0"):
+        pytest.fail("redis-server not found and GATENET_REQUIRE_TOOLS is set")
+    pytest.skip("redis-server not installed (scripts/ensure-tools.sh installs it)")
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, durable like production."""
+
+    def __init__(self, exe: str, data_dir: Path, durable: bool = True) -> None:
+        self.exe = exe
+        self.dir = data_dir
+        self.port = free_port()
+        self.durable = durable
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start (or restart, on the same dir and AOF) and wait until it answers."""
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else []
+        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
+        args += [*persistence, "--save", "", "--logfile", str(self.dir / "redis.log")]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while self.command(b"PING") != b"+PONG":
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = (self.dir / "redis.log").read_text()[-2000:]
+                raise RuntimeError(f"redis-server did not start:\n{log}")
+            time.sleep(0.02)
+
+    def command(self, *args: bytes) -> bytes:
+        """One inline command's first reply line; b"" if nothing answers."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b" ".join(args) + b"\r\n")
+                return s.recv(4096).split(b"\r\n")[0]
+        except OSError:
+            return b""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final fsync."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+async def check_prefix_pages(store: Store, count: int = 60) -> None:
+    """Page through random names (with % and _) by many prefixes and sizes, before and after
+    deleting half of them; every listing must equal the plain filter, in put order."""
+    rng = random.Random(7)
+    names = ["".join(rng.choice("ab%_") for _ in range(rng.randint(0, 4))) for _ in range(count)]
+    names = list(dict.fromkeys(names))  # unique, first-seen order
+    ids = []
+    for name in names:
+        record = make_record(name)
+        await store.put(record)
+        ids.append(record.meta.model_id)
+    for round_ in range(2):
+        for prefix in ["", "a", "b%", "_", "ab", "%_a", "zz"]:
+            for size in (1, 3, 50):
+                seen, token = [], ""
+                while True:
+                    metas, token = await store.page(token, size, prefix)
+                    seen += [m.name for m in metas]
+                    if not token:
+                        break
+                assert seen == [n for n in names if n.startswith(prefix)], (round_, prefix, size)
+        for model_id in ids[::2]:
+            await store.delete(model_id)
+        names = names[1::2]
+        ids = ids[1::2]
+
+
+@dataclass
+class Backend:
+    """One backend under test: opens stores on it and damages records behind their back."""
+
+    kind: str
+    url: str
+    data_dir: Path
+
+    @asynccontextmanager
+    async def store(self) -> AsyncIterator[Store]:
+        """An opened Store, closed afterwards."""
+        store = open_store(self.url, self.data_dir)
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    def corrupt(self, store: Store, model_id: str, column: str, garbage: bytes) -> None:
+        """Overwrite the stored meta or tensors of model_id with garbage, bypassing the Store."""
+        assert column in ("meta", "tensors")
+        if self.kind == "memory":
+            rows = store._rows  # type: ignore[attr-defined]
+            rows[model_id] = rows[model_id]._replace(**{column: garbage})
+        elif self.kind == "sqlite":
+            with sqlite3.connect(self.data_dir / "gatenet.db") as conn:
+                sql = f"UPDATE models SET {column} = ? WHERE model_id = ?"
+                assert conn.execute(sql, (garbage, model_id)).rowcount == 1
+            conn.close()
+        else:
+            client = redis.Redis.from_url(self.url)
+            try:
+                client.hset(f"gatenet:model:{model_id}", column, garbage)
+            finally:
+                client.close()
