@@ -34,7 +34,7 @@ class Settings:
     auth_token: str = ""  # one admin token: calls then need "authorization: Bearer <token>"
     tokens_file: str = ""  # lines "TOKEN ROLE" (read, train, admin); auth on when set
     auth_reflection: bool = False  # reflection needs a token too (it is open by default)
-    store: str = "memory"  # where models live: sqlite, memory or redis://HOST:PORT/DB
+    store: str = "sqlite"  # where models live: sqlite, memory or redis://HOST:PORT/DB
     data_dir: str = "./gatenet-data"  # the sqlite store's folder, created if missing
     cache_bytes: int = 256 * 1024 * 1024  # models held ready for Predict, by their bytes (LRU)
     warm_models: int = 1000  # most recent models cached at start-up

@@ -19,6 +19,7 @@ LOOPBACK = Settings(
     metrics_port=0,
     grace_seconds=0.0,
     log_level="WARNING",
+    store="memory",
 )
 
 

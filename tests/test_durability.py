@@ -45,7 +45,7 @@ def test_acknowledged_models_survive_kill_9(tmp_path):
     again = ServeProcess("--data-dir", data).start()
     try:
         with Client(again.target, timeout=60) as c:
-            listed = {m.model_id: m for m in c.list_models().models}
+            listed = {m.model_id: m for m in c.list_models()}
             assert set(before) <= set(listed), "an acknowledged model was lost"
             for model_id, (probabilities, weights) in before.items():
                 got_p, got_w = _snapshot(c, model_id)
