@@ -8,7 +8,9 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -56,6 +58,18 @@ def _auth(settings: Settings) -> Auth | None:
     return Auth(tokens, open_reflection=not settings.auth_reflection) if tokens else None
 
 
+def _tls(settings: Settings) -> grpc.ServerCredentials | None:
+    """Server TLS from PEM files; with a client CA, clients must present a certificate it signed."""
+    if not settings.tls_cert:
+        return None
+    try:
+        pair = (Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())
+        ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    except OSError as exc:
+        raise OSError(f"cannot read TLS file {exc.filename} (--tls-*): {exc.strerror}") from None
+    return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=bool(ca))
+
+
 class GatenetServer:
     """A built server: gRPC port, metrics port, store and cache, training workers, health."""
 
@@ -68,7 +82,12 @@ class GatenetServer:
         self.registry = Registry(
             store, settings.cache_bytes, settings.max_models, _cache_events(self.metrics)
         )
-        self.pool = TrainingPool(settings.training_workers, settings.max_queued_trainings)
+        self.pool = TrainingPool(
+            settings.training_workers,
+            settings.max_queued_trainings,
+            settings.max_trainings_per_client,
+            settings.max_train_seconds,
+        )
         self.health = health.aio.HealthServicer()
         self.metrics_port = -1
         self._metrics_http: Any = None
@@ -91,10 +110,14 @@ class GatenetServer:
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),
                 ("grpc.so_reuseport", 0),
+                # Long-lived clients reconnect now and then, so new replicas get their share.
+                ("grpc.max_connection_age_ms", int(settings.max_connection_age * 1000)),
+                ("grpc.max_connection_age_grace_ms", int(settings.max_train_seconds * 1000)),
             ],
         )
         # Every handler registers through this, which wraps it: observe, auth, decode, status.
-        registrar = Registrar(server, self.metrics, _auth(settings))
+        registrar = Registrar(server, self.metrics, _auth(settings), settings.max_message_bytes)
+        self._registrar = registrar
         add_to_server(GateService(settings, self.registry, self.pool, self.metrics), registrar)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
         names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
@@ -104,7 +127,11 @@ class GatenetServer:
         registrar.add_catch_all()
         address = f"{settings.host}:{settings.port}"
         try:
-            port = server.add_insecure_port(address)
+            credentials = _tls(settings)
+            if credentials is None:
+                port = server.add_insecure_port(address)
+            else:
+                port = server.add_secure_port(address, credentials)
         except RuntimeError as exc:
             raise OSError(f"cannot bind gRPC to {address} (--host/--port)") from exc
         if port == 0:
@@ -199,13 +226,19 @@ class GatenetServer:
                 status = health_pb2.HealthCheckResponse
                 await self.health.set(STORE_HEALTH, status.SERVING if up else status.NOT_SERVING)
 
-    def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING first (so balancers drain us), then finish in-flight RPCs, then workers."""
+    def stop(self, grace: float | None = None, drain_delay: float | None = None) -> None:
+        """Drain: NOT_SERVING at once while still answering for the drain delay (balancers move
+        away), queued trainings refused; then no new calls and in-flight ones get the grace."""
         with self._stop_lock:
             if self._stopped.is_set():
                 return
             grace = self.settings.grace_seconds if grace is None else grace
+            delay = self.settings.drain_delay if drain_delay is None else drain_delay
+            log.info("draining", extra={"fields": {"drain_delay": delay, "grace_seconds": grace}})
             self._loop.run(self.health.enter_graceful_shutdown())
+            self._loop.run(self._registrar.end_watches())
+            self.pool.drain()
+            time.sleep(delay)
             log.info("stopping", extra={"fields": {"grace_seconds": grace}})
             # Calls still running after the grace period are cancelled; their trainings with them.
             self._loop.run(self.grpc.stop(grace))

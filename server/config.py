@@ -26,9 +26,16 @@ class Settings:
     max_models: int = 100_000  # models held before Train gets RESOURCE_EXHAUSTED
     training_workers: int = 1  # worker processes that train (leave a core for Predict)
     max_queued_trainings: int = 16  # trainings waiting for a worker before RESOURCE_EXHAUSTED
+    max_trainings_per_client: int = 8  # in flight per token (or per peer address without auth)
+    max_train_seconds: float = 60.0  # wall-time cap of one training; it then hands back its best
     max_message_bytes: int = 4 * 1024 * 1024  # gRPC receive/send limit
     max_predict_rows: int = 65_536  # rows in one Predict
     grace_seconds: float = 10.0  # drain time for in-flight RPCs on SIGTERM
+    drain_delay: float = 2.0  # seconds NOT_SERVING but still answering, so balancers move away
+    max_connection_age: float = 30.0  # seconds before a client connection is asked to reconnect
+    tls_cert: str = ""  # PEM certificate chain: serve TLS (with tls_key)
+    tls_key: str = ""  # PEM private key of tls_cert
+    tls_client_ca: str = ""  # PEM CA bundle: require client certificates it signed (mTLS)
     log_level: str = "INFO"  # DEBUG, INFO, WARNING, ERROR
     log_format: str = "json"  # json (one object per line) or text
     auth_token: str = ""  # one admin token: calls then need "authorization: Bearer <token>"
@@ -59,6 +66,32 @@ class Settings:
         )
         _check(self.max_predict_rows >= 1, "max-predict-rows", self.max_predict_rows, ">= 1")
         _check(self.grace_seconds >= 0, "grace-seconds", self.grace_seconds, ">= 0")
+        _check(self.drain_delay >= 0, "drain-delay", self.drain_delay, ">= 0")
+        _check(self.max_connection_age > 0, "max-connection-age", self.max_connection_age, "> 0")
+        _check(
+            0 < self.max_train_seconds <= 86_400,
+            "max-train-seconds",
+            self.max_train_seconds,
+            "0 < s <= 86400",
+        )
+        _check(
+            self.max_trainings_per_client >= 1,
+            "max-trainings-per-client",
+            self.max_trainings_per_client,
+            ">= 1",
+        )
+        _check(
+            bool(self.tls_cert) == bool(self.tls_key),
+            "tls-key",
+            self.tls_key,
+            "set together with --tls-cert",
+        )
+        _check(
+            not self.tls_client_ca or bool(self.tls_cert),
+            "tls-client-ca",
+            self.tls_client_ca,
+            "needs --tls-cert and --tls-key",
+        )
         _check(
             self.log_level.upper() in _LOG_LEVELS,
             "log-level",
@@ -83,6 +116,13 @@ _HELP = {
     "max_message_bytes": "largest gRPC message accepted or sent",
     "max_predict_rows": "rows accepted in one Predict",
     "grace_seconds": "seconds in-flight RPCs get to finish on SIGTERM/SIGINT",
+    "drain_delay": "seconds NOT_SERVING yet still answering on SIGTERM, before the grace",
+    "max_connection_age": "seconds before a connection is asked to reconnect (spreads clients)",
+    "max_trainings_per_client": "trainings one token (or peer address) may have in flight",
+    "max_train_seconds": "wall-time cap of one training; it then returns its best so far",
+    "tls_cert": "PEM certificate chain: serve gRPC over TLS (needs --tls-key)",
+    "tls_key": "PEM private key for --tls-cert",
+    "tls_client_ca": "PEM CA bundle: require client certificates signed by it (mTLS)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "log_format": "json (one object per line) or text",
     "auth_token": "one admin token: require 'authorization: Bearer <token>' on every call "

@@ -20,6 +20,7 @@ LOOPBACK = Settings(
     grace_seconds=0.0,
     log_level="WARNING",
     store="memory",
+    drain_delay=0.0,
 )
 
 

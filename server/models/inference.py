@@ -52,6 +52,7 @@ class Layout:
     def __init__(self, shapes: tuple[tuple[int, int], ...]) -> None:
         self.shapes = shapes  # (inputs, outputs) per layer
         self.num_inputs = shapes[0][0]
+        self.work = sum(n_in * n_out for n_in, n_out in shapes)  # multiply-adds per row
         # Per layer, offsets into the buffer of W.T [outputs, inputs] and of b [outputs].
         self.offsets: list[tuple[int, int]] = []
         offset = 0

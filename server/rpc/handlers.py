@@ -11,6 +11,7 @@ that answers UNIMPLEMENTED, counted under one bounded label.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +20,7 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pool
 
-from gatenet.server.errors import InvalidArgument, Unimplemented, clip
+from gatenet.server.errors import InvalidArgument, ResourceExhausted, Unimplemented, clip
 from gatenet.server.metrics import Metrics
 from gatenet.server.rpc.auth import Auth
 from gatenet.server.rpc.observe import MethodObserver, grpc_type, note
@@ -72,10 +73,21 @@ class Registrar:
     The generated add_*_to_server functions call exactly these two methods.
     """
 
-    def __init__(self, server: grpc.aio.Server, metrics: Metrics, auth: Auth | None) -> None:
+    def __init__(
+        self, server: grpc.aio.Server, metrics: Metrics, auth: Auth | None, max_send: int
+    ) -> None:
         self._server = server
         self._metrics = metrics
         self._auth = auth
+        self._max_send = max_send
+        self._watches: set[asyncio.Task[Any]] = set()
+
+    async def end_watches(self) -> None:
+        """End the open streams of context.write handlers (Health.Watch): at the start of a
+        drain they have had their NOT_SERVING and must not hold the exit."""
+        await asyncio.sleep(0)  # let the watchers send the status change first
+        for task in list(self._watches):
+            task.cancel()
 
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
@@ -99,6 +111,7 @@ class Registrar:
         obs = MethodObserver(self._metrics, service, method, grpc_type(handler))
         behavior, decode, auth = _behavior(handler), _decoder(service, method, handler), self._auth
         full_method = f"/{service}/{method}"
+        max_send, watches = self._max_send, self._watches
 
         def admit(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if auth is not None:
@@ -112,6 +125,7 @@ class Registrar:
             start = obs.begin()
             try:
                 response = await behavior(admit(request, context), context)
+                _check_size(response, max_send)
                 obs.sent.inc()
             except Exception as exc:  # noqa: BLE001 - mapped to a status right here
                 set_status(context, exc, full_method)
@@ -142,6 +156,9 @@ class Registrar:
         async def written_response(request: Any, context: grpc.aio.ServicerContext) -> None:
             """Handlers that stream through context.write (e.g. Health.Watch)."""
             start = obs.begin()
+            task = asyncio.current_task()
+            if task is not None:
+                watches.add(task)
             try:
                 await behavior(admit(request, context), context)
             except Exception as exc:  # noqa: BLE001 - mapped to a status right here
@@ -149,6 +166,8 @@ class Registrar:
             except BaseException as exc:
                 obs.finish(context, start, exc)
                 raise
+            finally:
+                watches.discard(task)  # type: ignore[arg-type]
             obs.finish(context, start, None)
 
         if not streaming_out:
@@ -159,6 +178,16 @@ class Registrar:
             wrapper = written_response
         return _FACTORIES[(streaming_in, streaming_out)](
             wrapper, request_deserializer=None, response_serializer=handler.response_serializer
+        )
+
+
+def _check_size(response: Any, limit: int) -> None:
+    """Refuse, with a code the server counts, a response the channel would refuse to send."""
+    size = len(response) if isinstance(response, bytes) else response.ByteSize()
+    if size > limit:
+        raise ResourceExhausted(
+            f"response: {size} bytes exceeds the limit --max-message-bytes {limit}"
+            "; ask for less (e.g. without include_safetensors, a smaller page)"
         )
 
 

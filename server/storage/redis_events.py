@@ -41,7 +41,7 @@ async def deleted_ids(
                 pass  # Redis went away: resubscribe below once it answers again
             finally:
                 with suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.wait({stop}, timeout=RECONNECT_DELAY)
     finally:
         stop.cancel()

@@ -22,12 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gatenet.server.errors import Cancelled, ResourceExhausted, Unavailable
+from gatenet.server.errors import Cancelled, DeadlineExceeded, ResourceExhausted, Unavailable
 from gatenet.server.training.spec import Progress, Recipe, TrainResult
 
 log = logging.getLogger("gatenet.server")
 
-_CANCEL_POLL_SECONDS = 0.02  # how soon a cancel reaches the worker
+_CANCEL_POLL_SECONDS = 0.01  # how soon a cancel reaches the worker
+# A worker checks for a cancel between steps; one still busy this long after (a step of a
+# big recipe can take seconds) is killed and replaced, so the slot is free at once.
+KILL_AFTER_SECONDS = 0.05
+_CAP_GRACE_SECONDS = 1.0  # past its time cap a run gets this long to hand back its best
 _PROGRESS_EVERY_SECONDS = 0.05  # worker-side throttle on progress messages
 WORKER_NICE = 10  # CFS gives a nice-10 process about a tenth of a nice-0 one's share
 
@@ -47,13 +51,19 @@ def _worker_main(conn: Any, cancel_flag: Any) -> None:
 
     while True:
         try:
-            recipe = conn.recv()
+            message = conn.recv()
         except EOFError:
             return
-        if recipe is None:
+        if message is None:
             return
+        recipe, time_limit = message
         try:
-            result = trainer.train(recipe, should_stop=should_stop, on_progress=_Throttled(conn))
+            result = trainer.train(
+                recipe,
+                should_stop=should_stop,
+                on_progress=_Throttled(conn),
+                time_limit=time_limit,
+            )
             conn.send(("done", result))
         except Cancelled as exc:
             conn.send(("cancelled", str(exc)))
@@ -80,10 +90,12 @@ class _Run:
     """A queued run and the future its awaiting handler holds; settled from a slot thread."""
 
     recipe: Recipe
+    owner: str
     loop: asyncio.AbstractEventLoop
     done: asyncio.Future[TrainResult]
     on_progress: Callable[[Progress], None] | None
     cancelled: bool = False
+    started: bool = False
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         try:
@@ -116,6 +128,7 @@ class _Slot:
         self.cancel_flag = pool.ctx.Value("b", 0, lock=False)
         self.conn: Any = None
         self.process: Any = None
+        self.ready = False
         self.thread = threading.Thread(
             target=self._serve, name=f"gatenet-train-{index}", daemon=True
         )
@@ -141,19 +154,43 @@ class _Slot:
             try:
                 self._train(run)
             finally:
-                self.pool.release()
+                self.pool.release(run)
 
     def _train(self, run: _Run) -> None:
-        if run.cancelled or self.pool.closing:
+        if run.cancelled:
             run.finish(None, Cancelled("training cancelled before it started"))
             return
+        if self.pool.closing:
+            run.finish(None, Unavailable("the server is shutting down; retry on another replica"))
+            return
+        run.started = True
+        self._ensure_ready()
         self.cancel_flag.value = 0
+        cap = self.pool.max_train_seconds
+        cancelled_at = 0.0
+        overdue_at = time.monotonic() + cap + _CAP_GRACE_SECONDS
         try:
-            self.conn.send(run.recipe)
+            self.conn.send((run.recipe, cap))
             while True:
-                if run.cancelled:
+                if run.cancelled and not cancelled_at:
                     self.cancel_flag.value = 1
+                    cancelled_at = time.monotonic()
                 if not self.conn.poll(_CANCEL_POLL_SECONDS):
+                    now = time.monotonic()
+                    if cancelled_at and now - cancelled_at > KILL_AFTER_SECONDS:
+                        self._replace()
+                        run.finish(None, Cancelled("training cancelled mid-step"))
+                        return
+                    if now > overdue_at:
+                        self._replace()
+                        run.finish(
+                            None,
+                            DeadlineExceeded(
+                                f"training passed the cap --max-train-seconds {cap:g} inside one "
+                                "step, so it has nothing to hand back; use a smaller recipe"
+                            ),
+                        )
+                        return
                     continue
                 kind, payload = self.conn.recv()
                 if kind == "progress":
@@ -171,31 +208,43 @@ class _Slot:
         except (EOFError, OSError):
             log.error("training worker %d died; restarting it", self.index)
             run.finish(None, Unavailable("the training worker stopped unexpectedly; retry"))
-            self._restart()
+            self._replace()
 
-    def _restart(self) -> None:
-        if self.pool.closing:
-            return
+    def _replace(self) -> None:
+        """Kill the worker and start another; it warms up while its first run waits."""
         try:
             self.process.kill()
+            self.process.join(1)
         except Exception:  # noqa: BLE001 - already gone
             pass
-        self.start_process()
-        self.wait_ready()
+        self.conn.close()
+        if not self.pool.closing:
+            self.start_process()
+            self.ready = False
+
+    def _ensure_ready(self) -> None:
+        if not self.ready:
+            self.wait_ready()
+            self.ready = True
 
 
 class TrainingPool:
     """`workers` processes training at once, at most `max_queued` more runs waiting."""
 
-    def __init__(self, workers: int, max_queued: int) -> None:
+    def __init__(
+        self, workers: int, max_queued: int, max_per_client: int, max_train_seconds: float
+    ) -> None:
         # forkserver: workers fork from a clean process that has torch imported once,
         # never from the threaded server process.
         self.ctx = mp.get_context("forkserver")
         self.ctx.set_forkserver_preload(["gatenet.server.training.trainer"])
         self.capacity = workers + max_queued
+        self.max_per_client = max_per_client
+        self.max_train_seconds = max_train_seconds
         self.runs: queue.SimpleQueue[_Run | None] = queue.SimpleQueue()
         self.closing = False
         self._in_flight = 0
+        self._by_owner: dict[str, int] = {}
         self._lock = threading.Lock()
         self._slots = [_Slot(self, i) for i in range(workers)]
 
@@ -204,28 +253,38 @@ class TrainingPool:
         for slot in self._slots:
             slot.start_process()
         for slot in self._slots:
-            slot.wait_ready()
+            slot._ensure_ready()
             slot.thread.start()
 
     async def run(
-        self, recipe: Recipe, on_progress: Callable[[Progress], None] | None = None
+        self,
+        recipe: Recipe,
+        on_progress: Callable[[Progress], None] | None = None,
+        owner: str = "",
     ) -> TrainResult:
         """Train on a worker and return the result; progress is called on this loop.
 
-        ResourceExhausted when the pool is full; Cancelled when the run was stopped; if the
-        awaiting task is cancelled (client gone, deadline), the worker is told to stop.
+        ResourceExhausted when the pool is full or `owner` (a client) has its share in
+        flight; Cancelled when the run was stopped; if the awaiting task is cancelled
+        (client gone, deadline), the worker is told to stop.
         """
         with self._lock:
             if self.closing:
-                raise Unavailable("the server is shutting down")
+                raise Unavailable("the server is shutting down; retry on another replica")
             if self._in_flight >= self.capacity:
                 raise ResourceExhausted(
                     f"trainings in flight {self._in_flight} reached the limit {self.capacity} "
                     "(--training-workers + --max-queued-trainings); retry later"
                 )
+            if self._by_owner.get(owner, 0) >= self.max_per_client:
+                raise ResourceExhausted(
+                    f"this client has {self.max_per_client} trainings in flight, the limit "
+                    "per client (--max-trainings-per-client); wait for one to finish"
+                )
             self._in_flight += 1
+            self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
         loop = asyncio.get_running_loop()
-        run = _Run(recipe, loop, loop.create_future(), on_progress)
+        run = _Run(recipe, owner, loop, loop.create_future(), on_progress)
         self.runs.put(run)
         try:
             return await run.done
@@ -233,12 +292,32 @@ class TrainingPool:
             run.cancelled = True
             raise
 
-    def release(self) -> None:
+    def release(self, run: _Run) -> None:
         with self._lock:
             self._in_flight -= 1
+            left = self._by_owner[run.owner] - 1
+            if left:
+                self._by_owner[run.owner] = left
+            else:
+                del self._by_owner[run.owner]
+
+    def drain(self) -> None:
+        """Take no more runs; those still queued are refused now with UNAVAILABLE (a client
+        retries them elsewhere) while the running ones finish."""
+        self.closing = True
+        while True:
+            try:
+                run = self.runs.get_nowait()
+            except queue.Empty:
+                return
+            if run is not None:
+                run.finish(
+                    None, Unavailable("the server is shutting down; retry on another replica")
+                )
+                self.release(run)
 
     def close(self) -> None:
-        """Stop the workers; runs still queued end as cancelled."""
+        """Stop the workers; a run still going is cancelled."""
         self.closing = True
         for _ in self._slots:
             self.runs.put(None)
