@@ -36,7 +36,7 @@ from gatenet.server.storage import (
 
 log = logging.getLogger("gatenet.server")
 
-_ENTRY_OVERHEAD = 200  # bytes a cached entry costs beyond its arrays (objects, dict slots)
+_ENTRY_OVERHEAD = 600  # bytes an entry costs beyond its arrays (objects, dict slots; measured)
 
 
 @dataclass(frozen=True, slots=True)
