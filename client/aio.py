@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 
 def _awaiting(
-    plan: Callable[Concatenate[plans.Client, P], Plan[T]],
+    plan: Callable[Concatenate[plans.AnyClient, P], Plan[T]],
 ) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]]:
     """An AsyncClient coroutine method that runs plan to its result."""
 
@@ -30,7 +30,7 @@ def _awaiting(
 
 
 def _awaiting_stream(
-    plan: Callable[Concatenate[plans.Client, P], Stream[T]],
+    plan: Callable[Concatenate[plans.AnyClient, P], Stream[T]],
 ) -> Callable[Concatenate[AsyncClient, P], AsyncIterator[T]]:
     """An AsyncClient method that opens plan's stream for `async for`."""
 

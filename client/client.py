@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 
 def _blocking(
-    plan: Callable[Concatenate[plans.Client, P], Plan[T]],
+    plan: Callable[Concatenate[plans.AnyClient, P], Plan[T]],
 ) -> Callable[Concatenate[Client, P], T]:
     """A Client method that runs plan to its result."""
 
@@ -30,7 +30,7 @@ def _blocking(
 
 
 def _blocking_stream(
-    plan: Callable[Concatenate[plans.Client, P], Stream[T]],
+    plan: Callable[Concatenate[plans.AnyClient, P], Stream[T]],
 ) -> Callable[Concatenate[Client, P], Iterator[T]]:
     """A Client method that opens plan's stream and iterates its events."""
 

@@ -22,7 +22,7 @@ from .results import ModelInfo, Prediction, Progress, Weights
 from .rpcs import AnyRpc, Metadata, Rpc
 
 T = TypeVar("T")
-Client = ClientBase[Any]
+AnyClient = ClientBase[Any]  # a Client or an AsyncClient: plans only read its settings
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Stream(Generic[T]):
 
 
 def unary(
-    client: Client, rpc: Rpc[..., Any, Any, T], request: Any, timeout: float | None
+    client: AnyClient, rpc: Rpc[..., Any, Any, T], request: Any, timeout: float | None
 ) -> Plan[T]:
     """One RPC: retried with backoff on UNAVAILABLE if idempotent, within one deadline."""
     attempts = Attempts(
@@ -77,14 +77,14 @@ def unary(
 
 
 def train(
-    client: Client, *, timeout: float | None = None, **options: Unpack[TrainOptions]
+    client: AnyClient, *, timeout: float | None = None, **options: Unpack[TrainOptions]
 ) -> Plan[ModelInfo]:
     """Train a model to completion and return its info (never retried)."""
     return unary(client, rpcs.TRAIN, rpcs.TRAIN.build(**options), timeout)
 
 
 def train_stream(
-    client: Client, *, timeout: float | None = None, **options: Unpack[TrainOptions]
+    client: AnyClient, *, timeout: float | None = None, **options: Unpack[TrainOptions]
 ) -> Stream[Progress | ModelInfo]:
     """Train, yielding Progress events and finally the ModelInfo; leaving early cancels it."""
     rpc = rpcs.TRAIN_STREAM
@@ -94,14 +94,14 @@ def train_stream(
 
 
 def predict(
-    client: Client, model: ModelRef, rows: Any, *, timeout: float | None = None
+    client: AnyClient, model: ModelRef, rows: Any, *, timeout: float | None = None
 ) -> Plan[Prediction]:
     """Predict rows (2-D array-like) with a model given by id, name or ModelInfo."""
     return unary(client, rpcs.PREDICT, rpcs.PREDICT.build(model, rows), timeout)
 
 
 def get_weights(
-    client: Client, model: ModelRef, *, safetensors: bool = False, timeout: float | None = None
+    client: AnyClient, model: ModelRef, *, safetensors: bool = False, timeout: float | None = None
 ) -> Plan[Weights]:
     """A model's parameter tensors as numpy arrays (and a safetensors blob if asked)."""
     request = rpcs.GET_WEIGHTS.build(model, safetensors=safetensors)
@@ -109,14 +109,14 @@ def get_weights(
 
 
 def list_models(
-    client: Client, *, name_prefix: str = "", page_size: int = 0, timeout: float | None = None
+    client: AnyClient, *, name_prefix: str = "", page_size: int = 0, timeout: float | None = None
 ) -> Plan[list[ModelInfo]]:
     """Every registered model (oldest first), following pages to the end."""
     request = rpcs.LIST_MODELS.build(name_prefix=name_prefix, page_size=page_size)
     return _every_page(client, request, timeout)
 
 
-def _every_page(client: Client, request: Any, timeout: float | None) -> Plan[list[ModelInfo]]:
+def _every_page(client: AnyClient, request: Any, timeout: float | None) -> Plan[list[ModelInfo]]:
     models: list[ModelInfo] = []
     while True:
         page, next_token = yield from unary(client, rpcs.LIST_MODELS, request, timeout)
@@ -126,30 +126,32 @@ def _every_page(client: Client, request: Any, timeout: float | None) -> Plan[lis
         request.page_token = next_token
 
 
-def get_model(client: Client, model: ModelRef, *, timeout: float | None = None) -> Plan[ModelInfo]:
+def get_model(
+    client: AnyClient, model: ModelRef, *, timeout: float | None = None
+) -> Plan[ModelInfo]:
     """One model's info by id or name."""
     return unary(client, rpcs.GET_MODEL, rpcs.GET_MODEL.build(model), timeout)
 
 
-def delete_model(client: Client, model: ModelRef, *, timeout: float | None = None) -> Plan[str]:
+def delete_model(client: AnyClient, model: ModelRef, *, timeout: float | None = None) -> Plan[str]:
     """Remove a model (never retried); returns the id removed."""
     return unary(client, rpcs.DELETE_MODEL, rpcs.DELETE_MODEL.build(model), timeout)
 
 
 def import_model(
-    client: Client, source: Source, name: str | None = None, *, timeout: float | None = None
+    client: AnyClient, source: Source, name: str | None = None, *, timeout: float | None = None
 ) -> Plan[ModelInfo]:
     """Register a model from a safetensors or `weights --json` file (path or contents)."""
     request = rpcs.IMPORT_MODEL.build(source, name=name)
     return unary(client, rpcs.IMPORT_MODEL, request, timeout)
 
 
-def health(client: Client, service: str = "", *, timeout: float | None = None) -> Plan[str]:
+def health(client: AnyClient, service: str = "", *, timeout: float | None = None) -> Plan[str]:
     """The grpc.health.v1 status name: "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"..."""
     return _health(client, rpcs.HEALTH.build(service), timeout)
 
 
-def _health(client: Client, request: Any, timeout: float | None) -> Plan[str]:
+def _health(client: AnyClient, request: Any, timeout: float | None) -> Plan[str]:
     try:
         return (yield from unary(client, rpcs.HEALTH, request, timeout))
     except ClientError as err:
