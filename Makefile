@@ -3,17 +3,22 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-TORCH := torch==2.13.0
+TORCH_VERSION := 2.13.0
 
 .PHONY: serve test lint stubs bench clean
 
-$(VENV)/.server: pyproject.toml
+# Each step says what it installs; torch (the big one, minutes) shows pip's progress bar.
+$(VENV)/.server: pyproject.toml scripts/install-torch.sh
+	@echo "setup: $(VENV) (the first time takes a few minutes: torch is ~200 MB)"
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q $(TORCH)
+	PIP=$(PIP) PY=$(PY) TORCH_VERSION=$(TORCH_VERSION) scripts/install-torch.sh
+	@echo "setup: gatenet and the server's dependencies (grpcio, protobuf, prometheus-client, ...)"
 	$(PIP) install -q -e '.[server]'
+	@echo "setup: done"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.server
+	@echo "setup: the dev tools (pytest, ruff, mypy, hadolint, onnx, onnxruntime, matplotlib)"
 	$(PIP) install -q -e '.[server,dev]'
 	touch $@
 

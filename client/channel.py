@@ -63,7 +63,7 @@ class Attempts:
         """Seconds to wait before retrying after error, or None to give up."""
         if error.code != "UNAVAILABLE" or self.left <= 0:
             return None
-        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2**self.attempt) * random.uniform(0.5, 1.0)
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2.0**self.attempt) * random.uniform(0.5, 1.0)
         if self.deadline is not None and time.monotonic() + delay >= self.deadline:
             return None
         self.left -= 1

@@ -74,8 +74,8 @@ def examples(path: str) -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1], table[:, -1]
 
 
-def weights_json(path: str) -> dict[str, Any]:
-    """{name: nested list} from a JSON file."""
+def weights_json(path: str) -> dict[str, np.ndarray]:
+    """Initial weights from {name: nested list} or what `gatenet weights --json` prints."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -83,6 +83,18 @@ def weights_json(path: str) -> dict[str, Any]:
         raise InputError(f"cannot read {path}: {err.strerror}") from None
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: not JSON ({err})") from None
+    if isinstance(data, dict) and isinstance(data.get("tensors"), dict):
+        data = data["tensors"]  # a `gatenet weights --json` document: the rest is its spec
     if not isinstance(data, dict):
-        raise InputError(f"{path}: expected an object {{name: nested list}}")
-    return data
+        raise InputError(f"{path}: expected {{name: nested list}} or `gatenet weights --json`")
+    return {name: _tensor(path, name, value) for name, value in data.items()}
+
+
+def _tensor(path: str, name: str, value: Any) -> np.ndarray:
+    """A nested list, or {"shape", "values"} (flat, row-major), as a float32 array."""
+    try:
+        if isinstance(value, dict):
+            return np.asarray(value["values"], dtype=np.float32).reshape(value["shape"])
+        return np.asarray(value, dtype=np.float32)
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{path}: {name}: not a tensor ({err})") from None

@@ -1,60 +1,60 @@
-"""The synchronous gatenet client: typed results, deadlines, retries, TLS and a token."""
+"""The synchronous gatenet client: each call of the shared plans, made as a blocking call."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Unpack
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gatenet.v1 import gatenet_pb2 as pb
-from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
-
-from .channel import DEFAULT_TARGET, Attempts, call_metadata, credentials, open_channel
+from . import plans
+from .base import ClientBase
 from .errors import ClientError, from_rpc_error
-from .messages import TrainOptions, build_train_request, model_ref, predict_request
-from .results import ModelInfo, Prediction, Progress, Weights
+from .plans import Plan, Send, Stream, Wait
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def event_result(event: pb.TrainEvent) -> Progress | ModelInfo:
-    """A TrainEvent as Progress or, for the last one, ModelInfo."""
-    if event.WhichOneof("event") == "model":
-        return ModelInfo.from_proto(event.model)
-    return Progress.from_proto(event.progress)
+def _blocking(
+    plan: Callable[Concatenate[plans.AnyClient, P], Plan[T]],
+) -> Callable[Concatenate[Client, P], T]:
+    """A Client method that runs plan to its result."""
+
+    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(plan(self, *args, **kwargs))
+
+    plans.describe(method, plan, "Client")
+    return method
 
 
-def health_status(response: health_pb2.HealthCheckResponse) -> str:
-    """The status name of a health check response."""
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+def _blocking_stream(
+    plan: Callable[Concatenate[plans.AnyClient, P], Stream[T]],
+) -> Callable[Concatenate[Client, P], Iterator[T]]:
+    """A Client method that opens plan's stream and iterates its events."""
+
+    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        return self._open(plan(self, *args, **kwargs))
+
+    plans.describe(method, plan, "Client")
+    return method
 
 
-class Client:
+class Client(ClientBase[grpc.Channel]):
     """A connection to a gatenet server; use as `with Client(target) as c:`."""
 
-    def __init__(
-        self,
-        target: str = DEFAULT_TARGET,
-        *,
-        timeout: float | None = None,
-        retries: int = 3,
-        tls: bool = False,
-        root_certificates: bytes | str | os.PathLike[str] | None = None,
-        token: str | None = None,
-        channel: grpc.Channel | None = None,
-    ) -> None:
-        self.target = target
-        self.timeout = timeout  # default deadline (seconds) for every call; None = no deadline
-        self.retries = retries  # extra attempts on UNAVAILABLE, idempotent calls only
-        self._metadata = call_metadata(token)
-        self._owns_channel = channel is None  # an injected channel belongs to the caller
-        self._channel = channel or open_channel(
-            target, credentials(tls, root_certificates), aio=False
-        )
-        self._stub = pb_grpc.GateServiceStub(self._channel)
-        self._health = health_pb2_grpc.HealthStub(self._channel)
+    _aio = False
+
+    train = _blocking(plans.train)
+    train_stream = _blocking_stream(plans.train_stream)
+    predict = _blocking(plans.predict)
+    get_weights = _blocking(plans.get_weights)
+    list_models = _blocking(plans.list_models)
+    get_model = _blocking(plans.get_model)
+    delete_model = _blocking(plans.delete_model)
+    import_model = _blocking(plans.import_model)
+    health = _blocking(plans.health)
 
     def __enter__(self) -> Client:
         return self
@@ -63,91 +63,48 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the channel if this client opened it."""
-        if self._owns_channel:
-            self._channel.close()
+        """Close the channel if this client opened it (a later call opens a new one)."""
+        channel = self._release()
+        if channel is not None:
+            channel.close()
 
-    def _call(
-        self, rpc: Callable[..., Any], request: Any, timeout: float | None, idempotent: bool
-    ) -> Any:
-        attempts = Attempts(
-            self.timeout if timeout is None else timeout, self.retries if idempotent else 0
-        )
+    def _run(self, plan: Plan[T]) -> T:
+        """Run a plan: each Send as a blocking call, each Wait as a sleep."""
+        reply: Any = None
+        error: ClientError | None = None
         while True:
             try:
-                return rpc(request, timeout=attempts.timeout(), metadata=self._metadata)
-            except grpc.RpcError as err:
-                error = from_rpc_error(err, self.target)
-                delay = attempts.retry_after(error)
-                if delay is None:
-                    raise error from err
-            time.sleep(delay)
+                step = plan.send(reply) if error is None else plan.throw(error)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            reply, error = None, None
+            if isinstance(step, Wait):
+                time.sleep(step.seconds)
+                continue
+            try:
+                reply = self._send(step)
+            except ClientError as err:
+                error = err
 
-    def train(self, *, timeout: float | None = None, **options: Unpack[TrainOptions]) -> ModelInfo:
-        """Train a model to completion and return its info (never retried)."""
-        request = build_train_request(**options)
-        return ModelInfo.from_proto(self._call(self._stub.Train, request, timeout, False))
+    def _send(self, step: Send) -> Any:
+        call = self._stub_method(step.rpc.service, step.rpc.method)
+        try:
+            return call(step.request, timeout=step.timeout, metadata=step.metadata)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, self.target) from err
 
-    def train_stream(
-        self, *, timeout: float | None = None, **options: Unpack[TrainOptions]
-    ) -> Iterator[Progress | ModelInfo]:
-        """Train, yielding Progress events and finally the ModelInfo; closing it cancels."""
-        request = build_train_request(**options)  # raise ValueError now, not on first next()
-        timeout = self.timeout if timeout is None else timeout
-        call = self._stub.TrainStream(request, timeout=timeout, metadata=self._metadata)
-        return self._events(call)
+    def _open(self, stream: Stream[T]) -> Iterator[T]:
+        """Start a server-streaming call now; iterate its parsed events."""
+        call = self._stub_method(stream.rpc.service, stream.rpc.method)(
+            stream.request, timeout=stream.timeout, metadata=stream.metadata
+        )
+        return self._events(call, stream.rpc.parse)
 
-    def _events(self, call: Any) -> Iterator[Progress | ModelInfo]:
+    def _events(self, call: Any, parse: Callable[[Any], T]) -> Iterator[T]:
         try:
             for event in call:
-                yield event_result(event)
+                yield parse(event)
         except grpc.RpcError as err:
             raise from_rpc_error(err, self.target) from err
         finally:
             call.cancel()  # no-op once finished; stops training if the caller stopped early
-
-    def predict(self, model: Any, rows: Any, *, timeout: float | None = None) -> Prediction:
-        """Predict rows (2-D array-like) with a model given by id, name or ModelInfo."""
-        request = predict_request(model, rows)
-        return Prediction.from_proto(self._call(self._stub.Predict, request, timeout, True))
-
-    def get_weights(
-        self, model: Any, *, safetensors: bool = False, timeout: float | None = None
-    ) -> Weights:
-        """A model's parameter tensors as numpy arrays (and a safetensors blob if asked)."""
-        request = pb.GetWeightsRequest(model=model_ref(model), include_safetensors=safetensors)
-        return Weights.from_proto(self._call(self._stub.GetWeights, request, timeout, True))
-
-    def list_models(
-        self, *, name_prefix: str = "", page_size: int = 0, timeout: float | None = None
-    ) -> list[ModelInfo]:
-        """Every registered model (oldest first), following pages to the end."""
-        models: list[ModelInfo] = []
-        request = pb.ListModelsRequest(page_size=page_size, name_prefix=name_prefix)
-        while True:
-            page = self._call(self._stub.ListModels, request, timeout, True)
-            models.extend(ModelInfo.from_proto(m) for m in page.models)
-            if not page.next_page_token:
-                return models
-            request.page_token = page.next_page_token
-
-    def get_model(self, model: Any, *, timeout: float | None = None) -> ModelInfo:
-        """One model's info by id or name."""
-        request = pb.GetModelRequest(model=model_ref(model))
-        return ModelInfo.from_proto(self._call(self._stub.GetModel, request, timeout, True))
-
-    def delete_model(self, model: Any, *, timeout: float | None = None) -> str:
-        """Remove a model (never retried); returns the id removed."""
-        request = pb.DeleteModelRequest(model=model_ref(model))
-        return self._call(self._stub.DeleteModel, request, timeout, False).model_id
-
-    def health(self, service: str = "", *, timeout: float | None = None) -> str:
-        """The grpc.health.v1 status name: "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"..."""
-        request = health_pb2.HealthCheckRequest(service=service)
-        try:
-            response = self._call(self._health.Check, request, timeout, True)
-        except ClientError as err:
-            if err.code == "NOT_FOUND":  # Check's way of saying the service is not registered
-                return "SERVICE_UNKNOWN"
-            raise
-        return health_status(response)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import os
 import sys
 from typing import Any
 
 import numpy as np
 
-from . import cli_input, render
+from . import cli_input, model_files, render
 from .client import Client
 from .errors import ClientError
-from .results import ModelInfo
+from .results import ModelInfo, json_text
 
 HEALTH_TIMEOUT = 10.0  # seconds; a health probe must answer even when no --timeout is given
-
 
 # train flags whose dest is already the Client.train keyword
 _SAME_NAME = (
@@ -25,19 +23,8 @@ _SAME_NAME = (
 ).split()
 
 
-def _finite(value: Any) -> Any:
-    # NaN/Infinity are not JSON; a diverged loss prints as null instead of breaking parsers.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def _output(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    print(json.dumps(_finite(data)) if args.json else text)
+    print(json_text(data) if args.json else text)
 
 
 def train_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,25 +44,32 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _train_streaming(
+    client: Client, args: argparse.Namespace, options: dict[str, Any]
+) -> ModelInfo:
+    """Train with TrainStream, drawing a progress bar on stderr unless --json."""
+    bar = None if args.json else render.ProgressBar(sys.stderr, args.steps)
+    try:
+        for event in client.train_stream(**options):
+            if isinstance(event, ModelInfo):
+                if bar is not None:
+                    bar.finish(event)
+                return event
+            if bar is not None:
+                bar.update(event)
+    finally:
+        if bar is not None:
+            bar.close()
+    raise ClientError("UNKNOWN", "the stream ended without a model", target=client.target)
+
+
 def cmd_train(client: Client, args: argparse.Namespace) -> int:
     """gatenet train."""
     options = train_options(args)
-    if not args.stream:
-        info = client.train(**options)
+    if args.stream:
+        info = _train_streaming(client, args, options)
     else:
-        info = None
-        bar = None if args.json else render.ProgressBar(sys.stderr, args.steps)
-        try:
-            for event in client.train_stream(**options):
-                if isinstance(event, ModelInfo):
-                    info = event
-                elif bar is not None:
-                    bar.update(event)
-        finally:
-            if bar is not None:
-                bar.close()
-        if info is None:
-            raise ClientError("UNKNOWN", "the stream ended without a model", target=client.target)
+        info = client.train(**options)
     _output(args, info.to_dict(), render.model_info(info))
     return 0
 
@@ -87,11 +81,12 @@ def cmd_predict(client: Client, args: argparse.Namespace) -> int:
     if args.file:
         rows = cli_input.csv_rows(args.file)
     else:
-        rows = [cli_input.numbers(r, "row") for r in args.rows]
-        if len({len(r) for r in rows}) != 1:
+        lines = [cli_input.numbers(r, "row") for r in args.rows]
+        if len({len(r) for r in lines}) != 1:
             raise cli_input.InputError("rows have different numbers of values")
+        rows = np.asarray(lines, dtype=np.float32)
     result = client.predict(args.model, rows)
-    _output(args, result.to_dict(), render.prediction(result, np.asarray(rows)))
+    _output(args, result.to_dict(), render.prediction(result, rows))
     return 0
 
 
@@ -101,12 +96,9 @@ def cmd_weights(client: Client, args: argparse.Namespace) -> int:
     data = result.to_dict()
     text = render.weights(result)
     if args.safetensors:
-        if not result.safetensors:
-            raise ClientError("UNIMPLEMENTED", "the server sent no safetensors blob")
-        with open(args.safetensors, "wb") as f:
-            f.write(result.safetensors)
+        size = _write(args.safetensors, model_files.encode(result, "safetensors"))
         data["safetensors_file"] = args.safetensors
-        text += f"\nwrote {args.safetensors} ({len(result.safetensors)} bytes)"
+        text += f"\nwrote {args.safetensors} ({size} bytes)"
     _output(args, data, text)
     return 0
 
@@ -139,3 +131,57 @@ def cmd_health(client: Client, args: argparse.Namespace) -> int:
     status = client.health(args.service, timeout=timeout)
     _output(args, {"status": status}, status)
     return 0 if status == "SERVING" else 1
+
+
+def cmd_import(client: Client, args: argparse.Namespace) -> int:
+    """gatenet import: register a model from a safetensors or weights-JSON file."""
+    info = client.import_model(args.file, name=args.name or None)
+    _output(args, info.to_dict(), render.model_info(info))
+    return 0
+
+
+def _write(path: str, data: bytes) -> int:
+    with open(path, "wb") as f:
+        f.write(data)
+    return len(data)
+
+
+def cmd_export(client: Client, args: argparse.Namespace) -> int:
+    """gatenet export: the model as safetensors, JSON or ONNX files."""
+    destination = args.output or args.destination
+    if not destination:
+        raise cli_input.InputError("give where to write: -o FILE.safetensors|.json|.onnx or a DIR")
+    into_dir = os.path.isdir(destination)
+    formats = [args.format] if args.format else None
+    if not into_dir:
+        formats = formats or [model_files.format_of(destination)]
+    weights = client.get_weights(
+        args.model, safetensors=formats is None or "safetensors" in formats
+    )
+    files = []
+    for fmt in formats or ["safetensors", "json"]:
+        path = os.path.join(destination, f"{weights.model_id}.{fmt}") if into_dir else destination
+        size = _write(path, model_files.encode(weights, fmt))
+        files.append({"path": path, "format": fmt, "bytes": size})
+    text = "\n".join(f"wrote {f['path']} ({f['bytes']} bytes)" for f in files)
+    _output(args, {"model_id": weights.model_id, "files": files}, text)
+    return 0
+
+
+def cmd_plot(client: Client, args: argparse.Namespace) -> int:
+    """gatenet plot: a PNG of the model's decision surface, truth table or loss curve."""
+    try:
+        from . import plot_command  # matplotlib is an extra: import it only when asked
+    except ImportError as err:
+        if not (err.name or "").startswith("matplotlib"):
+            raise
+        print("gatenet plot needs matplotlib: pip install 'gatenet[plot]'", file=sys.stderr)
+        return 1
+    width, height = args.size
+    plot_command.draw(client, args.model, args.output, args.size, loss=args.loss, log=args.log)
+    _output(
+        args,
+        {"file": args.output, "width": width, "height": height},
+        f"wrote {args.output} ({width}x{height})",
+    )
+    return 0

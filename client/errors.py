@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 
@@ -19,8 +21,13 @@ class ClientError(Exception):
         """True when the server could not be reached at all (as opposed to refusing)."""
         return self.code == "UNAVAILABLE"
 
-    def __reduce__(self):  # keep code/message through pickling (e.g. multiprocessing)
+    def __reduce__(self) -> tuple[Callable[..., ClientError], tuple[str, str, str]]:
+        # keep code/message through pickling (e.g. multiprocessing)
         return (_rebuild, (self.code, self.message, self.target))
+
+
+class MissingExtra(ModuleNotFoundError):
+    """An optional dependency is not installed; the message says which extra brings it."""
 
 
 def _rebuild(code: str, message: str, target: str) -> ClientError:

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict, cast
 
 import numpy as np
+from grpc_health.v1 import health_pb2
 
 from gatenet.v1 import gatenet_pb2 as pb
 
+from .model_files import Source, import_payload
 from .options import enum_value
 
-# The proto cannot say "default hidden sizes, but this activation": a set Network with no
-# hidden_sizes means "no hidden layer". So an activation alone carries the documented default.
+
+class Identified(Protocol):
+    """Anything that names a model by its id: ModelInfo, Weights, Prediction."""
+
+    @property
+    def model_id(self) -> str: ...
+
+
+ModelRef = str | Identified  # a model id or name, or a result that carries its id
 
 
 class TrainOptions(TypedDict, total=False):
@@ -83,7 +92,13 @@ def _matrix(option: str, value: Any) -> np.ndarray:
     return array
 
 
-def _task(request: pb.TrainRequest, gate, num_inputs, truth_table, examples) -> None:
+def _task(
+    request: pb.TrainRequest,
+    gate: str | None,
+    num_inputs: int,
+    truth_table: Sequence[int] | None,
+    examples: tuple[Any, Any] | None,
+) -> None:
     given = [
         k
         for k, v in (("gate", gate), ("truth_table", truth_table), ("examples", examples))
@@ -106,7 +121,7 @@ def _task(request: pb.TrainRequest, gate, num_inputs, truth_table, examples) -> 
             raise ValueError(f"truth_table[{bad[0]}] = {outputs[bad[0]]} is not 0 or 1")
         request.truth_table.num_inputs = n
         request.truth_table.outputs.extend(outputs)
-    else:
+    elif examples is not None:
         inputs, targets = examples
         rows = _matrix("examples inputs", inputs)
         y = np.asarray(targets, dtype=np.float32)
@@ -154,12 +169,13 @@ def build_train_request(
     """Build a TrainRequest; None leaves a field to the server default. Raises ValueError."""
     request = pb.TrainRequest(name=name or "")
     _task(request, gate, num_inputs, truth_table, examples)
-    if hidden is not None:
+    if hidden is not None:  # None leaves hidden_sizes empty: the server's default widths
         for i, size in enumerate(hidden):
             _set(request.network, "hidden_sizes", f"hidden[{i}]", _uint(f"hidden[{i}]", size))
-        request.network.no_hidden_layers = not hidden
+        if not hidden:
+            request.network.no_hidden_layers = True
     if activation is not None:
-        request.network.activation = enum_value("activation", activation)
+        request.network.activation = cast(pb.Activation, enum_value("activation", activation))
     for option, value in (
         ("method", method),
         ("loss", loss),
@@ -170,22 +186,22 @@ def build_train_request(
     ):
         if value is not None:
             setattr(request, option, enum_value(option, value))
-    for option, field, value in (
+    for option, field, number in (
         ("lr", "learning_rate", lr),
         ("momentum", "momentum", momentum),
         ("margin", "margin", margin),
     ):
-        if value is not None:
-            setattr(request, field, _float(option, value))
-    for option, value in (
+        if number is not None:
+            setattr(request, field, _float(option, number))
+    for option, count in (
         ("batch_size", batch_size),
         ("steps", steps),
         ("seed", seed),
         ("restarts", restarts),
         ("check_every", check_every),
     ):
-        if value is not None:
-            _set(request, option, option, _uint(option, value))
+        if count is not None:
+            _set(request, option, option, _uint(option, count))
     if early_stop is not None:
         request.early_stop = bool(early_stop)
     for key, value in (initial_weights or {}).items():
@@ -193,14 +209,50 @@ def build_train_request(
     return request
 
 
-def model_ref(model: Any) -> str:
+def model_ref(model: ModelRef) -> str:
     """A model id or name from a string or anything with a model_id (ModelInfo, Weights...)."""
     return model if isinstance(model, str) else str(model.model_id)
 
 
-def predict_request(model: Any, rows: Any) -> pb.PredictRequest:
+def predict_request(model: ModelRef, rows: Any) -> pb.PredictRequest:
     """A PredictRequest with the rows packed row-major as float32."""
     matrix = _matrix("rows", rows)
     return pb.PredictRequest(
         model=model_ref(model), inputs=matrix.ravel().tolist(), num_features=matrix.shape[1]
     )
+
+
+def weights_request(model: ModelRef, *, safetensors: bool = False) -> pb.GetWeightsRequest:
+    """A GetWeightsRequest, asking for the safetensors blob too if safetensors."""
+    return pb.GetWeightsRequest(model=model_ref(model), include_safetensors=safetensors)
+
+
+def list_request(*, name_prefix: str = "", page_size: int = 0) -> pb.ListModelsRequest:
+    """The first ListModelsRequest of a listing."""
+    return pb.ListModelsRequest(name_prefix=name_prefix, page_size=_uint("page_size", page_size))
+
+
+def get_model_request(model: ModelRef) -> pb.GetModelRequest:
+    """A GetModelRequest by id, name or result."""
+    return pb.GetModelRequest(model=model_ref(model))
+
+
+def delete_request(model: ModelRef) -> pb.DeleteModelRequest:
+    """A DeleteModelRequest by id, name or result."""
+    return pb.DeleteModelRequest(model=model_ref(model))
+
+
+def import_request(source: Source, *, name: str | None = None) -> pb.ImportModelRequest:
+    """An ImportModelRequest from a safetensors or weights-JSON file (a path or its contents)."""
+    payload = import_payload(source)
+    request = pb.ImportModelRequest(name=name or "")
+    if isinstance(payload, bytes):
+        request.safetensors = payload
+    else:
+        request.json = payload
+    return request
+
+
+def health_request(service: str = "") -> health_pb2.HealthCheckRequest:
+    """A grpc.health.v1 HealthCheckRequest ("" = the whole server)."""
+    return health_pb2.HealthCheckRequest(service=service)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -93,6 +93,7 @@ def model_info(info: ModelInfo) -> str:
             ("restarts", f"{info.restarts} ({info.restarts_fit} fit, kept #{info.restart_index})"),
             ("seed", info.seed_used),
             ("time", f"{info.train_seconds:.3f} s"),
+            *([("imported from", info.imported_from)] if info.imported_from else []),
         ]
     )
 
@@ -142,31 +143,59 @@ def weights(result: Weights) -> str:
     return "\n".join(out)
 
 
+def duration(seconds: float) -> str:
+    """Seconds for a person: "4.2s", "3m05s", "1h02m"."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 class ProgressBar:
     """A one-line progress bar redrawn on a terminal, or sparse plain lines elsewhere."""
 
-    def __init__(self, stream: TextIO, total: int | None, width: int = 30) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        total: int | None,
+        width: int = 30,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream
         self.total = total  # steps requested; None when the server picks the budget
         self.width = width
         self.tty = stream.isatty()
+        self._clock = clock
+        self._started = clock()
         self._last_draw = 0.0
         self._pending: Progress | None = None
+        self._finished = False
 
-    def _line(self, p: Progress) -> str:
+    def line(self, p: Progress) -> str:
+        """The bar for one event: share done, step/budget, loss, accuracy, restarts fit, ETA."""
+        elapsed = self._clock() - self._started
+        budget = f"/{self.total}" if self.total else ""
         stats = (
-            f"step {p.step}  loss {p.best_loss:.4g}  acc {p.best_accuracy:.3f}"
-            f"  fit {p.restarts_fit}/{p.restarts}"
+            f"step {p.step}{budget}  loss {p.best_loss:.4g}  acc {p.best_accuracy:.3f}"
+            f"  fit {p.restarts_fit}/{p.restarts}  {duration(elapsed)}"
         )
+        if self._finished:
+            stats += "  done"
         if not self.total:
-            return stats
+            return stats  # no budget known, so no share done and no ETA
         done = min(1.0, p.step / self.total)
+        if not self._finished:
+            # The budget is an upper bound: early stopping ends sooner once a restart fits.
+            eta = elapsed * max(0, self.total - p.step) / p.step if p.step > 0 else None
+            stats += f"  eta {'?' if eta is None else duration(eta)}"
         bar = "#" * round(done * self.width)
         return f"[{bar:<{self.width}}] {done:4.0%}  {stats}"
 
     def update(self, progress: Progress) -> None:
         """Show progress; throttled so a fast stream doesn't flood the terminal or a log."""
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_draw < (0.1 if self.tty else 1.0) and self._last_draw:
             self._pending = progress
             return
@@ -176,13 +205,24 @@ class ProgressBar:
     def _draw(self, progress: Progress) -> None:
         self._pending = None
         if self.tty:
-            self.stream.write("\r\x1b[K" + self._line(progress))
+            self.stream.write("\r\x1b[K" + self.line(progress))
         else:
-            self.stream.write(self._line(progress) + "\n")
+            self.stream.write(self.line(progress) + "\n")
         self.stream.flush()
 
+    def finish(self, info: ModelInfo) -> None:
+        """Show where training ended (from the model's summary) once the bar closes."""
+        self._finished = True
+        self._pending = Progress(
+            step=info.steps,
+            best_loss=info.final_loss,
+            best_accuracy=info.accuracy,
+            restarts_fit=info.restarts_fit,
+            restarts=info.restarts,
+        )
+
     def close(self) -> None:
-        """Draw the last event held back by throttling and end the line."""
+        """Draw the last event held back by throttling (or the finish) and end the line."""
         if self._pending is not None:
             self._draw(self._pending)
         if self.tty and self._last_draw:

@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
+from grpc_health.v1 import health_pb2
 
 from gatenet.v1 import gatenet_pb2 as pb
 
+from . import layers
+from .errors import MissingExtra
+
 _INT64 = (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64)
+# ModelInfo's flat copy of TrainSummary: read off the proto, so a field is named once per side.
+SUMMARY_FIELDS = tuple(f.name for f in pb.TrainSummary.DESCRIPTOR.fields)
+TORCH_HINT = "Weights.to_torch needs torch: pip install 'gatenet[torch]'"
+ONNX_HINT = "Weights.to_onnx needs onnx: pip install 'gatenet[onnx]'"
+
+
+def finite(value: Any) -> Any:
+    """value with NaN/Infinity (not JSON) as None, so a diverged loss prints as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def json_text(data: dict[str, Any]) -> str:
+    """One line of strict JSON (what --json prints)."""
+    return json.dumps(finite(data))
 
 
 def spec_dict(spec: pb.TrainRequest) -> dict[str, Any]:
@@ -43,28 +69,20 @@ class ModelInfo:
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
     created_at: float = 0.0  # unix seconds
     spec: dict[str, Any] = field(default_factory=dict)
+    imported_from: str = ""  # ImportModel: the original model's id, when its file named one
 
     @classmethod
     def from_proto(cls, info: pb.ModelInfo) -> ModelInfo:
         """Build from a ModelInfo message."""
-        s = info.summary
         return cls(
             model_id=info.model_id,
             name=info.name,
             num_inputs=info.num_inputs,
-            fit=s.fit,
-            accuracy=s.accuracy,
-            final_loss=s.final_loss,
-            steps=s.steps,
-            restarts=s.restarts,
-            restart_index=s.restart_index,
-            restarts_fit=s.restarts_fit,
-            seed_used=s.seed_used,
-            margin_reached=s.margin_reached,
-            train_seconds=s.train_seconds,
             loss_curve=[(p.step, p.loss) for p in info.loss_curve],
             created_at=info.created_at,
             spec=spec_dict(info.spec),
+            imported_from=info.imported_from,
+            **{name: getattr(info.summary, name) for name in SUMMARY_FIELDS},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,19 +163,61 @@ class Weights:
         }
         return cls(response.model_id, tensors, spec_dict(response.spec), response.safetensors)
 
+    @property
+    def activation(self) -> str:
+        """The hidden layers' activation: "sigmoid", "tanh" or "relu"."""
+        return layers.activation(self.spec)
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: tensors as {name: {shape, values (flat, row-major)}}."""
+        """What `gatenet weights --json` prints and ImportModel reads back."""
         return {
             "model_id": self.model_id,
+            "activation": self.activation,
+            "spec": self.spec,
             "tensors": {
                 name: {"shape": list(array.shape), "values": array.ravel().tolist()}
                 for name, array in self.tensors.items()
             },
-            "spec": self.spec,
         }
 
     def to_torch(self) -> Any:
-        """Rebuild the network as a torch.nn.Sequential (needs torch installed)."""
-        from .torch_export import to_sequential  # torch stays out of `import gatenet.client`
-
+        """Rebuild the network as a torch.nn.Sequential (needs gatenet[torch])."""
+        try:  # imported here so that torch stays out of `import gatenet.client`
+            from .torch_export import to_sequential
+        except ImportError as err:
+            if err.name != "torch":
+                raise
+            raise MissingExtra(TORCH_HINT, name="torch") from None
         return to_sequential(self.tensors, self.spec)
+
+    def to_onnx(self) -> Any:
+        """The network as a checked onnx.ModelProto (needs gatenet[onnx]); see onnx_export."""
+        try:
+            from .onnx_export import to_onnx
+        except ImportError as err:
+            if err.name != "onnx":
+                raise
+            raise MissingExtra(ONNX_HINT, name="onnx") from None
+        return to_onnx(self.tensors, self.activation, model_id=self.model_id)
+
+
+def event_result(event: pb.TrainEvent) -> Progress | ModelInfo:
+    """A TrainEvent as Progress or, for the last one, ModelInfo."""
+    if event.WhichOneof("event") == "model":
+        return ModelInfo.from_proto(event.model)
+    return Progress.from_proto(event.progress)
+
+
+def model_page(response: pb.ListModelsResponse) -> tuple[list[ModelInfo], str]:
+    """One page of a listing: its models and the token of the next page ("" = the last)."""
+    return [ModelInfo.from_proto(m) for m in response.models], response.next_page_token
+
+
+def deleted_id(response: pb.DeleteModelResponse) -> str:
+    """The id of the model DeleteModel removed."""
+    return response.model_id
+
+
+def health_status(response: health_pb2.HealthCheckResponse) -> str:
+    """The status name of a health check response: "SERVING", "NOT_SERVING"..."""
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -74,6 +74,13 @@ def test_unset_flags_leave_server_defaults():
 def test_hidden_none_is_no_hidden_layer():
     request = request_for("--gate", "and", "--hidden", "none")
     assert request.HasField("network") and not request.network.hidden_sizes
+    assert request.network.no_hidden_layers
+
+
+def test_activation_alone_leaves_the_widths_to_the_server():
+    request = request_for("--gate", "xor", "--activation", "relu")
+    assert request.network.activation == pb.ACTIVATION_RELU
+    assert not request.network.hidden_sizes and not request.network.no_hidden_layers
 
 
 def test_table_examples_and_initial_weights_files(tmp_path):

@@ -199,6 +199,7 @@ def test_unset_options_stay_unset_for_server_defaults():
 def test_hidden_empty_means_no_hidden_layer_and_is_sent():
     request = build(gate="and", hidden=[])
     assert request.HasField("network") and list(request.network.hidden_sizes) == []
+    assert request.network.no_hidden_layers
     assert list(build(gate="xor", hidden=(10, 10, 10)).network.hidden_sizes) == [10, 10, 10]
 
 

@@ -1,0 +1,186 @@
+"""The `gatenet` command line: every subcommand's flags (argparse), bound to its command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from importlib import metadata
+from typing import Any
+
+from . import cli_input, commands
+from .channel import DEFAULT_TARGET
+from .model_files import FORMATS
+from .options import GATES, choices
+
+DEFAULT_PLOT_SIZE = (800, 600)
+
+
+def version() -> str:
+    """The installed gatenet's version, from its package metadata."""
+    try:
+        return metadata.version("gatenet")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Repeated on each subcommand so `gatenet predict M 0,1 --json` works too; there the
+    # defaults are SUPPRESS so they don't overwrite a value given before the subcommand.
+    def d(value: Any) -> Any:
+        return value if top else argparse.SUPPRESS
+
+    env_target = os.environ.get("GATENET_TARGET") or DEFAULT_TARGET
+    parser.add_argument(
+        "--target",
+        default=d(env_target),
+        help=f"server address (env GATENET_TARGET; now {env_target})",
+    )
+    parser.add_argument("--timeout", type=float, default=d(None), help="deadline in seconds")
+    parser.add_argument(
+        "--json", action="store_true", default=d(False), help="print one JSON object on stdout"
+    )
+    parser.add_argument(
+        "--token",
+        default=d(os.environ.get("GATENET_TOKEN")),
+        help="bearer token (env GATENET_TOKEN)",
+    )
+    parser.add_argument("--tls", action="store_true", default=d(False), help="use TLS")
+    parser.add_argument(
+        "--root-certificates",
+        metavar="PEM",
+        default=d(None),
+        help="CA bundle for TLS (implies --tls)",
+    )
+
+
+def _choice(option: str) -> dict[str, Any]:
+    return {"choices": choices(option), "type": lambda s: s.lower().replace("-", "_")}
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a model and print its summary")
+    task = p.add_argument_group("task (one of)").add_mutually_exclusive_group(required=True)
+    task.add_argument("--gate", help=f"a named gate: {', '.join(GATES)}")
+    task.add_argument(
+        "--table",
+        type=cli_input.truth_table,
+        metavar="0,1,1,0",
+        help="truth table outputs in row order 00..0, 00..1, ...; n is derived",
+    )
+    task.add_argument(
+        "--examples",
+        metavar="FILE.csv",
+        help="CSV rows: features, then the 0/1 target in the last column",
+    )
+    p.add_argument("--inputs", type=int, default=0, metavar="N", help="gate arity / num_inputs")
+    net = p.add_argument_group("network")
+    net.add_argument(
+        "--hidden",
+        type=cli_input.hidden_sizes,
+        metavar="4|4,4|none",
+        help="hidden layer sizes; none = no hidden layer (default: the server's widths)",
+    )
+    net.add_argument("--activation", **_choice("activation"))
+    rec = p.add_argument_group("recipe (unset = server default)")
+    for option in ("method", "loss", "reduction", "optimizer", "schedule", "init"):
+        rec.add_argument(f"--{option}", **_choice(option))
+    rec.add_argument("--lr", type=float, help="learning rate")
+    rec.add_argument("--momentum", type=float, help="SGD momentum in [0, 1)")
+    rec.add_argument("--batch-size", type=int, help="rows per step for mini_batch")
+    rec.add_argument("--steps", type=int, help="step budget")
+    rec.add_argument(
+        "--initial-weights",
+        metavar="FILE.json",
+        help="{name: nested list}, or what `gatenet weights --json` prints",
+    )
+    rec.add_argument("--seed", type=int, help="restart k uses seed + k")
+    stop = p.add_argument_group("stopping")
+    stop.add_argument(
+        "--early-stop", action=argparse.BooleanOptionalAction, help="stop when a restart fits"
+    )
+    stop.add_argument("--margin", type=float, help="fit margin on the probability, [0, 0.5)")
+    stop.add_argument("--restarts", type=int, help="random restarts trained at once")
+    stop.add_argument("--check-every", type=int, help="steps between fit checks")
+    p.add_argument("--name", default="", help="a unique name to find the model by")
+    p.add_argument("--stream", action="store_true", help="stream progress (a bar on stderr)")
+    p.set_defaults(run=commands.cmd_train)
+
+
+def _size(text: str) -> tuple[int, int]:
+    """ "800x600" -> (800, 600)."""
+    width, _, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT like 800x600") from None
+    if not all(16 <= side <= 10000 for side in size):
+        raise argparse.ArgumentTypeError(f"{text!r}: each side must be 16..10000 pixels")
+    return size
+
+
+def _add_files(sub: Any) -> None:
+    p = sub.add_parser("import", help="register a model from a safetensors or weights JSON file")
+    p.add_argument("file", help="what `gatenet export` or `gatenet weights --json` wrote")
+    p.add_argument("--name", default="", help="a unique name for the imported model")
+    p.set_defaults(run=commands.cmd_import)
+    p = sub.add_parser("export", help="write a model as safetensors, JSON or ONNX")
+    p.add_argument("model", help="model id or name")
+    p.add_argument(
+        "destination", nargs="?", help="a DIR: writes <id>.safetensors and <id>.json there"
+    )
+    p.add_argument("-o", "--output", metavar="PATH", help="the file (or directory) to write")
+    p.add_argument(
+        "--format", choices=FORMATS, help="default: from the extension (.safetensors .json .onnx)"
+    )
+    p.set_defaults(run=commands.cmd_export)
+    p = sub.add_parser("plot", help="draw a model to a PNG (needs gatenet[plot])")
+    p.add_argument("model", help="model id or name")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the PNG to write")
+    p.add_argument(
+        "--size",
+        type=_size,
+        default=DEFAULT_PLOT_SIZE,
+        metavar="WxH",
+        help="the PNG's size in pixels (default: {}x{})".format(*DEFAULT_PLOT_SIZE),
+    )
+    p.add_argument("--loss", action="store_true", help="draw the loss curve instead")
+    p.add_argument("--log", action="store_true", help="with --loss: a log-scale loss axis")
+    p.set_defaults(run=commands.cmd_plot)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser for every subcommand but `serve` (which the server parses)."""
+    parser = argparse.ArgumentParser(
+        prog="gatenet", description="Train, query and inspect gatenet models."
+    )
+    parser.add_argument("--version", action="version", version=f"gatenet {version()}")
+    _add_globals(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(sub)
+    p = sub.add_parser("predict", help="predict rows with a model")
+    p.add_argument("model", help="model id or name")
+    p.add_argument("rows", nargs="*", metavar="ROW", help="a row like 0,1 (put -- before 1 -1)")
+    p.add_argument("--file", metavar="rows.csv", help="read rows from a CSV file")
+    p.set_defaults(run=commands.cmd_predict)
+    p = sub.add_parser("weights", help="print a model's parameters")
+    p.add_argument("model", help="model id or name")
+    p.add_argument("--safetensors", metavar="OUT", help="also write them as a safetensors file")
+    p.set_defaults(run=commands.cmd_weights)
+    p = sub.add_parser("models", help="list registered models")
+    p.add_argument("--name-prefix", default="", help="only names starting with this")
+    p.set_defaults(run=commands.cmd_models)
+    p = sub.add_parser("model", help="show one model")
+    p.add_argument("model", help="model id or name")
+    p.set_defaults(run=commands.cmd_model)
+    p = sub.add_parser("delete", help="delete a model")
+    p.add_argument("model", help="model id or name")
+    p.set_defaults(run=commands.cmd_delete)
+    p = sub.add_parser("health", help="exit 0 when the server is SERVING")
+    p.add_argument("--service", default="", help="service name ('' = the whole server)")
+    p.set_defaults(run=commands.cmd_health)
+    _add_files(sub)
+    sub.add_parser("serve", help="run the server (needs gatenet[server]; see serve --help)")
+    for p in sub.choices.values():
+        if p.prog != "gatenet serve":
+            _add_globals(p, top=False)
+    return parser
