@@ -119,7 +119,7 @@ class GatenetServer:
         registrar = Registrar(server, self.metrics, _auth(settings), settings.max_message_bytes)
         self._registrar = registrar
         add_to_server(GateService(settings, self.registry, self.pool, self.metrics), registrar)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)  # type: ignore[arg-type]
         names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
             reflection.aio.ReflectionServicer(names), registrar

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from gatenet.server.errors import PermissionDenied, Unauthenticated
 
@@ -53,7 +54,7 @@ class Auth:
         self._roles = [(_digest(token), role) for token, role in tokens]
         self._open = (_HEALTH, _REFLECTION) if open_reflection else (_HEALTH,)
 
-    def check(self, method: str, metadata: Sequence[tuple[str, str | bytes]] | None) -> None:
+    def check(self, method: str, metadata: Iterable[Any] | None) -> None:
         """Return if the call may go ahead; else raise Unauthenticated or PermissionDenied."""
         if method.startswith(self._open):
             return

@@ -36,12 +36,13 @@ UNKNOWN = "unknown"  # service and method label of calls to methods nobody regis
 
 
 def _behavior(handler: grpc.RpcMethodHandler) -> Callable[..., Any]:
-    return {
+    behaviors: dict[tuple[bool, bool], Any] = {
         (False, False): handler.unary_unary,
         (False, True): handler.unary_stream,
         (True, False): handler.stream_unary,
         (True, True): handler.stream_stream,
-    }[(handler.request_streaming, handler.response_streaming)]
+    }
+    return behaviors[(handler.request_streaming, handler.response_streaming)]
 
 
 def _request_type(service: str, method: str) -> str:
@@ -167,7 +168,8 @@ class Registrar:
                 obs.finish(context, start, exc)
                 raise
             finally:
-                watches.discard(task)  # type: ignore[arg-type]
+                if task is not None:
+                    watches.discard(task)
             obs.finish(context, start, None)
 
         if not streaming_out:
@@ -213,5 +215,5 @@ class _CatchAll(grpc.GenericRpcHandler):
             raise Unimplemented(f"method {method!r} is not served here")
 
         # Any call shape can be answered as a stream: the body is never read.
-        raw = grpc.stream_stream_rpc_method_handler(unimplemented)
+        raw: grpc.RpcMethodHandler = grpc.stream_stream_rpc_method_handler(unimplemented)
         return self._registrar.wrap(UNKNOWN, UNKNOWN, raw)

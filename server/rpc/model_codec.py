@@ -104,7 +104,7 @@ class ImportedFile:
         network = info.spec.network
         network.hidden_sizes[:] = [n_out for _, n_out in self.compiled.layout.shapes[:-1]]
         network.no_hidden_layers = len(self.compiled.layout.shapes) == 1
-        network.activation = pb.Activation.Value(f"ACTIVATION_{self.activation.upper()}")
+        network.activation = pb.Activation.Value(f"ACTIVATION_{self.activation.upper()}")  # type: ignore[assignment]
         return info
 
 

@@ -56,8 +56,8 @@ def _reason(exc: BaseException) -> str:
         if isinstance(cause, OSError) and (cause.errno or cause.strerror):
             # asyncio's strerror repeats the address ("Connect call failed (...)");
             # resolver errors have negative numbers that only their strerror explains.
-            positive = cause.errno is not None and cause.errno > 0
-            return os.strerror(cause.errno) if positive else str(cause.strerror)
+            errno = cause.errno
+            return os.strerror(errno) if errno is not None and errno > 0 else str(cause.strerror)
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, RedisTimeoutError | TimeoutError):
         return "timed out"
