@@ -66,6 +66,7 @@ class ModelInfo:
     seed_used: int
     margin_reached: float
     train_seconds: float
+    stopped_by: str  # "early_stop" (a restart fit), "steps" (budget spent) or "time" (the cap)
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
     created_at: float = 0.0  # unix seconds
     spec: dict[str, Any] = field(default_factory=dict)

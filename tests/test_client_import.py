@@ -4,6 +4,7 @@ predicts like the original. Needs the server's ImportModel (the lead's side of i
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -60,7 +61,7 @@ def test_the_import_command_prints_the_model_like_train(server, client, original
         capsys, *t, "import", str(tmp_path / f"{original.model_id}.json"), "--name", "cli-import"
     )
     assert code == 0, err
-    assert "(cli-import)" in out and "network:     2-4-1 relu" in out
+    assert "(cli-import)" in out and re.search(r"network:\s+2-4-1 relu", out)
     assert f"imported from:  {original.model_id}" in out
     code, out, _ = run_main(
         capsys, *t, "--json", "import", str(tmp_path / f"{original.model_id}.safetensors")
