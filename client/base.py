@@ -28,6 +28,8 @@ class ClientBase(Generic[C]):
         retries: int = 3,
         tls: bool = False,
         root_certificates: bytes | str | os.PathLike[str] | None = None,
+        certificate_chain: bytes | str | os.PathLike[str] | None = None,
+        private_key: bytes | str | os.PathLike[str] | None = None,
         token: str | None = None,
         channel: C | None = None,
     ) -> None:
@@ -35,7 +37,7 @@ class ClientBase(Generic[C]):
         self.timeout = timeout  # default deadline (seconds) for every call; None = no deadline
         self.retries = retries  # extra attempts on UNAVAILABLE, idempotent calls only
         self.metadata = call_metadata(token)  # sent with every call
-        self._credentials = credentials(tls, root_certificates)
+        self._credentials = credentials(tls, root_certificates, certificate_chain, private_key)
         self._owns_channel = channel is None  # an injected channel belongs to the caller
         self._channel: C | None = channel
         self._stub_cache: dict[str, Any] | None = None

@@ -22,16 +22,33 @@ BACKOFF_BASE = 0.1  # seconds before the first retry; doubles each time
 BACKOFF_MAX = 2.0
 
 
+PEM = bytes | str | os.PathLike[str]  # PEM bytes, or the path of a PEM file
+
+
+def _pem(value: PEM | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    with open(value, "rb") as f:
+        return f.read()
+
+
 def credentials(
-    tls: bool, root_certificates: bytes | str | os.PathLike[str] | None
+    tls: bool,
+    root_certificates: PEM | None,
+    certificate_chain: PEM | None = None,
+    private_key: PEM | None = None,
 ) -> grpc.ChannelCredentials | None:
-    """TLS credentials when asked for (root_certificates implies TLS), else None."""
-    if not tls and root_certificates is None:
+    """TLS credentials when asked for (any certificate implies TLS), else None; a client
+    certificate and key answer a server that requires them (mTLS)."""
+    if not tls and root_certificates is None and certificate_chain is None:
         return None
-    if root_certificates is not None and not isinstance(root_certificates, bytes):
-        with open(root_certificates, "rb") as f:  # a path to a PEM bundle
-            root_certificates = f.read()
-    return grpc.ssl_channel_credentials(root_certificates=root_certificates)
+    if (certificate_chain is None) != (private_key is None):
+        raise ValueError("a client certificate needs its key, and a key its certificate")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_pem(root_certificates),
+        private_key=_pem(private_key),
+        certificate_chain=_pem(certificate_chain),
+    )
 
 
 def open_channel(target: str, creds: grpc.ChannelCredentials | None, *, aio: bool) -> Any:

@@ -13,7 +13,7 @@ from .errors import ClientError, MissingExtra
 
 SERVER_EXTRA_HINT = "gatenet serve needs the server extra: pip install 'gatenet[server]'"
 SERVER_EXTRA = {"torch", "prometheus_client", "safetensors", "grpc_reflection"}
-_GLOBALS_WITH_VALUE = ("--target", "--timeout", "--token", "--root-certificates")
+_GLOBALS_WITH_VALUE = ("--target", "--timeout", "--token", "--ca", "--cert", "--key")
 
 __all__ = ["build_parser", "main", "serve"]
 
@@ -78,7 +78,9 @@ def _run(argv: list[str]) -> int:
             timeout=args.timeout,
             token=args.token,
             tls=args.tls,
-            root_certificates=args.root_certificates,
+            root_certificates=args.ca,
+            certificate_chain=args.cert,
+            private_key=args.key,
         ) as client:
             code: int = args.run(client, args)
             sys.stdout.flush()  # a closed pipe fails here, inside main, not at exit

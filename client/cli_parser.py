@@ -44,13 +44,18 @@ def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
         default=d(os.environ.get("GATENET_TOKEN")),
         help="bearer token (env GATENET_TOKEN)",
     )
-    parser.add_argument("--tls", action="store_true", default=d(False), help="use TLS")
+    tls_env = os.environ.get("GATENET_TLS", "").lower() in ("1", "true", "yes", "on")
     parser.add_argument(
-        "--root-certificates",
-        metavar="PEM",
-        default=d(None),
-        help="CA bundle for TLS (implies --tls)",
+        "--tls", action="store_true", default=d(tls_env), help="use TLS (env GATENET_TLS=1)"
     )
+    for flag, env, what in (
+        ("--ca", "GATENET_CA", "CA bundle that signed the server's certificate (implies --tls)"),
+        ("--cert", "GATENET_CERT", "client certificate chain, for servers that require one"),
+        ("--key", "GATENET_KEY", "private key of --cert"),
+    ):
+        parser.add_argument(
+            flag, metavar="PEM", default=d(os.environ.get(env)), help=f"{what} (env {env})"
+        )
 
 
 def _choice(option: str) -> dict[str, Any]:

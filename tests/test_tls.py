@@ -1,0 +1,122 @@
+"""TLS and mTLS through the real server, client and CLI, with certificates made at run time."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from gatenet.client import Client, ClientError, cli
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def _issue(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer[0].subject if issuer else _name(subject))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+    if issuer is None:  # a CA
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+    else:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            False,
+        )
+    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+
+def _write(
+    folder: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> tuple[str, str]:
+    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> dict[str, tuple[str, str]]:
+    """A CA, a server and a client certificate it signed, and a client signed by another CA."""
+    folder = tmp_path_factory.mktemp("pki")
+    files = {}
+    ca_key, other_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca = _issue("gatenet test CA", ca_key, None)
+    other = _issue("another CA", other_key, None)
+    files["ca"] = _write(folder, "ca", ca, ca_key)
+    for name, issuer in (
+        ("server", (ca, ca_key)),
+        ("client", (ca, ca_key)),
+        ("stranger", (other, other_key)),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        files[name] = _write(folder, name, _issue(name, key, issuer), key)
+    return files
+
+
+def test_tls_serves_and_plaintext_is_refused(make_server, pki):
+    srv = make_server(tls_cert=pki["server"][0], tls_key=pki["server"][1])
+    with Client(srv.target, root_certificates=pki["ca"][0]) as c:
+        model = c.train(gate="xor").model_id
+        assert c.predict(model, [[0, 1]]).labels.tolist() == [1]
+    with Client(srv.target, timeout=5, retries=0) as plain:
+        with pytest.raises(ClientError) as err:
+            plain.health()
+        assert err.value.code == "UNAVAILABLE"
+
+
+def test_mtls_refuses_clients_without_a_certificate_from_its_ca(make_server, pki):
+    srv = make_server(
+        tls_cert=pki["server"][0], tls_key=pki["server"][1], tls_client_ca=pki["ca"][0]
+    )
+    ca = pki["ca"][0]
+    with Client(
+        srv.target,
+        root_certificates=ca,
+        certificate_chain=pki["client"][0],
+        private_key=pki["client"][1],
+    ) as c:
+        assert c.health() == "SERVING"
+    for cert in (None, pki["stranger"]):
+        kwargs = {"certificate_chain": cert[0], "private_key": cert[1]} if cert else {}
+        with Client(srv.target, root_certificates=ca, timeout=5, retries=0, **kwargs) as c:
+            with pytest.raises(ClientError) as err:
+                c.health()
+            assert err.value.code == "UNAVAILABLE"
+
+
+def test_the_cli_speaks_mtls(make_server, pki, capsys, monkeypatch):
+    srv = make_server(
+        tls_cert=pki["server"][0], tls_key=pki["server"][1], tls_client_ca=pki["ca"][0]
+    )
+    monkeypatch.setenv("GATENET_CA", pki["ca"][0])
+    args = ["--target", srv.target, "--cert", pki["client"][0], "--key", pki["client"][1]]
+    assert cli.main([*args, "health"]) == 0
+    assert capsys.readouterr().out.strip() == "SERVING"
