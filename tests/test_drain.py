@@ -1,0 +1,84 @@
+"""SIGTERM drains without losing a call: a real `gatenet serve` under Predict load and Trains."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from serve_process import ServeProcess
+
+from gatenet.client import Client, ClientError
+
+pytestmark = pytest.mark.slow
+ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
+
+
+def _drain_once() -> tuple[int, int, list[str], bool]:
+    """(predicts answered, trains tried, idempotent failures, watch ended before exit)."""
+    server = ServeProcess("--store", "memory", "--drain-delay", "1", "--grace-seconds", "5")
+    server.start()
+    assert server.proc is not None
+    with Client(server.target, timeout=30) as c:
+        model = c.train(gate="xor").model_id
+    moved_away = threading.Event()  # what a load balancer does when health says NOT_SERVING
+    failures: list[str] = []
+    answered = [0]
+    trains = [0]
+    watch_ended = threading.Event()
+
+    def predict_load() -> None:
+        with Client(server.target, timeout=10) as c:
+            while not moved_away.is_set():
+                try:
+                    assert c.predict(model, ROWS).labels.tolist() == [0, 1, 1, 0]
+                    answered[0] += 1
+                except ClientError as err:
+                    failures.append(f"{err.code}: {err.message}")
+
+    def train_load() -> None:
+        with Client(server.target, timeout=10) as c:
+            while not moved_away.is_set():
+                trains[0] += 1
+                try:
+                    c.train(gate="or", steps=50)
+                except ClientError:
+                    pass  # Train is not idempotent: a draining server may refuse it
+                time.sleep(0.1)
+
+    def balancer() -> None:
+        channel = grpc.insecure_channel(server.target)
+        stream = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        try:
+            for reply in stream:
+                if reply.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    moved_away.set()
+        except grpc.RpcError:
+            pass
+        moved_away.set()
+        if server.proc is not None and server.proc.poll() is None:
+            watch_ended.set()  # the stream ended while the server was still draining
+        channel.close()
+
+    threads = [threading.Thread(target=predict_load) for _ in range(8)]
+    threads += [threading.Thread(target=train_load), threading.Thread(target=balancer)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    server.proc.send_signal(signal.SIGTERM)
+    _, err = server.proc.communicate(timeout=30)
+    for t in threads:
+        t.join(timeout=30)
+    assert server.proc.returncode == 0, err
+    return answered[0], trains[0], failures, watch_ended.is_set()
+
+
+def test_sigterm_under_load_fails_no_idempotent_call_five_times():
+    for _ in range(5):
+        answered, trains, failures, watch_ended = _drain_once()
+        assert failures == [], failures
+        assert answered > 50 and trains > 3
+        assert watch_ended, "Health.Watch must end when the drain starts, not hold the exit"
