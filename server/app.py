@@ -16,7 +16,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 
-from gatenet.inference import grpc_service_pb2_grpc as v2_grpc
 from gatenet.server import logs
 from gatenet.server.config import Settings, load_settings
 from gatenet.server.metrics import Metrics
@@ -99,7 +98,7 @@ class GatenetServer:
         # Every handler registers through this, which wraps it: observe, auth, decode, status.
         registrar = Registrar(server, self.metrics, _auth(settings))
         add_to_server(GateService(settings, self.registry, self.pool, self.metrics), registrar)
-        v2_grpc.add_GRPCInferenceServiceServicer_to_server(
+        inference_service.add_to_server(
             inference_service.InferenceService(settings, self.registry, self.metrics, self.health),
             registrar,
         )

@@ -11,6 +11,7 @@ bound; rows then go through Predict's own checks (predict_codec.check_rows).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -205,16 +206,47 @@ def _as_f4(array: np.ndarray, name: str) -> bytes:
     return array.astype(_F4).tobytes()
 
 
-def encode(call: InferCall, probabilities: np.ndarray, labels: np.ndarray) -> v2.ModelInferResponse:
-    """The response: the wanted outputs, [rows, 1] each, their values in raw_output_contents."""
-    rows = len(labels)
-    response = v2.ModelInferResponse(model_name=call.model, model_version=VERSION, id=call.id)
+def encode(call: InferCall, probabilities: np.ndarray, labels: np.ndarray) -> bytes:
+    """A serialized ModelInferResponse: the wanted outputs, [rows, 1] each, their values in
+    raw_output_contents (contiguous little-endian arrays, joined through the buffer protocol).
+
+    Serialized messages concatenate into their merge: the call's own fields, then the outputs'
+    descriptions (the same for every call of this many rows), then each output's values.
+    """
+    parts = [
+        v2.ModelInferResponse(
+            model_name=call.model, model_version=VERSION, id=call.id
+        ).SerializeToString(),
+        _described(call.outputs, len(labels)),
+    ]
     for name in call.outputs:
-        # Both arrays are little-endian already: float32 probabilities and 0/1 label bytes.
+        # float32 probabilities and 0/1 label bytes: already what FP32 and BOOL are raw.
         values = probabilities if name == PROBABILITY else labels
+        parts += (_RAW_OUTPUT, _varint(values.nbytes), values.data)
+    return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _described(outputs: tuple[str, ...], rows: int) -> bytes:
+    """The serialized `outputs` field of a response of `rows` rows."""
+    response = v2.ModelInferResponse()
+    for name in outputs:
         response.outputs.add(name=name, datatype=_OUTPUT_DATATYPES[name], shape=(rows, 1))
-        response.raw_output_contents.append(values.tobytes())
-    return response
+    return response.SerializeToString()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_RAW_OUTPUT = _varint(
+    v2.ModelInferResponse.DESCRIPTOR.fields_by_name["raw_output_contents"].number << 3 | 2
+)
 
 
 def config(name: str, model_inputs: int, max_rows: int) -> v2.ModelConfigResponse:

@@ -90,7 +90,8 @@ class InferenceService:
 
     async def ModelInfer(
         self, request: v2.ModelInferRequest, context: grpc.aio.ServicerContext
-    ) -> v2.ModelInferResponse:
+    ) -> bytes:
+        """A parsed ModelInferRequest in, a serialized ModelInferResponse out (infer_codec)."""
         call = infer_codec.decode(request)
         model = await self._model(call.model, call.version)
         rows, count = infer_codec.rows(
@@ -137,3 +138,21 @@ class InferenceService:
         model = await self._registry.get(ref)
         infer_codec.check_version(version, ref)
         return model
+
+
+def add_to_server(service: InferenceService, server: Any) -> None:
+    """Register the service like the generated add_GRPCInferenceServiceServicer_to_server,
+    except that ModelInfer returns its response already serialized (infer_codec.encode)."""
+    handlers = {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            getattr(service, method.name),
+            request_deserializer=getattr(v2, method.input_type.name).FromString,
+            response_serializer=(
+                None
+                if method.name == "ModelInfer"
+                else getattr(v2, method.output_type.name).SerializeToString
+            ),
+        )
+        for method in _DESCRIPTOR.methods
+    }
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
