@@ -8,7 +8,9 @@ generator. FLOOR has gatenet's grpcio, server kind (grpc.aio on an event loop in
 its own thread, driven through the same LoopThread) and server options, and
 a GateService whose Predict returns a prebuilt response of the right shape: the
 cost of an empty gRPC call. The figures are paired: each round measures every
-server with the same clients, one after the other, and the order rotates.
+server with the same clients, one after the other, and the order rotates. The
+V2 rows measure the same 10-model server through the Open Inference Protocol's
+ModelInfer, as tritonclient calls it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 PREDICT = "/gatenet.v1.GateService/Predict"
+MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"  # the V2 (KServe) path to the model
 MODELS_HELD = 100_000  # models in the big-registry server, the 10 trained ones included
 TRAINED = 10  # real models trained through the RPC on each gatenet server
 CLIENT_PROCESSES = 4
@@ -72,7 +75,7 @@ class _FloorServer:
     """A grpc.aio server on its own loop thread, stopped the way GatenetServer is."""
 
     def __init__(self, settings: Any, servicer: Any) -> None:
-        from gatenet.server.loop import LoopThread
+        from gatenet.server.rpc.loop import LoopThread
 
         self._loop = LoopThread("floor-aio")
         self._server, self.port = self._loop.run(self._start(settings, servicer))
@@ -124,28 +127,25 @@ def _floor_server(settings: Any) -> Any:
 
 def _register_clones(srv: Any, total: int) -> list[str]:
     """Fill the registry to `total` with copies of the trained models under fresh ids."""
-    from gatenet.server.registry import Model
-    from gatenet.server.serving import CompiledModel
-    from gatenet.v1 import gatenet_pb2 as pb
+    from gatenet.server.models.inference import CompiledModel
+    from gatenet.server.storage import ModelMeta, ModelRecord
 
-    templates, _ = srv.registry.page(0, 1000)
-    infos = [pb.ModelInfo.FromString(t.info) for t in templates]
-    ids = [t.model_id for t in templates]
-    for i in range(total - len(srv.registry)):
-        template, info = templates[i % len(templates)], infos[i % len(templates)]
-        info.model_id = uuid.uuid4().hex
-        # Own copies of the arrays: a clone must cost what a trained model costs.
-        weights = {k: v.copy() for k, v in template.compiled.weights().items()}
-        model = Model(
-            model_id=info.model_id,
-            name="",
-            compiled=CompiledModel(weights, template.compiled.activation),
-            info=info.SerializeToString(),
-        )
-        srv.registry.add(model)
-        ids.append(model.model_id)
-    srv.metrics.models.set(len(srv.registry))
-    return ids
+    async def clone() -> list[str]:
+        metas, _ = await srv.registry.page("", 1000, "")
+        templates = [(meta, await srv.registry.get(meta.model_id)) for meta in metas]
+        ids = [meta.model_id for meta in metas]
+        for i in range(total - len(metas)):
+            meta, served = templates[i % len(templates)]
+            # Own copies of the arrays: a clone must cost what a trained model costs.
+            weights = {k: v.copy() for k, v in served.compiled.weights().items()}
+            copy = ModelMeta(uuid.uuid4().hex, "", meta.created_at, meta.document)
+            compiled = CompiledModel(weights, served.compiled.activation)
+            await srv.registry.add(ModelRecord(copy, weights), compiled)
+            ids.append(copy.model_id)
+        srv.metrics.models.set(srv.registry.stored)
+        return ids
+
+    return srv._loop.run(clone())  # the registry lives on the server's event loop
 
 
 def _server_main(kind: str, conn: Connection) -> None:
@@ -200,14 +200,15 @@ def _client_main(conn: Connection) -> None:
     from gatenet.client.channel import CHANNEL_OPTIONS
 
     channels: dict[str, Any] = {}
-    stubs: dict[str, Any] = {}
+    stubs: dict[tuple[str, str], Any] = {}
     while (job := conn.recv()) is not None:
-        target, requests, threads, seconds = job
-        if target not in stubs:
+        target, method, requests, threads, seconds = job
+        if target not in channels:
             channels[target] = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        if (target, method) not in stubs:
             # Raw bytes both ways: requests are serialized once, so the client's CPU goes to gRPC.
-            stubs[target] = channels[target].unary_unary(PREDICT)
-        call = stubs[target]
+            stubs[target, method] = channels[target].unary_unary(method)
+        call = stubs[target, method]
         for request in requests[:20]:  # connect, and warm the server's caches
             call(request, timeout=30)
         conn.send("ready")
@@ -298,11 +299,16 @@ class Series:
 
 
 def run_load(
-    clients: Sequence[Proc], server: Proc, requests: list[bytes], threads: int, seconds: float
+    clients: Sequence[Proc],
+    server: Proc,
+    requests: list[bytes],
+    threads: int,
+    seconds: float,
+    method: str = PREDICT,
 ) -> Load:
     """All `clients` hammer `server` together for `seconds`, `threads` calls in flight each."""
     for c in clients:
-        c.conn.send((server.target, requests, threads, seconds))
+        c.conn.send((server.target, method, requests, threads, seconds))
     for c in clients:
         c.conn.recv()
     start = time.time() + 0.05
@@ -363,6 +369,41 @@ def _requests(model_ids: Sequence[str], rows: int, seed: int, reals: bool = Fals
         return values.astype(np.float32).tolist()
 
     return [pb.PredictRequest(model=m, inputs=inputs()).SerializeToString() for m in model_ids]
+
+
+def _v2_requests(model_ids: Sequence[str], rows: int, seed: int) -> list[bytes]:
+    """Serialized ModelInferRequests as tritonclient sends them: FP32 rows of random 0/1 inputs
+    in raw_input_contents, no outputs named (both come back)."""
+    import numpy as np
+
+    from gatenet.inference import grpc_service_pb2 as v2
+
+    rng = np.random.default_rng(seed)
+    tensor = v2.ModelInferRequest.InferInputTensor(name="inputs", datatype="FP32", shape=(rows, 2))
+    return [
+        v2.ModelInferRequest(
+            model_name=m,
+            inputs=[tensor],
+            raw_input_contents=[rng.integers(0, 2, (rows, 2)).astype("<f4").tobytes()],
+        ).SerializeToString()
+        for m in model_ids
+    ]
+
+
+def _check_v2_answers(target: str, request: bytes, rows: int) -> None:
+    """One ModelInfer through the typed stub: both outputs, one value per row."""
+    import grpc
+
+    from gatenet.inference import grpc_service_pb2 as v2
+    from gatenet.inference import grpc_service_pb2_grpc as v2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        reply = v2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(
+            v2.ModelInferRequest.FromString(request), timeout=30
+        )
+    sizes = [len(raw) for raw in reply.raw_output_contents]
+    if sizes != [4 * rows, rows]:
+        raise SystemExit(f"{target}: ModelInfer returned {sizes} bytes for {rows} rows")
 
 
 def _check_answers(target: str, request: bytes, rows: int) -> None:
@@ -444,11 +485,15 @@ def _measure(
     for kind in ("floor", "g10"):
         _check_answers(servers[kind].target, big[0], BIG_ROWS)
         _check_answers(servers[kind].target, big_reals[0], BIG_ROWS)
+    v2_one, v2_big = _v2_requests(ids10, 1, 5), _v2_requests(ids10, BIG_ROWS, 6)
+    _check_v2_answers(g10.target, v2_one[0], 1)
+    _check_v2_answers(g10.target, v2_big[0], BIG_ROWS)
 
     latency = {k: Series() for k in servers}
     throughput = {k: Series() for k in servers}
     rows = {k: Series() for k in ("floor", "g10")}
     rows_reals = {k: Series() for k in ("floor", "g10")}
+    v2_calls, v2_rows = Series(), Series()  # ModelInfer on the 10-model server
     order = list(servers)
     for r in range(args.rounds):
         for kind in order[r % 3 :] + order[: r % 3]:  # rotate who goes first
@@ -464,6 +509,18 @@ def _measure(
                 rows_reals[kind].runs.append(
                     run_load(clients, server, big_reals, THREADS_PER_CLIENT, THROUGHPUT_SECONDS)
                 )
+            if kind == "g10":
+                for series, reqs in ((v2_calls, v2_one), (v2_rows, v2_big)):
+                    series.runs.append(
+                        run_load(
+                            clients,
+                            server,
+                            reqs,
+                            THREADS_PER_CLIENT,
+                            THROUGHPUT_SECONDS,
+                            MODEL_INFER,
+                        )
+                    )
 
     training = Series()
     train_seconds: list[float] = []
@@ -482,11 +539,16 @@ def _measure(
         s.conn.send(("stop",))
         s.conn.recv()
 
-    print(_table(latency, throughput, rows, rows_reals, training, per_model))
+    v2 = {"calls": v2_calls, "rows": v2_rows}
+    print(_table(latency, throughput, rows, rows_reals, training, per_model, v2))
     print()
-    groups = [latency, throughput, rows, rows_reals]
+    groups = [latency, throughput, rows, rows_reals, {"g10": v2_calls}, {"g10": v2_rows}]
     spread = {"1 row, c=16": throughput, f"{BIG_ROWS} rows, c=16": rows}
-    print(_notes(args, clone_seconds, train_seconds, groups, spread, training, wall0))
+    v2_spread = {
+        "ModelInfer 1 row / Predict": v2_calls.round_ratios(throughput["g10"]),
+        f"ModelInfer {BIG_ROWS} rows / FLOOR": v2_rows.round_ratios(rows["floor"]),
+    }
+    print(_notes(args, clone_seconds, train_seconds, groups, spread, training, wall0, v2_spread))
     return 0
 
 
@@ -497,6 +559,7 @@ def _table(
     rows_reals: dict[str, Series],
     training: Series,
     per_model: float,
+    v2: dict[str, Series],
 ) -> str:
     """The one markdown table: figures per server, then each target's ratio and verdict."""
     p50 = {k: s.percentile_us(0.50) for k, s in latency.items()}
@@ -519,6 +582,8 @@ def _table(
     r_rows = rows["g10"].paired_ratio(rows["floor"])
     r_reals = rows_reals["g10"].paired_ratio(rows_reals["floor"])
     r_train = None if p99_training is None else p99_training / p99["g10"]
+    r_v2_calls = v2["calls"].paired_ratio(throughput["g10"])
+    r_v2_rows = v2["rows"].paired_ratio(rows["floor"])
     blank = ["", "", ""]
     table = [
         ["measure", "FLOOR", "gatenet, 10 models", "gatenet, 100,000 models"]
@@ -554,6 +619,18 @@ def _table(
         + blank,
         line(f"{BIG_ROWS} rows of reals, c=16: rows/s", rps_reals)
         + [f"{r_reals:.2f}", "(no target: the numpy forward)", ""],
+        line("V2 ModelInfer, 1 row, c=16: calls/s", {"g10": v2["calls"].median_rate()})
+        + verdict(r_v2_calls, "ModelInfer / gatenet Predict ≥ 0.90", r_v2_calls >= 0.90),
+        line(
+            "V2 ModelInfer, 1 row, c=16: server CPU per call (µs)",
+            {"g10": v2["calls"].server_us_per_call()},
+        )
+        + blank,
+        line(
+            f"V2 ModelInfer, {BIG_ROWS} rows, c=16: rows/s",
+            {"g10": v2["rows"].median_rate() * BIG_ROWS},
+        )
+        + verdict(r_v2_rows, "ModelInfer / FLOOR Predict ≥ 0.80", r_v2_rows >= 0.80),
         line("1 row, c=1: p99 latency while training (µs)", {"g10": p99_training})
         + verdict(r_train, "training / idle p99 ≤ 3", r_train is not None and r_train <= 3),
         line("RSS per held model (bytes)", {"g100k": per_model})
@@ -572,6 +649,7 @@ def _notes(
     spread: dict[str, dict[str, Series]],
     training: Series,
     wall0: float,
+    v2_spread: dict[str, list[float]],
 ) -> str:
     """How the figures were made, in one paragraph under the table."""
     runs = [r for g in groups for s in g.values() for r in s.runs]
@@ -580,6 +658,8 @@ def _notes(
     for label, series in spread.items():
         ratios = sorted(series["g10"].round_ratios(series["floor"]))
         paired.append(f"{label} {ratios[0]:.2f}–{ratios[-1]:.2f}")
+    for label, ratios in v2_spread.items():
+        paired.append(f"{label} {min(ratios):.2f}–{max(ratios):.2f}")
     trained = (
         f"two Train({', '.join(f'{k}={v}' for k, v in TRAINING.items())}) back to back "
         f"({' + '.join(f'{t:.0f}' for t in train_seconds)} s, in the server's worker process) "
@@ -595,16 +675,20 @@ def _notes(
         f"c=16: {CLIENT_PROCESSES} processes x {THREADS_PER_CLIENT} threads, median of "
         f"{args.rounds} x {THROUGHPUT_SECONDS:.0f} s; every round measures each server in turn "
         "with the same clients, the order rotating; a throughput ratio is the median of the "
-        "rounds' gatenet / FLOOR ratios (they ranged "
+        "rounds' gatenet / FLOOR ratios, or ModelInfer / Predict (they ranged "
         f"{', '.join(paired)}). Server CPU from /proc/<pid>/stat (all its "
         "threads), client CPU from getrusage in each client process. 1-row requests cycle over "
         f"the {TRAINED} trained models, or over 4,096 random ids of the 100,000; rows are random "
         "0/1 pairs (answered from each model's truth table), the reals row's are normal draws "
-        f"(the numpy forward). The {TRAINED} models are real 2-4-1 nets trained through Train "
+        "(the numpy forward). V2 rows: ModelInfer on the 10-model server, measured right after "
+        "its Predict runs in each round, with requests as tritonclient sends them (FP32 rows in "
+        "raw_input_contents, both outputs back in raw_output_contents); its 1-row ratio is "
+        "against that server's Predict, its 1024-row ratio against FLOOR's Predict. "
+        f"The {TRAINED} models are real 2-4-1 nets trained through Train "
         "(steps=2000, no early stop: 100-point loss curves); the other "
         f"{MODELS_HELD - TRAINED:,} were "
         "registered in the server process through Registry.add as copies of them (own arrays, "
-        f"fresh ids and ModelInfo bytes) in {clone_seconds:.1f} s; RSS per model = (RSS after - "
+        f"fresh ids, the same documents) in {clone_seconds:.1f} s; RSS per model = (RSS after - "
         f"RSS before) / {MODELS_HELD - TRAINED:,}. Training row: {trained}. Other processes on "
         f"the machine used {other:.2f} cores on average during the runs. "
         f"Total {time.perf_counter() - wall0:.0f} s."

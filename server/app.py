@@ -23,6 +23,7 @@ from gatenet.server.config import Settings, load_settings
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import CacheEvents, Registry
 from gatenet.server.models.timed_store import TimedStore
+from gatenet.server.rpc import inference_service
 from gatenet.server.rpc.auth import Auth, read_tokens_file
 from gatenet.server.rpc.handlers import Registrar
 from gatenet.server.rpc.loop import LoopThread
@@ -78,6 +79,7 @@ class GatenetServer:
         self.metrics_registry = metrics_registry or CollectorRegistry()
         self.metrics = Metrics(self.metrics_registry)
         self.metrics.init_methods(SERVICE_NAME, _METHODS)
+        self.metrics.init_methods(inference_service.SERVICE_NAME, inference_service.METHODS)
         store = TimedStore(open_store(settings.store, settings.data_dir), self.metrics)
         self.registry = Registry(
             store, settings.cache_bytes, settings.max_models, _cache_events(self.metrics)
@@ -119,8 +121,17 @@ class GatenetServer:
         registrar = Registrar(server, self.metrics, _auth(settings), settings.max_message_bytes)
         self._registrar = registrar
         add_to_server(GateService(settings, self.registry, self.pool, self.metrics), registrar)
+        inference_service.add_to_server(
+            inference_service.InferenceService(settings, self.registry, self.metrics, self.health),
+            registrar,
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)  # type: ignore[arg-type]
-        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        names = (
+            SERVICE_NAME,
+            inference_service.SERVICE_NAME,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        )
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
             reflection.aio.ReflectionServicer(names), registrar
         )
@@ -148,7 +159,7 @@ class GatenetServer:
         return f"{host}:{self.port}"
 
     async def _set_health(self, status: int) -> None:
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, inference_service.SERVICE_NAME):
             await self.health.set(name, status)
 
     def start(self) -> None:
