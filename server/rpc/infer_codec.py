@@ -213,7 +213,7 @@ def encode(call: InferCall, probabilities: np.ndarray, labels: np.ndarray) -> by
     Serialized messages concatenate into their merge: the call's own fields, then the outputs'
     descriptions (the same for every call of this many rows), then each output's values.
     """
-    parts = [
+    parts: list[bytes | memoryview] = [
         v2.ModelInferResponse(
             model_name=call.model, model_version=VERSION, id=call.id
         ).SerializeToString(),
