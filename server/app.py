@@ -177,10 +177,13 @@ class GatenetServer:
                     f"{self.settings.metrics_port} (--metrics-port): {exc.strerror}"
                 ) from None
             self.metrics_port = self._metrics_http.server_port
-        self._loop.run(self._open_store())
+        opened = self._loop.run(self._open_store())
         self.pool.start()
         self._loop.run(self.grpc.start())
-        self._loop.run(self._serving())
+        if opened:
+            self._loop.run(self._serving())
+        else:  # NOT_SERVING (but answering health) until the store answers
+            self._loop.run(self._serve_once_the_store_opens())
         log.info(
             "serving",
             extra={
@@ -195,17 +198,32 @@ class GatenetServer:
             },
         )
 
-    async def _open_store(self) -> None:
-        store = self.registry.store
-        await store.open()
-        await self.registry.open(warm=self.settings.warm_models)
+    async def _open_store(self) -> bool:
+        """Open the store and warm the cache; False while the store does not answer."""
+        try:
+            await self.registry.store.open()
+            await self.registry.open(warm=self.settings.warm_models)
+        except StoreUnavailable as exc:
+            self.metrics.store_up.set(0)
+            log.warning("store unavailable; NOT_SERVING until it answers: %s", exc)
+            return False
         self.metrics.models.set(self.registry.stored)
         self.metrics.store_up.set(1)
+        return True
+
+    async def _serve_once_the_store_opens(self) -> None:
+        async def retry() -> None:
+            while not await self._open_store():
+                await asyncio.sleep(_STORE_CHECK_SECONDS)
+            await self._serving()
+            log.info("store open; serving")
+
+        self._background.append(asyncio.create_task(retry()))
 
     async def _serving(self) -> None:
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         await self.health.set(STORE_HEALTH, health_pb2.HealthCheckResponse.SERVING)
-        self._background = [
+        self._background += [
             asyncio.create_task(self._apply_invalidations()),
             asyncio.create_task(self._watch_store()),
         ]
@@ -233,6 +251,8 @@ class GatenetServer:
             if now_up != up:
                 up = now_up
                 log.warning("store " + ("back" if up else "unavailable"))
+                if up:  # deletes by other replicas while we could not hear them: start afresh
+                    self.registry.clear()
                 self.metrics.store_up.set(1 if up else 0)
                 status = health_pb2.HealthCheckResponse
                 await self.health.set(STORE_HEALTH, status.SERVING if up else status.NOT_SERVING)

@@ -1,8 +1,9 @@
-"""Run `gatenet serve` as a real process on free loopback ports, for tests that kill it."""
+"""Real processes for tests, on free loopback ports: `gatenet serve`, redis-server."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,13 +12,78 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from gatenet.client import Client, ClientError
+
+READY_TIMEOUT = 10.0  # seconds for redis-server to answer PING (it replays the AOF first)
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def find_redis_server() -> str:
+    """The redis-server binary; skip without it, fail under GATENET_REQUIRE_TOOLS."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.environ.get("GATENET_REQUIRE_TOOLS", "") not in ("", "0"):
+        pytest.fail("redis-server not found and GATENET_REQUIRE_TOOLS is set")
+    pytest.skip("redis-server not installed (scripts/ensure-tools.sh installs it)")
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, durable like production."""
+
+    def __init__(self, exe: str, data_dir: Path, durable: bool = True) -> None:
+        self.exe = exe
+        self.dir = data_dir
+        self.port = free_port()
+        self.durable = durable
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start (or restart, on the same dir and AOF) and wait until it answers."""
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else []
+        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
+        args += [*persistence, "--save", "", "--logfile", str(self.dir / "redis.log")]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while self.command(b"PING") != b"+PONG":
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = (self.dir / "redis.log").read_text()[-2000:]
+                raise RuntimeError(f"redis-server did not start:\n{log}")
+            time.sleep(0.02)
+
+    def command(self, *args: bytes) -> bytes:
+        """One inline command's first reply line; b"" if nothing answers."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b" ".join(args) + b"\r\n")
+                return s.recv(4096).split(b"\r\n")[0]
+        except OSError:
+            return b""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final fsync."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
 
 
 def gatenet(*args: str, **kwargs: object) -> subprocess.Popen[str]:

@@ -196,6 +196,13 @@ class Registry:
         self.forget(meta.model_id)
         return removed
 
+    def clear(self) -> None:
+        """Drop every cached model; each reloads from the store on its next use."""
+        self._cache.clear()
+        self._ids_by_name.clear()
+        self._held = 0
+        self.events.held(0)
+
     def forget(self, model_id: str) -> None:
         """Drop a model from this cache (deleted here or by another replica)."""
         served = self._cache.pop(model_id, None)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import socket
 import sqlite3
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import redis
+from serve_process import RedisServer, find_redis_server, free_port
 
 from gatenet.server.storage import ModelMeta, ModelRecord, Store, open_store
 
-READY_TIMEOUT = 10.0  # seconds for redis-server to answer PING (it replays the AOF first)
+__all__ = ["RedisServer", "find_redis_server", "free_port"]
 
 
 def make_record(name: str = "", seed: int | None = None, created_at: float = 1.7e9) -> ModelRecord:
@@ -55,73 +50,6 @@ def assert_same(got: ModelRecord | None, want: ModelRecord) -> None:
         assert got.tensors[key].shape == value.shape
         assert got.tensors[key].tobytes() == value.tobytes(), key
     assert got.size_bytes == want.size_bytes
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def find_redis_server() -> str:
-    """The redis-server binary; skip without it, fail under GATENET_REQUIRE_TOOLS."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if os.environ.get("GATENET_REQUIRE_TOOLS", "") not in ("", "0"):
-        pytest.fail("redis-server not found and GATENET_REQUIRE_TOOLS is set")
-    pytest.skip("redis-server not installed (scripts/ensure-tools.sh installs it)")
-
-
-class RedisServer:
-    """A real redis-server on a free loopback port, durable like production."""
-
-    def __init__(self, exe: str, data_dir: Path, durable: bool = True) -> None:
-        self.exe = exe
-        self.dir = data_dir
-        self.port = free_port()
-        self.durable = durable
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start (or restart, on the same dir and AOF) and wait until it answers."""
-        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else []
-        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
-        args += [*persistence, "--save", "", "--logfile", str(self.dir / "redis.log")]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while self.command(b"PING") != b"+PONG":
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                log = (self.dir / "redis.log").read_text()[-2000:]
-                raise RuntimeError(f"redis-server did not start:\n{log}")
-            time.sleep(0.02)
-
-    def command(self, *args: bytes) -> bytes:
-        """One inline command's first reply line; b"" if nothing answers."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b" ".join(args) + b"\r\n")
-                return s.recv(4096).split(b"\r\n")[0]
-        except OSError:
-            return b""
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no final fsync."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 async def check_prefix_pages(store: Store, count: int = 60) -> None:

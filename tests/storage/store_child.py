@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
-from storage_support import make_record
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, as pytest has it
+from storage_support import make_record  # noqa: E402
 
-from gatenet.server.storage import StoreError, open_store
+from gatenet.server.storage import StoreError, open_store  # noqa: E402
 
 
 async def put(data_dir: str, count: int) -> None:

@@ -1,0 +1,116 @@
+"""Replicas over one real redis-server: shared models, deletes seen everywhere, Redis outages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from serve_process import RedisServer, ServeProcess, find_redis_server
+
+from gatenet.client import Client, ClientError
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    data = tmp_path / "redis"
+    data.mkdir()
+    server = RedisServer(find_redis_server(), data)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def replicas(redis_server) -> Iterator[list[ServeProcess]]:
+    started = [ServeProcess("--store", redis_server.url).start() for _ in range(3)]
+    yield started
+    for replica in started:
+        replica.stop()
+
+
+def _store_health(target: str) -> int:
+    channel = grpc.insecure_channel(target)
+    try:
+        request = health_pb2.HealthCheckRequest(service="gatenet.store")
+        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+    finally:
+        channel.close()
+
+
+def test_every_replica_serves_every_model_and_sees_deletes_within_a_second(replicas):
+    a, b, c = (Client(r.target, timeout=30) for r in replicas)
+    with a, b, c:
+        model = a.train(gate="xor", name="shared").model_id
+        expected = a.predict(model, ROWS).probabilities.tolist()
+        for other in (b, c):  # a cache miss reads the model from Redis
+            assert other.predict("shared", ROWS).probabilities.tolist() == expected
+        b.delete_model(model)
+        deadline = time.monotonic() + 1.0
+        for other in (a, c):
+            while True:
+                try:
+                    other.predict(model, ROWS)
+                except ClientError as err:
+                    assert err.code == "NOT_FOUND"
+                    break
+                assert time.monotonic() < deadline, "a replica still serves a deleted model"
+                time.sleep(0.02)
+
+
+def test_names_are_unique_across_replicas(replicas):
+    with Client(replicas[0].target) as a, Client(replicas[1].target) as b:
+        a.train(gate="and", name="only-once")
+        with pytest.raises(ClientError) as err:
+            b.train(gate="or", name="only-once")
+        assert err.value.code == "ALREADY_EXISTS"
+
+
+def test_a_redis_outage_fails_writes_cleanly_keeps_cached_predicts_and_heals(
+    redis_server, replicas
+):
+    target = replicas[0].target
+    with Client(target, timeout=30, retries=0) as c:
+        model = c.train(gate="or").model_id
+        assert c.predict(model, ROWS).labels.tolist() == [0, 1, 1, 1]
+        redis_server.stop()
+        with pytest.raises(ClientError) as err:
+            c.train(gate="and")
+        assert err.value.code == "UNAVAILABLE"
+        assert "redis" in err.value.message and "unavailable" in err.value.message
+        assert c.predict(model, ROWS).labels.tolist() == [0, 1, 1, 1], "cached models serve on"
+        deadline = time.monotonic() + 10
+        while _store_health(target) != health_pb2.HealthCheckResponse.NOT_SERVING:
+            assert time.monotonic() < deadline, "health never said the store is down"
+            time.sleep(0.1)
+        assert c.health() == "SERVING", "the replica itself still serves"
+        redis_server.start()  # same port, same AOF
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                assert c.train(gate="and").fit
+                break
+            except ClientError as err:
+                assert err.code == "UNAVAILABLE" and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert c.predict(model, ROWS).labels.tolist() == [0, 1, 1, 1]
+
+
+def test_acknowledged_models_survive_a_redis_kill_9(redis_server, replicas):
+    with Client(replicas[0].target, timeout=30) as c:
+        trained = {c.train(gate="xor", seed=i).model_id for i in range(10)}
+    redis_server.kill()
+    redis_server.start()  # replays its append-only file
+    fresh = ServeProcess("--store", redis_server.url).start()  # a cold cache: reads Redis
+    try:
+        with Client(fresh.target, timeout=30) as c:
+            assert trained <= {m.model_id for m in c.list_models()}
+            for model in trained:
+                assert c.predict(model, ROWS).labels.tolist() == [0, 1, 1, 0]
+    finally:
+        fresh.stop()
