@@ -31,6 +31,14 @@ def hidden_sizes(text: str) -> list[int]:
         raise InputError(f"--hidden: {text!r} is not sizes like 4 or 4,4 or none") from None
 
 
+def row_indices(text: str) -> list[int]:
+    """ "0,3,1,2" -> [0, 3, 1, 2]: dataset rows, in the order to visit them."""
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"--row-order: {text!r} is not row indices like 0,3,1,2") from None
+
+
 def truth_table(text: str) -> list[int]:
     """ "0,1,1,0" (or "0110") -> [0, 1, 1, 0]."""
     parts = text.split(",") if "," in text else list(text.strip())

@@ -58,6 +58,12 @@ def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
         )
 
 
+_RECIPE_HELP = {
+    "loss": "bce, or mse = (p - y)^2 as torch's MSELoss: a notebook stepping on (p - y)^2 / 2 "
+    "needs half its learning rate here (seed 004: --lr 2 for its learning_rate 4)",
+}
+
+
 def _choice(option: str) -> dict[str, Any]:
     return {"choices": choices(option), "type": lambda s: s.lower().replace("-", "_")}
 
@@ -88,7 +94,7 @@ def _add_train(sub: Any) -> None:
     net.add_argument("--activation", **_choice("activation"))
     rec = p.add_argument_group("recipe (unset = server default)")
     for option in ("method", "loss", "reduction", "optimizer", "schedule", "init"):
-        rec.add_argument(f"--{option}", **_choice(option))
+        rec.add_argument(f"--{option}", help=_RECIPE_HELP.get(option), **_choice(option))
     rec.add_argument("--lr", type=float, help="learning rate")
     rec.add_argument("--momentum", type=float, help="SGD momentum in [0, 1)")
     rec.add_argument("--batch-size", type=int, help="rows per step for mini_batch")
@@ -106,6 +112,17 @@ def _add_train(sub: Any) -> None:
     stop.add_argument("--margin", type=float, help="fit margin on the probability, [0, 0.5)")
     stop.add_argument("--restarts", type=int, help="random restarts trained at once")
     stop.add_argument("--check-every", type=int, help="steps between fit checks")
+    rec.add_argument(
+        "--row-order",
+        type=cli_input.row_indices,
+        metavar="I,J,...",
+        help="online/mini-batch: visit these rows in order, cycled (replays a notebook's samples)",
+    )
+    stop.add_argument(
+        "--curve-points",
+        type=int,
+        help="loss-curve points kept (taken at fit checks; --check-every 1 for every step)",
+    )
     p.add_argument("--name", default="", help="a unique name to find the model by")
     p.add_argument("--stream", action="store_true", help="stream progress (a bar on stderr)")
     p.set_defaults(run=commands.cmd_train)

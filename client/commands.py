@@ -19,7 +19,7 @@ HEALTH_TIMEOUT = 10.0  # seconds; a health probe must answer even when no --time
 # train flags whose dest is already the Client.train keyword
 _SAME_NAME = (
     "hidden activation method loss reduction optimizer lr momentum schedule batch_size steps"
-    " init seed early_stop margin restarts check_every"
+    " init seed early_stop margin restarts check_every row_order curve_points"
 ).split()
 
 

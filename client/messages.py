@@ -50,6 +50,8 @@ class TrainOptions(TypedDict, total=False):
     margin: float | None
     restarts: int | None
     check_every: int | None
+    row_order: Sequence[int] | None
+    curve_points: int | None
     name: str
 
 
@@ -164,6 +166,8 @@ def build_train_request(
     margin: float | None = None,
     restarts: int | None = None,
     check_every: int | None = None,
+    row_order: Sequence[int] | None = None,
+    curve_points: int | None = None,
     name: str = "",
 ) -> pb.TrainRequest:
     """Build a TrainRequest; None leaves a field to the server default. Raises ValueError."""
@@ -199,9 +203,12 @@ def build_train_request(
         ("seed", seed),
         ("restarts", restarts),
         ("check_every", check_every),
+        ("curve_points", curve_points),
     ):
         if count is not None:
             _set(request, option, option, _uint(option, count))
+    for i, row in enumerate(row_order or ()):
+        _set(request, "row_order", f"row_order[{i}]", _uint(f"row_order[{i}]", row))
     if early_stop is not None:
         request.early_stop = bool(early_stop)
     for key, value in (initial_weights or {}).items():

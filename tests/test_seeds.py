@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from gatenet.client import Client
+from gatenet.client import Client, ClientError
 
 XOR_ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 
@@ -274,3 +275,72 @@ def test_seed_004_online_mse_learns_not_x3(client: Client) -> None:
     assert info.fit and info.accuracy == 1.0
     p = probabilities(client, info, rows)
     assert np.all(np.abs(p - targets) < 0.1)  # the notebook: every row within 0.04
+
+
+# -- replaying a notebook's exact samples: an explicit row order, a loss point per step ------
+
+
+def test_an_explicit_row_order_replays_a_hand_written_online_loop(client: Client) -> None:
+    """Seed 000's loop with a known sample sequence: torch autograd, SGD lr 0.05, BCE, one row
+    per step in the given order. The service given the same order lands on the same weights."""
+    order = [3, 0, 2, 1, 1, 2, 0, 3, 2, 2, 0, 1] * 5
+    x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    g = torch.Generator().manual_seed(5)
+    w1, b1 = torch.rand(2, 4, generator=g), torch.rand(4, generator=g)
+    w2, b2 = torch.rand(4, 1, generator=g), torch.rand(1, generator=g)
+    params = [t.requires_grad_() for t in (w1, b1, w2, b2)]
+    for row in order:
+        out = torch.sigmoid(torch.sigmoid(x[row] @ w1 + b1) @ w2 + b2)[0]
+        loss = -(y[row] * torch.log(out) + (1 - y[row]) * torch.log(1 - out))
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= 0.05 * p.grad
+                p.grad.zero_()
+    info = client.train(
+        gate="xor",
+        hidden=[4],
+        activation="sigmoid",
+        init="uniform",
+        method="autograd",
+        loss="bce",
+        reduction="sum",
+        optimizer="sgd",
+        lr=0.05,
+        schedule="online",
+        steps=len(order),
+        row_order=order,
+        restarts=1,
+        early_stop=False,
+        seed=5,
+        check_every=1,
+        curve_points=len(order) + 1,
+    )
+    weights = client.get_weights(info).tensors
+    for name, want in (
+        ("layers.0.weight", w1),
+        ("layers.0.bias", b1),
+        ("layers.1.weight", w2),
+        ("layers.1.bias", b2),
+    ):
+        np.testing.assert_allclose(weights[name], want.detach().numpy(), rtol=0, atol=1e-6)
+    assert len(info.loss_curve) == len(order) + 1  # one point per step, and the start
+    assert [step for step, _ in info.loss_curve] == list(range(len(order) + 1))
+    stored = client.get_model(info)
+    assert stored.spec["row_order"] == order and stored.spec["curve_points"] == len(order) + 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"schedule": "full_batch", "row_order": [0, 1]}, "row_order: is for the online"),
+        ({"schedule": "online", "row_order": [0, 4]}, "row_order[1]: 4 is outside 0..3"),
+        ({"curve_points": 1}, "curve_points: 1 is below the minimum 2"),
+        ({"curve_points": 10**6}, "curve_points: 1000000 exceeds the limit 100000"),
+    ],
+)
+def test_row_orders_and_curve_points_are_checked(client: Client, fields, message) -> None:
+    with pytest.raises(ClientError) as err:
+        client.train(gate="xor", **fields)
+    assert err.value.code == "INVALID_ARGUMENT" and message in err.value.message

@@ -41,6 +41,7 @@ _OPTIONAL = (
     "margin",
     "restarts",
     "check_every",
+    "curve_points",
 )
 _MAX_TENSOR_DIMS = 2  # parameters are weights [in, out] and biases [out]
 
@@ -125,6 +126,7 @@ def spec_from_request(request: pb.TrainRequest, limits: Limits) -> TrainSpec:
         hidden_sizes=hidden,
         activation=_enum_name("activation", network.activation),
         initial_weights=_initial_weights(request),
+        row_order=tuple(request.row_order) or None,
         **fields,
     )
 
@@ -164,6 +166,7 @@ def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
         setattr(request, field, getattr(recipe, field))
     if recipe.initial_weights is not None:
         request.initial_weights.extend(tensors(recipe.initial_weights))
+    request.row_order[:] = list(recipe.row_order or ())
     return request
 
 

@@ -83,6 +83,22 @@ def count(field: str, value: int | None, default: int, limit: int) -> int:
     return n
 
 
+def row_order(
+    given: Sequence[int] | None, schedule: str, rows: int, limit: int
+) -> tuple[int, ...] | None:
+    """An explicit row order: indices of the dataset's rows, for a schedule that samples."""
+    if not given:
+        return None
+    if schedule == "full_batch":
+        raise InvalidArgument("row_order", "is for the online and mini_batch schedules only")
+    if len(given) > limit:
+        raise InvalidArgument("row_order", f"{len(given)} entries exceeds the limit {limit}")
+    for i, row in enumerate(given):
+        if not 0 <= row < rows:
+            raise InvalidArgument(f"row_order[{i}]", f"{row} is outside 0..{rows - 1}")
+    return tuple(int(row) for row in given)
+
+
 def initial_weights(
     given: Mapping[str, np.ndarray] | None, shapes: Sequence[Shape]
 ) -> dict[str, np.ndarray] | None:

@@ -42,6 +42,7 @@ DEFAULT_INIT = "xavier"
 DEFAULT_MARGIN = 0.4  # p >= 0.9 / <= 0.1: confident models for ~1.4x the steps of 0.1
 DEFAULT_RESTARTS = 12
 DEFAULT_CHECK_EVERY = 10  # a fit check costs about half a step's ops; every 10 steps is ~5%
+DEFAULT_CURVE_POINTS = 100
 
 # Perceptron defaults: seed 001's full-batch rule from zeros with lr 1 (sums over rows).
 PERCEPTRON: dict[str, Any] = dict(
@@ -143,7 +144,15 @@ def resolve(spec: TrainSpec, limits: Limits) -> Recipe:
         raise InvalidArgument(
             "seed", f"{seed} is outside 0..{SEED_LIMIT - restarts} (seed + restarts - 1 < 2^64)"
         )
+    row_order = checks.row_order(spec.row_order, schedule, data.rows, limits.max_row_order)
+    curve_points = checks.count(
+        "curve_points", spec.curve_points, DEFAULT_CURVE_POINTS, limits.max_curve_points
+    )
+    if curve_points < 2:
+        raise InvalidArgument("curve_points", f"{curve_points} is below the minimum 2")
     return Recipe(
+        row_order=row_order,
+        curve_points=curve_points,
         dataset=data,
         hidden_sizes=hidden,
         activation=activation,

@@ -36,6 +36,21 @@ class RowSampler:
         return idx
 
 
+class FixedOrder:
+    """Row indices [R * batch] per step from one given order, cycled; every restart alike."""
+
+    def __init__(self, order: Sequence[int], restarts: int, batch: int) -> None:
+        # One cycle long enough to hand out whole batches: the order repeated batch times.
+        cycle = torch.tensor(list(order) * batch, dtype=torch.long)
+        self._steps = cycle.view(len(order), batch).repeat(1, restarts)
+        self._used = 0
+
+    def next(self) -> torch.Tensor:
+        idx = self._steps[self._used]
+        self._used = (self._used + 1) % self._steps.shape[0]
+        return idx
+
+
 class Feed:
     """Each step's rows as fixed buffers x [R, n, F] and y [R, n, 1] (n = rows per step)."""
 
@@ -46,18 +61,21 @@ class Feed:
         gens: Sequence[torch.Generator],
         schedule: str,
         batch_size: int,
+        row_order: Sequence[int] | None = None,
     ) -> None:
         r, (rows, features) = len(gens), x.shape
         # Full batch exposes broadcast views of the dataset (no per-step work); online and
         # mini-batch gather sampled rows into the same buffers, so engines can hoist views.
         self.data_x, self.data_y = x, y
         if schedule == "full_batch":
-            self.sampler = None
+            self.sampler: RowSampler | FixedOrder | None = None
             self.x = x.expand(r, rows, features)
             self.y = y.view(1, rows, 1).expand(r, rows, 1)
         else:
             batch = 1 if schedule == "online" else batch_size
-            self.sampler = RowSampler(gens, rows, batch)
+            self.sampler = (
+                FixedOrder(row_order, r, batch) if row_order else RowSampler(gens, rows, batch)
+            )
             self.x = torch.empty(r, batch, features, dtype=x.dtype)
             self.y = torch.empty(r, batch, 1, dtype=y.dtype)
             self._x_rows = self.x.view(r * batch, features)

@@ -35,6 +35,8 @@ class Limits:
     max_batch_size: int = 4096
     # restarts x (parameters + rows x units): bounds the memory of one batched training
     max_batch_elements: int = 50_000_000
+    max_row_order: int = 100_000  # entries of an explicit row order
+    max_curve_points: int = 100_000  # loss-curve points kept
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class TrainSpec:
     margin: float | None = None  # fit margin on the probability, in [0, 0.5)
     restarts: int | None = None
     check_every: int | None = None  # steps between fit checks
+    row_order: tuple[int, ...] | None = None  # rows visited in order (online, mini_batch)
+    curve_points: int | None = None  # loss-curve points kept
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ class Recipe:
     margin: float  # fit margin on the probability, in [0, 0.5)
     restarts: int  # restarts trained at once
     check_every: int  # steps between fit checks
+    row_order: tuple[int, ...] | None  # rows visited in order, cycled; None = random draws
+    curve_points: int  # loss-curve points kept, sampled at fit checks
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from gatenet.server.training.sampling import Feed
 from gatenet.server.training.spec import Limits, Progress, Recipe, Summary, TrainResult, TrainSpec
 from gatenet.server.training.tasks import gate_task
 
-CURVE_POINTS = 100  # at most this many loss-curve samples
 POLL_SECONDS = 0.005  # should_stop() is called at least this often (and at every fit check)
 
 
@@ -45,23 +44,26 @@ _ENGINES: dict[str, Callable[[Params, Feed, Recipe], Engine]] = {
 
 
 class _Curve:
-    """Loss-curve samples of every restart, thinned by halving so at most CURVE_POINTS remain."""
+    """Loss-curve samples of every restart, thinned by halving to stay within a limit."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.points: list[tuple[int, torch.Tensor]] = []
         self.stride, self.seen = 1, 0
 
     def add(self, step: int, loss: torch.Tensor) -> None:
         if self.seen % self.stride == 0:
-            if len(self.points) >= CURVE_POINTS - 1:
+            if len(self.points) >= self.limit:
                 self.points = self.points[::2]
                 self.stride *= 2
             self.points.append((step, loss))
         self.seen += 1
 
     def of(self, k: int, last: tuple[int, torch.Tensor]) -> list[tuple[int, float]]:
-        """Restart k's curve (the kept one), ending at the last check."""
-        points = self.points if self.points[-1][0] == last[0] else [*self.points, last]
+        """Restart k's curve (the kept one), ending at the last check, within the limit."""
+        points = self.points
+        if points[-1][0] != last[0]:  # thinned away: the end replaces the last sample if full
+            points = [*points[: self.limit - 1], last]
         return [(step, float(loss[k])) for step, loss in points]
 
 
@@ -87,11 +89,11 @@ def train(
     initialise(params, recipe.init, gens, recipe.initial_weights)
     x = torch.from_numpy(data.inputs).to(dtype)
     y = torch.from_numpy(data.targets).to(dtype)
-    feed = Feed(x, y, gens, recipe.schedule, recipe.batch_size)
+    feed = Feed(x, y, gens, recipe.schedule, recipe.batch_size, recipe.row_order)
     engine = _ENGINES[recipe.method](params, feed, recipe)
     evaluate = Evaluator(x, y, recipe)
 
-    curve = _Curve()
+    curve = _Curve(recipe.curve_points)
     step, poll = 0, 1
     deadline = started + time_limit if time_limit is not None else math.inf
     timed_out = False
