@@ -45,3 +45,9 @@ def configure(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # Python warnings (numpy's RuntimeWarnings among them) become log lines in this format,
+    # never raw text in the middle of a JSON log.
+    logging.captureWarnings(True)
+    warnings = logging.getLogger("py.warnings")
+    warnings.handlers[:] = [handler]
+    warnings.propagate = False

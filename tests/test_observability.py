@@ -170,3 +170,25 @@ def test_one_json_log_line_per_rpc_and_training(make_server, capfd):
     train_line = next(e for e in rpcs if e["method"].endswith("/Train"))
     assert train_line["code"] == "OK" and train_line["model_id"] == model
     assert any(e["method"].endswith("/GetModel") and e["code"] == "NOT_FOUND" for e in rpcs)
+
+
+def test_a_cancelled_training_writes_its_log_line_too(make_server, capfd):
+    import json
+    import logging
+
+    from gatenet.server import logs
+
+    srv = make_server()
+    logs.configure("INFO", "json")
+    try:
+        with Client(srv.target, retries=0) as c:
+            with pytest.raises(ClientError):
+                c.train(gate="xor", steps=1_000_000, early_stop=False, timeout=0.5)
+            c.health()  # a later call: the cancelled one has been accounted by now
+    finally:
+        logging.getLogger("gatenet").setLevel("WARNING")
+        logging.getLogger("gatenet").handlers[:] = []
+    lines = [json.loads(x) for x in capfd.readouterr().err.splitlines() if x.startswith("{")]
+    trainings = [e for e in lines if e["msg"] == "training"]
+    assert [e["outcome"] for e in trainings] == ["cancelled"]
+    assert any(e["msg"] == "rpc" and e["code"] == "DEADLINE_EXCEEDED" for e in lines)

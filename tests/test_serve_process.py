@@ -109,3 +109,33 @@ def test_serve_trains_then_stops_gracefully_on_signal(sig):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_taken_metrics_port_stops_start_up_with_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _gatenet("serve", "--port", "0", "--metrics-port", str(port), "--store", "memory")
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f":{port} (--metrics-port)" in lines[0], err
+
+
+def test_warnings_are_json_log_lines(capfd):
+    import logging
+    import warnings
+
+    from gatenet.server import logs
+
+    logs.configure("INFO", "json")
+    try:
+        warnings.warn("overflow encountered", RuntimeWarning, stacklevel=1)
+    finally:
+        for name in ("gatenet", "py.warnings"):
+            logging.getLogger(name).handlers[:] = []
+        logging.captureWarnings(False)
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("{") for line in err), err
+    assert "overflow encountered" in err[-1]
