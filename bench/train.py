@@ -234,33 +234,98 @@ def step_seconds(restarts: int, steps: int) -> float:
         gate_task("xor", 0, LIMITS), hidden_sizes=(4,), restarts=restarts, steps=steps,
         early_stop=False, seed=0,
     )  # fmt: skip
-    return min(train(resolve(spec, LIMITS)).train_seconds / steps for _ in range(3))
+    return min(train(resolve(spec, LIMITS)).summary.train_seconds / steps for _ in range(3))
 
 
-def rpc_latency(calls: int) -> str:
-    """p50 / p99 of Train(gate=xor) through the real server and client, or why not."""
-    try:
-        from gatenet.client import Client
-        from gatenet.server.app import build_server
-        from gatenet.server.config import Settings
-    except ImportError as exc:
-        return f"n/a: {exc}"
-    settings = Settings(port=0, metrics_port=-1, log_level="WARNING", grace_seconds=0.0)
-    server = build_server(settings)
-    server.start()
-    try:
-        with Client(server.target, timeout=60) as client:
-            client.train(gate="xor")  # first call: channel set-up
-            lat = []
-            for _ in range(calls):
-                t = time.perf_counter()
-                client.train(gate="xor")
-                lat.append(time.perf_counter() - t)
-    finally:
-        server.stop(0)
-    lat.sort()
-    p99 = lat[min(len(lat) - 1, math.ceil(0.99 * len(lat)) - 1)]
-    return f"p50 {ms(statistics.median(lat))}, p99 {ms(p99)} over {calls} calls"
+def _p99(values: list[float]) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, math.ceil(0.99 * len(values)) - 1)]
+
+
+def rpc_costs(calls: int) -> str:
+    """Train(gate=xor) through the real server and client, per store: end to end, the training
+    the server reports, and the difference (the request path's own cost)."""
+    import tempfile
+
+    from gatenet.client import Client
+    from gatenet.server.app import build_server
+    from gatenet.server.config import Settings
+
+    lines = [
+        "| store | Train p50 | p99 | reported training p50 | path p50 (RPC − training)"
+        " | target | GetModel p50 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    p50s = {}
+    for store in ("memory", "sqlite"):
+        with tempfile.TemporaryDirectory() as data:
+            settings = Settings(
+                port=0,
+                metrics_port=-1,
+                log_level="WARNING",
+                grace_seconds=0.0,
+                store=store,
+                data_dir=data,
+                drain_delay=0.0,
+            )
+            server = build_server(settings)
+            server.start()
+            try:
+                with Client(server.target, timeout=60) as client:
+                    client.train(gate="xor")  # first call: channel set-up
+                    total, trained, path, get = [], [], [], []
+                    for _ in range(calls):
+                        t = time.perf_counter()
+                        info = client.train(gate="xor")
+                        total.append(time.perf_counter() - t)
+                        trained.append(info.train_seconds)
+                        path.append(total[-1] - info.train_seconds)
+                        t = time.perf_counter()
+                        client.get_model(info.model_id)
+                        get.append(time.perf_counter() - t)
+            finally:
+                server.stop(0)
+        p50s[store] = statistics.median(total)
+        gap = statistics.median(path)
+        lines.append(
+            f"| {store} | {ms(p50s[store])} | {ms(_p99(total))} | {ms(statistics.median(trained))}"
+            f" | {ms(gap)} | ≤ 1.5 ms: {'yes' if gap <= 0.0015 else '**no**'}"
+            f" | {ms(statistics.median(get))} |"
+        )
+    ratio = p50s["sqlite"] / p50s["memory"]
+    lines.append(
+        f"\nTrain p50 sqlite / memory: {ratio:.2f} (target ≤ 1.5: "
+        f"{'yes' if ratio <= 1.5 else '**no**'}); {calls} calls each."
+    )
+    return "\n".join(lines)
+
+
+def access_log_cost(lines: int = 20_000) -> str:
+    """What one access-log line costs the server (JSON, to a file), against a GetModel call."""
+    import logging
+    import os
+
+    from gatenet.server import logs
+
+    logger = logging.getLogger("gatenet.access")
+    with open(os.devnull, "w") as sink:
+        handler = logging.StreamHandler(sink)
+        handler.setFormatter(logs.JsonFormatter())
+        logger.handlers[:] = [handler]
+        logger.setLevel("INFO")
+        logger.propagate = False
+        fields = {
+            "method": "/gatenet.v1.GateService/GetModel",
+            "code": "OK",
+            "ms": 0.412,
+            "model_id": "0" * 32,
+        }
+        t = time.perf_counter()
+        for _ in range(lines):
+            logger.info("rpc", extra={"fields": fields})
+        per_line = (time.perf_counter() - t) / lines
+        logger.handlers[:] = []
+    return f"{per_line * 1e6:.1f} µs per access-log line (JSON, {lines:,} lines)"
 
 
 RECIPES = [  # (label, recipe, task, seeds for the full run, seeds with --quick)
@@ -333,7 +398,8 @@ def main() -> None:
         print(f"| {r} | {sec * 1e6:.1f} us | {sec / r * 1e6:.2f} us | {sec / per_step[1]:.2f}x |")
 
     print("\n## Train RPC end to end (gate=xor, defaults, real server and client on loopback)\n")
-    print(rpc_latency(20 if quick else 200))
+    print(rpc_costs(20 if quick else 200))
+    print("\n" + access_log_cost())
 
     xor_median = default_xor["median"]
     checks = [

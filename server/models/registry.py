@@ -36,7 +36,7 @@ from gatenet.server.storage import (
 
 log = logging.getLogger("gatenet.server")
 
-_ENTRY_OVERHEAD = 600  # bytes an entry costs beyond its arrays (objects, dict slots; measured)
+ENTRY_OVERHEAD = 600  # bytes an entry costs beyond its arrays (objects, dict slots; measured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +213,7 @@ class Registry:
     # -- the cache's budget ---------------------------------------------------------
 
     def _cache_model(self, meta: ModelMeta, compiled: CompiledModel) -> Served:
-        served = Served(meta.model_id, meta.name, compiled, compiled.nbytes + _ENTRY_OVERHEAD)
+        served = Served(meta.model_id, meta.name, compiled, compiled.nbytes + ENTRY_OVERHEAD)
         old = self._cache.pop(served.model_id, None)
         if old is not None:
             self._uncache(old)

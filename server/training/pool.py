@@ -150,6 +150,11 @@ class _Slot:
             raise RuntimeError("training worker did not start")
 
     def _serve(self) -> None:
+        try:
+            self._ensure_ready()  # torch warms up here, while the server already serves
+        except (EOFError, OSError, RuntimeError):
+            log.error("training worker %d did not start; replacing it", self.index)
+            self._replace()
         while (run := self.pool.runs.get()) is not None:
             try:
                 self._train(run)
@@ -249,11 +254,10 @@ class TrainingPool:
         self._slots = [_Slot(self, i) for i in range(workers)]
 
     def start(self) -> None:
-        """Start every worker and wait until each has torch warmed up."""
+        """Start every worker; each warms torch up in the background, and a run that comes
+        first waits for it."""
         for slot in self._slots:
             slot.start_process()
-        for slot in self._slots:
-            slot._ensure_ready()
             slot.thread.start()
 
     async def run(
