@@ -109,3 +109,31 @@ def test_promql_metric_names():
         "sum without (instance) (up) or on() vector(0)"
     )
     assert promql_metric_names(expr) == {"grpc_server_handling_seconds_bucket", "up"}
+
+
+def test_haproxy_config_is_valid():
+    """haproxy -c on the shipped file, with its own defaults: valid and without warnings."""
+    result = run([find_tool("haproxy"), "-c", "-f", str(DEPLOY / "haproxy" / "haproxy.cfg")])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Configuration file is valid" in result.stdout + result.stderr
+    assert "WARNING" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_haproxy_routes_on_the_model_id_with_bounded_load():
+    """The lines the scale-out design rests on, so an edit can't drop one unnoticed."""
+    text = (DEPLOY / "haproxy" / "haproxy.cfg").read_text()
+    lines = {line.strip() for line in text.splitlines() if not line.lstrip().startswith("#")}
+    for needed in [
+        "balance hdr(x-model-id)",
+        "hash-type consistent",
+        "hash-balance-factor 150",
+        "option tcp-check",
+    ]:
+        assert needed in lines, needed
+    assert re.search(r'^\s*bind "\$\{GATENET_LB_ADDR-[^}]+\}" proto h2$', text, re.M)
+    assert re.search(r"^\s*default-server check .*\bproto h2\b", text, re.M)
+    servers = re.findall(r"^\s*server (\S+) ", text, re.M)
+    assert servers == ["gatenet1", "gatenet2", "gatenet3"]
+    # A unary Train answers only when training ends (the server's limit is 60 s).
+    timeout = int(re.search(r"^\s*timeout server (\d+)s$", text, re.M).group(1))
+    assert timeout >= 60 + 10
