@@ -53,8 +53,12 @@ FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="gatenet" \
       org.opencontainers.image.description="gRPC service that trains and serves tiny neural networks on boolean functions"
 # A fixed numeric uid, so orchestrators can verify "non-root" without /etc/passwd.
+# /data is the SQLite store's folder (GATENET_DATA_DIR), owned by that user: a fresh named
+# volume mounted there starts as a copy of it, owner included, so the server can write it.
 RUN useradd --system --no-log-init --uid 10001 --user-group --create-home --home-dir /home/gatenet \
-        --shell /usr/sbin/nologin gatenet
+        --shell /usr/sbin/nologin gatenet \
+    && mkdir -p /data \
+    && chown 10001:10001 /data
 COPY --from=builder /opt/venv /opt/venv
 # Inside the container the server must listen on all interfaces to be reachable
 # through published ports; change ports or limits with GATENET_* at run time.
@@ -66,13 +70,17 @@ ENV PATH=/opt/venv/bin:$PATH \
     GATENET_METRICS_HOST=0.0.0.0 \
     GATENET_METRICS_PORT=8000 \
     GATENET_LOG_FORMAT=json \
+    GATENET_DATA_DIR=/data \
+    GATENET_DRAIN_DELAY=0 \
     GATENET_GRACE_SECONDS=8
 USER 10001:10001
 WORKDIR /home/gatenet
 EXPOSE 50051 8000
-# SIGTERM starts the server's drain: GATENET_GRACE_SECONDS for in-flight calls, then
-# ~2 s to stop training workers. 8 s fits `docker stop`'s default 10 s before SIGKILL;
-# raise it together with the stop timeout (compose: stop_grace_period).
+# SIGTERM starts the server's drain: GATENET_DRAIN_DELAY s NOT_SERVING while still
+# accepting (0 here: a lone container has no balancer to tell; the scale profile and
+# deploy/k8s set 2), GATENET_GRACE_SECONDS for in-flight calls, then ~2 s to stop
+# training workers. 0 + 8 + 2 fits `docker stop`'s default 10 s before SIGKILL; raise
+# them together with the stop timeout (compose: stop_grace_period).
 STOPSIGNAL SIGTERM
 # Through sh so the check follows GATENET_PORT when it is changed.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
