@@ -103,10 +103,14 @@ def test_a_killed_replica_moves_only_its_own_ids(cluster, client, owners):
     victim = max(counts, key=counts.get)
     servers[victim].proc.send_signal(signal.SIGKILL)
     servers[victim].proc.wait(timeout=10)
+    survivors = {name: r for name, r in servers.items() if name != victim}
+    # Before the check notices: the refused connection is retried on another replica
+    # (retries 2, option redispatch 1), so even now the caller sees no UNAVAILABLE.
+    for model in [m for m, o in owners.items() if o == victim][:2]:
+        assert owner_of(survivors, client, model, 1) != victim
     wait_for(f"haproxy to mark {victim} DOWN", lambda: lb.status()[victim] == "DOWN", 15, lb.log)
 
     # No UNAVAILABLE from here on: every call reaches a live replica and ends NOT_FOUND.
-    survivors = {name: r for name, r in servers.items() if name != victim}
     for model, owner in owners.items():
         now = owner_of(survivors, client, model, 2)
         if owner != victim:
