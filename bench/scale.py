@@ -3,10 +3,10 @@
 Run: `.venv/bin/python bench/scale.py` (loopback, about a minute, one markdown table).
 Needs Debian's haproxy (scripts/ensure-tools.sh installs it).
 
-Three `gatenet serve` processes and HAProxy with deploy/haproxy/haproxy.cfg as shipped,
-each on free loopback ports. Until the shared store lands, every replica trains its own
-copy of one XOR model under the same name, so a Predict by name answers on whichever
-replica the name hashes to. Calls are sequential from one client: the figures are the
+Three `gatenet serve` processes (each its own in-memory store) and HAProxy with
+deploy/haproxy/haproxy.cfg as shipped, each on free loopback ports. Every replica trains
+its own copy of one XOR model under the same name, so a Predict by name answers on
+whichever replica the name hashes to. Calls are sequential from one client: the figures are the
 latency of one call, not throughput. Every process shares this machine's cores, HAProxy
 and the client included, so the extra hop costs CPU here that it would not on its own.
 """
@@ -59,9 +59,11 @@ def wait(what: str, ready: Callable[[], bool], timeout: float = 180) -> None:
 
 
 @contextmanager
-def process(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(
+    args: list[str], log: Path, env: dict[str, str] | None = None, cwd: str | None = None
+) -> Iterator[None]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     try:
         yield
     finally:
@@ -120,14 +122,17 @@ def main() -> int:
     if not haproxy:
         raise SystemExit("haproxy not found: scripts/ensure-tools.sh installs it")
 
+    # Each replica its own in-memory store, where the server has --store (else the default).
+    serve_help = subprocess.run([str(GATENET), "serve", "--help"], capture_output=True, text=True)
+    store = ["--store", "memory"] if "--store" in serve_help.stdout else []
     with tempfile.TemporaryDirectory(prefix="gatenet-bench-scale-") as tmp, ExitStack() as stack:
         targets = {}
         for name in REPLICAS:
             port, metrics = free_port(), free_port()
             args = [str(GATENET), "serve", "--host", "127.0.0.1", "--port", str(port)]
             args += ["--metrics-host", "127.0.0.1", "--metrics-port", str(metrics)]
-            args += ["--log-level", "WARNING"]
-            stack.enter_context(process(args, Path(tmp) / f"{name}.log"))
+            args += ["--log-level", "WARNING", *store]
+            stack.enter_context(process(args, Path(tmp) / f"{name}.log", cwd=tmp))
             targets[name] = f"127.0.0.1:{port}"
         for name, target in targets.items():
             with Client(target, timeout=5) as c:

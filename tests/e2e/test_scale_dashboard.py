@@ -19,9 +19,8 @@ from lb_support import REPLICAS, balancer
 pytestmark = pytest.mark.e2e
 
 SCALE_DASHBOARD = DEPLOY / "grafana" / "dashboards" / "gatenet-scale.json"
-# Metrics the cache and the Redis/SQLite store add (server/storage, in progress). Until
-# they land on this branch the panels reading them show "No data"; once they do, every
-# name here is on /metrics and this set can go.
+# Metrics of the model cache and the SQLite/Redis store (server/storage). This branch
+# predates them; once merged with it, every name here is on /metrics and this set goes.
 PENDING = {
     "gatenet_cache_hits_total",
     "gatenet_cache_misses_total",
