@@ -41,12 +41,14 @@ RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['
 
 # Layer 3, the project itself, without dependency resolution. (pyproject.toml again
 # so the README* wildcard always matches something, as the classic builder requires.)
+# The import check loads the composition root and the CLI, so a subpackage missing from
+# pyproject's package list fails the build instead of `gatenet serve` at run time.
 COPY pyproject.toml README* ./
 COPY proto/ proto/
 COPY server/ server/
 COPY client/ client/
 RUN pip install --no-deps . \
-    && python3 -c "import gatenet.server, gatenet.client, torch; print('torch', torch.__version__)"
+    && python3 -c "import gatenet.server.app, gatenet.client.cli, torch; print('torch', torch.__version__)"
 
 
 FROM ${PYTHON_IMAGE}
