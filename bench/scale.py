@@ -141,8 +141,8 @@ def main() -> int:
                 c.train(gate="xor", name=MODEL, seed=1)
 
         lb_port, stats_port = free_port(), free_port()
-        env = dict(os.environ, GATENET_LB_ADDR=f"127.0.0.1:{lb_port}")
-        env["GATENET_LB_STATS_ADDR"] = f"127.0.0.1:{stats_port}"
+        env = dict(os.environ, LB_GRPC_ADDR=f"127.0.0.1:{lb_port}")
+        env["LB_STATS_ADDR"] = f"127.0.0.1:{stats_port}"
         env.update({f"{name.upper()}_ADDR": t for name, t in targets.items()})
         stack.enter_context(process([haproxy, "-db", "-f", str(CONFIG)], Path(tmp) / "lb", env))
         lb = f"127.0.0.1:{lb_port}"

@@ -126,8 +126,8 @@ def balancer(tmp: Path, addresses: dict[str, str]) -> Iterator[Balancer]:
     exe = find_tool("haproxy")
     port, stats_port = free_port(), free_port()
     env = dict(os.environ)
-    env["GATENET_LB_ADDR"] = f"127.0.0.1:{port}"
-    env["GATENET_LB_STATS_ADDR"] = f"127.0.0.1:{stats_port}"
+    env["LB_GRPC_ADDR"] = f"127.0.0.1:{port}"
+    env["LB_STATS_ADDR"] = f"127.0.0.1:{stats_port}"
     for name, address in addresses.items():
         env[f"{name.upper()}_ADDR"] = address
     log = tmp / "haproxy.log"

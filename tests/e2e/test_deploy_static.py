@@ -131,7 +131,7 @@ def test_haproxy_routes_on_the_model_id_with_bounded_load():
         "option tcp-check",
     ]:
         assert needed in lines, needed
-    assert re.search(r'^\s*bind "\$\{GATENET_LB_ADDR-[^}]+\}" proto h2$', text, re.M)
+    assert re.search(r'^\s*bind "\$\{LB_GRPC_ADDR-[^}]+\}" proto h2$', text, re.M)
     assert re.search(r"^\s*default-server check .*\bproto h2\b", text, re.M)
     servers = re.findall(r"^\s*server (\S+) ", text, re.M)
     assert servers == ["gatenet1", "gatenet2", "gatenet3"]
@@ -172,8 +172,8 @@ def test_compose_scale_profile_is_valid_and_self_consistent():
     assert mounts(services["redis"])[data_dir] == "redis-data"
 
     lb = services["gatenet-lb"]["environment"]
-    assert lb["GATENET_LB_ADDR"] == "127.0.0.1:50051"  # the usual front port
-    ports = {"lb": 50051, "lb-stats": int(lb["GATENET_LB_STATS_ADDR"].rsplit(":", 1)[1])}
+    assert lb["LB_GRPC_ADDR"] == "127.0.0.1:50051"  # the usual front port
+    ports = {"lb": 50051, "lb-stats": int(lb["LB_STATS_ADDR"].rsplit(":", 1)[1])}
     ports["redis"] = int(redis_port)
     targets = yaml.safe_load((DEPLOY / "prometheus" / "prometheus-scale.yml").read_text())
     (job,) = [j for j in targets["scrape_configs"] if j["job_name"] == "gatenet"]
