@@ -41,20 +41,26 @@ RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['
 
 # Layer 3, the project itself, without dependency resolution. (pyproject.toml again
 # so the README* wildcard always matches something, as the classic builder requires.)
+# The import check loads the composition root and the CLI, so a subpackage missing from
+# pyproject's package list fails the build instead of `gatenet serve` at run time.
 COPY pyproject.toml README* ./
 COPY proto/ proto/
 COPY server/ server/
 COPY client/ client/
 RUN pip install --no-deps . \
-    && python3 -c "import gatenet.server, gatenet.client, torch; print('torch', torch.__version__)"
+    && python3 -c "import gatenet.server.app, gatenet.client.cli, torch; print('torch', torch.__version__)"
 
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="gatenet" \
       org.opencontainers.image.description="gRPC service that trains and serves tiny neural networks on boolean functions"
 # A fixed numeric uid, so orchestrators can verify "non-root" without /etc/passwd.
+# /data is the SQLite store's folder (GATENET_DATA_DIR), owned by that user: a fresh named
+# volume mounted there starts as a copy of it, owner included, so the server can write it.
 RUN useradd --system --no-log-init --uid 10001 --user-group --create-home --home-dir /home/gatenet \
-        --shell /usr/sbin/nologin gatenet
+        --shell /usr/sbin/nologin gatenet \
+    && mkdir -p /data \
+    && chown 10001:10001 /data
 COPY --from=builder /opt/venv /opt/venv
 # Inside the container the server must listen on all interfaces to be reachable
 # through published ports; change ports or limits with GATENET_* at run time.
@@ -66,13 +72,17 @@ ENV PATH=/opt/venv/bin:$PATH \
     GATENET_METRICS_HOST=0.0.0.0 \
     GATENET_METRICS_PORT=8000 \
     GATENET_LOG_FORMAT=json \
+    GATENET_DATA_DIR=/data \
+    GATENET_DRAIN_DELAY=0 \
     GATENET_GRACE_SECONDS=8
 USER 10001:10001
 WORKDIR /home/gatenet
 EXPOSE 50051 8000
-# SIGTERM starts the server's drain: GATENET_GRACE_SECONDS for in-flight calls, then
-# ~2 s to stop training workers. 8 s fits `docker stop`'s default 10 s before SIGKILL;
-# raise it together with the stop timeout (compose: stop_grace_period).
+# SIGTERM starts the server's drain: GATENET_DRAIN_DELAY s NOT_SERVING while still
+# accepting (0 here: a lone container has no balancer to tell; the scale profile and
+# deploy/k8s set 2), GATENET_GRACE_SECONDS for in-flight calls, then ~2 s to stop
+# training workers. 0 + 8 + 2 fits `docker stop`'s default 10 s before SIGKILL; raise
+# them together with the stop timeout (compose: stop_grace_period).
 STOPSIGNAL SIGTERM
 # Through sh so the check follows GATENET_PORT when it is changed.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \

@@ -2,7 +2,9 @@
 # CI container stage: build the real Dockerfile in a private dockerd, run the gatenet
 # service of docker-compose.yml (+ deploy/compose.ci.yml), wait for its healthcheck,
 # train and predict through it with the host's `gatenet`, check /metrics, the non-root
-# user and a clean SIGTERM drain, then tear everything down, also on failure.
+# user and a clean SIGTERM drain; then `down` (keeping volumes) and `up` again: a new
+# container must still serve the model from the gatenet-data volume. Tear everything
+# down, also on failure.
 #   scripts/ci-container.sh            (from .ci/run, after the tests)
 # Env: GATENET_CI_PORT / GATENET_CI_METRICS_PORT (loopback ports, default 50151 / 8100),
 #      GATENET_SHARED_TOOLS (folder with dockerd-up/down; default ../shared/tools beside the repo),
@@ -97,21 +99,37 @@ fi
 say "image $image: $("$DOCKER" image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}')"
 step_done build
 
+# Start the gatenet service and wait for its healthcheck; sets cid.
+up_healthy() {
+  "${compose[@]}" up -d --no-build gatenet
+  cid=$("${compose[@]}" ps -q gatenet)
+  [ -n "$cid" ] || die "no gatenet container"
+  local health="" state
+  for _ in $(seq 180); do  # 2 s healthcheck interval, up to 90 s
+    read -r health state <<<"$("$DOCKER" inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Status}}' "$cid")"
+    case "$health/$state" in
+      healthy/running) return 0 ;;
+      unhealthy/* | */exited | */dead) die "container is $health/$state" ;;
+    esac
+    sleep 0.5
+  done
+  die "container not healthy after 90 s (last: $health)"
+}
+
+# Predict XOR's four rows with model $1; the labels must be XOR's.
+predict_xor() {
+  "$GATENET" --target "127.0.0.1:$port" --timeout 30 predict "$1" 0,0 0,1 1,0 1,1 --json \
+    >"$logs_dir/predict.json" || return 1
+  "$PY" - "$logs_dir/predict.json" <<'EOF'
+import json, sys
+labels = json.load(open(sys.argv[1]))["labels"]
+assert labels == [0, 1, 1, 0], f"xor labels {labels}, want [0, 1, 1, 0]"
+EOF
+}
+
 say "docker-compose up gatenet on 127.0.0.1:$port (metrics :$metrics_port)"
 compose_started=1
-"${compose[@]}" up -d --no-build gatenet
-cid=$("${compose[@]}" ps -q gatenet)
-[ -n "$cid" ] || die "no gatenet container"
-health=""
-for _ in $(seq 180); do  # 2 s healthcheck interval, up to 90 s
-  read -r health state <<<"$("$DOCKER" inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Status}}' "$cid")"
-  case "$health/$state" in
-    healthy/running) break ;;
-    unhealthy/* | */exited | */dead) die "container is $health/$state" ;;
-  esac
-  sleep 0.5
-done
-[ "$health" = healthy ] || die "container not healthy after 90 s (last: $health)"
+up_healthy
 step_done healthy
 
 uid=$("$DOCKER" exec "$cid" id -u)
@@ -126,13 +144,7 @@ assert info["fit"] is True and info["accuracy"] == 1.0, f"xor did not fit: {info
 print(info["model_id"])
 EOF
 )
-"$GATENET" --target "127.0.0.1:$port" --timeout 30 predict "$model" 0,0 0,1 1,0 1,1 --json \
-  >"$logs_dir/predict.json"
-"$PY" - "$logs_dir/predict.json" <<'EOF'
-import json, sys
-labels = json.load(open(sys.argv[1]))["labels"]
-assert labels == [0, 1, 1, 0], f"xor labels {labels}, want [0, 1, 1, 0]"
-EOF
+predict_xor "$model"
 "$PY" - "http://127.0.0.1:$metrics_port/metrics" <<'EOF'
 import sys, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
@@ -156,3 +168,10 @@ read -r code oom <<<"$("$DOCKER" inspect -f '{{.State.ExitCode}} {{.State.OOMKil
 [ "$code" = 0 ] || die "gatenet exited $code after SIGTERM (137 = killed after the grace period)"
 [ "$oom" = false ] || die "gatenet was OOM-killed"
 step_done stop
+
+say "docker-compose down (volumes kept) and up: a new container serves model $model again"
+"${compose[@]}" down -t 15  # no -v: the gatenet-data volume and its SQLite store stay
+up_healthy
+[ "$("$DOCKER" exec "$cid" stat -c %u /data)" = "$uid" ] || die "/data is not owned by uid $uid"
+predict_xor "$model" || die "model $model did not survive down/up (is the data dir a volume?)"
+step_done restart

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the external programs the end-to-end tests run, only when missing:
-# prometheus + promtool (Debian package prometheus), redis-server (Debian package
-# redis-server, for the redis store tests) and docker-compose.
+# prometheus + promtool (Debian package prometheus), haproxy (the scale profile's balancer,
+# run for real by tests/e2e/test_haproxy.py and `haproxy -c` in test_deploy_static.py),
+# redis-server (runs the deploy files' Redis command lines) and docker-compose.
 # Idempotent: with all present it does nothing and touches no network.
 # (hadolint comes from PyPI, through the dev extra.)
 set -euo pipefail
@@ -9,6 +10,7 @@ set -euo pipefail
 need=()
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import yaml
 from e2e_support import (
     DASHBOARD,
     DEPLOY,
@@ -109,3 +110,136 @@ def test_promql_metric_names():
         "sum without (instance) (up) or on() vector(0)"
     )
     assert promql_metric_names(expr) == {"grpc_server_handling_seconds_bucket", "up"}
+
+
+def test_haproxy_config_is_valid():
+    """haproxy -c on the shipped file, with its own defaults: valid and without warnings."""
+    result = run([find_tool("haproxy"), "-c", "-f", str(DEPLOY / "haproxy" / "haproxy.cfg")])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Configuration file is valid" in result.stdout + result.stderr
+    assert "WARNING" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_haproxy_routes_on_the_model_id_with_bounded_load():
+    """The lines the scale-out design rests on, so an edit can't drop one unnoticed."""
+    text = (DEPLOY / "haproxy" / "haproxy.cfg").read_text()
+    lines = {line.strip() for line in text.splitlines() if not line.lstrip().startswith("#")}
+    for needed in [
+        "balance hdr(x-model-id)",
+        "hash-type consistent",
+        "hash-balance-factor 150",
+        "option tcp-check",
+    ]:
+        assert needed in lines, needed
+    assert re.search(r'^\s*bind "\$\{LB_GRPC_ADDR-[^}]+\}" proto h2$', text, re.M)
+    assert re.search(r"^\s*default-server check .*\bproto h2\b", text, re.M)
+    servers = re.findall(r"^\s*server (\S+) ", text, re.M)
+    assert servers == ["gatenet1", "gatenet2", "gatenet3"]
+    # A unary Train answers only when training ends (the server's limit is 60 s).
+    timeout = int(re.search(r"^\s*timeout server (\d+)s$", text, re.M).group(1))
+    assert timeout >= 60 + 10
+
+
+def compose_config(*args: str) -> dict:
+    """docker-compose's own resolved view of docker-compose.yml (anchors, defaults applied)."""
+    result = run([find_tool("docker-compose"), *args, "config"])
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def mounts(service: dict) -> dict[str, str]:
+    """target -> source of a resolved service's volumes (short 'src:dst[:mode]' or long form)."""
+    pairs = [
+        tuple(v.split(":")[:2]) if isinstance(v, str) else (v["source"], v["target"])
+        for v in service.get("volumes", [])
+    ]
+    return {target: source for source, target in pairs}
+
+
+def test_compose_scale_profile_is_valid_and_self_consistent():
+    services = compose_config("--profile", "scale")["services"]
+    scale = {name for name, s in services.items() if s.get("profiles") == ["scale"]}
+    replicas = ["gatenet1", "gatenet2", "gatenet3"]
+    assert scale == {*replicas, "redis", "gatenet-lb", "prometheus-scale", "grafana-scale"}
+    for name in scale:  # this engine has no default bridge: one loopback, own ports
+        assert services[name]["network_mode"] == "host", name
+
+    redis_cmd = services["redis"]["command"]
+    redis_port = redis_cmd[redis_cmd.index("--port") + 1]
+    assert " ".join(redis_cmd).count("--appendonly yes --appendfsync always") == 1
+    data_dir = redis_cmd[redis_cmd.index("--dir") + 1]
+    assert mounts(services["redis"])[data_dir] == "redis-data"
+
+    lb = services["gatenet-lb"]["environment"]
+    assert lb["LB_GRPC_ADDR"] == "127.0.0.1:50051"  # the usual front port
+    ports = {"lb": 50051, "lb-stats": int(lb["LB_STATS_ADDR"].rsplit(":", 1)[1])}
+    ports["redis"] = int(redis_port)
+    targets = yaml.safe_load((DEPLOY / "prometheus" / "prometheus-scale.yml").read_text())
+    (job,) = [j for j in targets["scrape_configs"] if j["job_name"] == "gatenet"]
+    scraped = {c["labels"]["instance"]: c["targets"] for c in job["static_configs"]}
+    for name in replicas:
+        env = services[name]["environment"]
+        assert lb[f"{name.upper()}_ADDR"] == f"127.0.0.1:{env['GATENET_PORT']}", name
+        assert scraped[name] == [f"127.0.0.1:{env['GATENET_METRICS_PORT']}"], name
+        assert env["GATENET_STORE"] == f"redis://127.0.0.1:{redis_port}/0", name
+        assert env["GATENET_HOST"] == env["GATENET_METRICS_HOST"] == "127.0.0.1", name
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+        ports[f"{name} grpc"] = int(env["GATENET_PORT"])
+        ports[f"{name} metrics"] = int(env["GATENET_METRICS_PORT"])
+        # SIGTERM: drain delay + grace for calls in flight + ~2 s for training workers.
+        drain = float(env["GATENET_DRAIN_DELAY"]) + float(env["GATENET_GRACE_SECONDS"]) + 2
+        assert drain + 2 <= int(services[name]["stop_grace_period"].rstrip("s")), name
+    assert "--web.listen-address=127.0.0.1:9090" in services["prometheus-scale"]["command"]
+    ports["prometheus"] = 9090
+    ports["grafana"] = int(services["grafana-scale"]["environment"]["GF_SERVER_HTTP_PORT"])
+    assert len(set(ports.values())) == len(ports), f"two scale services share a port: {ports}"
+    # grafana-scale keeps the provisioned datasource URL http://prometheus:9090.
+    assert services["grafana-scale"]["extra_hosts"] == ["prometheus:127.0.0.1"]
+    haproxy_cfg = mounts(services["gatenet-lb"])["/usr/local/etc/haproxy/haproxy.cfg"]
+    assert haproxy_cfg.endswith("/deploy/haproxy/haproxy.cfg")
+    assert services["gatenet-lb"]["stop_signal"] == "SIGUSR1"  # HAProxy's soft stop
+
+
+def test_single_node_keeps_its_models_on_a_volume():
+    config = compose_config()
+    gatenet = config["services"]["gatenet"]
+    assert "profiles" not in gatenet  # the default stack, unchanged by the scale profile
+    data_dir = gatenet["environment"]["GATENET_DATA_DIR"]
+    assert mounts(gatenet)[data_dir] == "gatenet-data"
+    assert "gatenet-data" in config["volumes"]
+    # The image creates that folder for its non-root user, so a fresh volume is writable.
+    dockerfile = (REPO / "Dockerfile").read_text()
+    uid = re.search(r"--uid (\d+)", dockerfile).group(1)
+    assert re.search(rf"mkdir -p {data_dir} \\\s*&& chown {uid}:{uid} {data_dir}", dockerfile)
+    assert f"GATENET_DATA_DIR={data_dir}" in dockerfile
+
+
+def test_image_drain_fits_docker_stop():
+    """Plain `docker stop` waits 10 s: drain delay + grace + workers must fit."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    grace = float(re.search(r"GATENET_GRACE_SECONDS=(\S+)", dockerfile).group(1))
+    drain = float(re.search(r"GATENET_DRAIN_DELAY=(\S+)", dockerfile).group(1))
+    assert drain + grace + 2 <= 10
+
+
+def test_prometheus_scale_config_is_valid():
+    config = DEPLOY / "prometheus" / "prometheus-scale.yml"
+    result = run([find_tool("promtool"), "check", "config", str(config)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scale_dashboard_is_provisioned_like_the_main_one():
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "gatenet-scale.json").read_text())
+    assert dashboard["uid"] == "gatenet-scale" != json.loads(DASHBOARD.read_text())["uid"]
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == "prometheus", panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "prometheus" and target["refId"]
+    grafana = compose_config("--profile", "scale")["services"]["grafana-scale"]["environment"]
+    home = grafana["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == "/etc/grafana/dashboards/gatenet-scale.json"
