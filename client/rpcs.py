@@ -34,6 +34,9 @@ Metadata = tuple[tuple[str, str], ...]
 
 # Replicas sit behind a consistent hash on this header, so one model stays hot on one replica.
 ROUTING_HEADER = "x-model-id"
+# Ids are 32 characters and names at most 200: a longer reference names no model, and as a
+# header it could pass gRPC's metadata limit, so it goes without (the server says NOT_FOUND).
+ROUTING_MAX = 256
 
 
 class _Addressed(Protocol):
@@ -57,9 +60,10 @@ class Rpc(Generic[P, Req, Res, Out]):
 
     def metadata(self, request: Req, base: Metadata) -> Metadata:
         """The call's metadata: base (the token), plus the routing header if addressed."""
-        if self.route is None:
+        key = None if self.route is None else self.route(request)
+        if key is None or len(key) > ROUTING_MAX or not (key.isascii() and key.isprintable()):
             return base
-        return (*base, (ROUTING_HEADER, self.route(request)))
+        return (*base, (ROUTING_HEADER, key))
 
 
 AnyRpc = Rpc[..., Any, Any, Any]

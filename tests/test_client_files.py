@@ -39,7 +39,8 @@ def test_weights_json_has_activation_spec_and_tensors(server, xor, capsys):
     data = json.loads(out)
     assert code == 0 and list(data) == ["model_id", "activation", "spec", "tensors"]
     assert (data["model_id"], data["activation"]) == (xor, "sigmoid")
-    assert data["spec"]["network"]["hidden_sizes"] == [3] and data["spec"]["gate"]["name"] == "xor"
+    assert data["spec"]["network"]["hidden_sizes"] == [3]
+    assert data["spec"]["gate"]["name"] == "XOR"  # the resolved recipe names gates canonically
     assert data["tensors"]["layers.0.weight"]["shape"] == [2, 3]
 
 

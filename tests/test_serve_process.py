@@ -131,7 +131,9 @@ def test_warnings_are_json_log_lines(capfd):
 
     logs.configure("INFO", "json")
     try:
-        warnings.warn("overflow encountered", RuntimeWarning, stacklevel=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # shown even if an earlier test raised it too
+            warnings.warn("overflow encountered", RuntimeWarning, stacklevel=1)
     finally:
         for name in ("gatenet", "py.warnings"):
             logging.getLogger(name).handlers[:] = []
