@@ -40,8 +40,10 @@ def gatenet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatenet]:
     if not exe.exists():
         pytest.fail(f"{exe} missing: install the project into this venv (make test does)")
     port, metrics_port = free_port(), free_port()
-    log = tmp_path_factory.mktemp("gatenet") / "serve.log"
+    folder = tmp_path_factory.mktemp("gatenet")
+    log = folder / "serve.log"
     args = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--data-dir", str(folder / "data")]  # its own, empty store
     args += ["--metrics-host", "127.0.0.1", "--metrics-port", str(metrics_port)]
     args += ["--grace-seconds", "1", "--log-format", "text", "--log-level", "WARNING"]
     with log.open("wb") as out:
