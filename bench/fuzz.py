@@ -1,0 +1,111 @@
+"""Fuzz benchmark: seeded raw calls over every method on an in-process server, by code.
+
+Run: `.venv/bin/python bench/fuzz.py --calls 10000 --seed 1` (loopback, free ports).
+
+It starts the real server (memory store) on 127.0.0.1:0, trains the models the
+calls refer to, sends the calls from tests/fuzz_requests.py `--concurrency` at a
+time, then checks the server: health SERVING, a fresh XOR right, the models
+trained first answering exactly as before. It prints a markdown table of calls
+by method and code, the totals, and every finding with its reproducer; the exit
+status is 1 when there is any finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from gatenet.server.app import build_server
+from gatenet.server.config import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import fuzz_requests as fuzz  # noqa: E402 - lives with the tests, which run it too
+
+SETTINGS = Settings(
+    host="127.0.0.1",
+    port=0,
+    metrics_port=-1,
+    store="memory",
+    log_level="WARNING",
+    grace_seconds=0.0,
+    drain_delay=0.0,
+)
+
+
+def table(outcomes: Sequence[fuzz.Outcome]) -> str:
+    """Calls by method (rows) and status code (columns), with totals."""
+    by_method: dict[str, Counter[str]] = {}
+    for o in outcomes:
+        by_method.setdefault(o.label, Counter())[o.code] += 1
+    totals: Counter[str] = sum(by_method.values(), Counter())
+    codes = [code for code, _ in totals.most_common()]
+    lines = [
+        "| method | " + " | ".join(codes) + " | total |",
+        "|---|" + "---:|" * (len(codes) + 1),
+    ]
+    for method in sorted(by_method, key=lambda m: -sum(by_method[m].values())):
+        counts = by_method[method]
+        cells = [str(counts[c]) if counts[c] else "" for c in codes]
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {sum(counts.values())} |")
+    cells = [f"**{totals[c]}**" for c in codes]
+    lines.append("| **total** | " + " | ".join(cells) + f" | **{sum(totals.values())}** |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the fuzz calls, print the table and the findings; 1 when there is any finding."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000, help="calls to send")
+    parser.add_argument("--seed", type=int, default=1, help="the generator's seed")
+    parser.add_argument("--concurrency", type=int, default=8, help="calls in flight at once")
+    args = parser.parse_args(argv)
+
+    registry = CollectorRegistry()
+    server = build_server(SETTINGS, registry)
+    server.start()
+    try:
+        targets, before = fuzz.prepare(server.target)
+        start = time.perf_counter()
+        calls = fuzz.FuzzRequests(args.seed, targets).calls(args.calls)
+        outcomes = fuzz.run(server.target, calls, args.concurrency)
+        wall = time.perf_counter() - start
+        wrong = fuzz.afterwards(server.target, targets, before)
+        counted = fuzz.server_codes(registry)
+    finally:
+        server.stop(0)
+
+    found = fuzz.findings(outcomes)
+    codes = Counter(o.code for o in outcomes)
+    bad = {key: n for key, n in counted.items() if key[1] in ("INTERNAL", "UNKNOWN")}
+    healthy = not any(w.startswith("health") for w in wrong)
+    print(f"## bench/fuzz.py --calls {args.calls} --seed {args.seed}\n")
+    print(table(outcomes))
+    print()
+    print(
+        f"- calls: {len(outcomes)} in {wall:.1f} s ({len(outcomes) / wall:.0f}/s), "
+        f"concurrency {args.concurrency}; slowest {max(o.seconds for o in outcomes):.2f} s"
+    )
+    print(f"- the client saw INTERNAL {codes['INTERNAL']}, UNKNOWN {codes['UNKNOWN']}")
+    print(
+        "- the server counted INTERNAL/UNKNOWN: "
+        + (", ".join(f"{m} {c} {n}" for (m, c), n in sorted(bad.items())) or "none")
+    )
+    print(
+        f"- healthy after: {'yes' if healthy else 'NO'}; correct after: {'no' if wrong else 'yes'}"
+    )
+    for line in wrong:
+        print(f"  - {line}")
+    print(f"- findings: {len(found)}")
+    for line in found:
+        print(f"  - {line}")
+    return 1 if found or wrong or bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
