@@ -5,15 +5,13 @@ a hang, an error message that does not echo unbounded input, an OK answer that
 is right; afterwards it is SERVING and still correct. bench/fuzz.py runs the same
 calls by the ten thousand.
 
-Bugs the fuzz found that the server still has are listed in KNOWN, each with a
-minimal reproducer run as a strict xfail: when one is fixed its test passes,
-fails the suite as XPASS, and its entry goes (the fuzz then guards that too).
+Every bug the fuzz found is listed in FOUND with its minimal reproducer, which
+asserts the right answer: each is a regression test of its own.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import struct
 import time
 from collections.abc import Callable
@@ -174,100 +172,63 @@ def timed_out_trainings_keep_their_client_share(srv: GatenetServer) -> None:
 
 
 @dataclass(frozen=True)
-class KnownBug:
-    """A bug the fuzz found: its reproducer, and how its fuzz findings look."""
+class FoundBug:
+    """A bug the fuzz found, fixed: what was sent and came back, and its reproducer."""
 
-    why: str  # what is sent, what comes back, what should
-    reproduce: Callable[[GatenetServer], None]  # fails while the bug is there
-    labels: tuple[str, ...] = ()  # Outcome labels of its fuzz findings
-    kind: str = ""  # a regex Outcome.kind matches
-    finding: str = "$^"  # a regex Outcome.finding matches
-    server_methods: tuple[str, ...] = ()  # grpc_methods whose server-side INTERNAL it explains
-
-    def explains(self, outcome: fuzz.Outcome) -> bool:
-        """Whether a fuzz finding is this bug."""
-        return (
-            outcome.label in self.labels
-            and re.search(self.kind, outcome.kind) is not None
-            and re.search(self.finding, outcome.finding) is not None
-        )
+    why: str  # what was sent, what came back, what should
+    reproduce: Callable[[GatenetServer], None]  # asserts the right answer
 
 
-KNOWN = (
-    KnownBug(
+FOUND = (
+    FoundBug(
         "Health/List (empty body) -> INTERNAL: grpc's aio HealthServicer does not implement "
         "List (NotImplementedError); expected OK with the statuses, or UNIMPLEMENTED",
         health_list_is_internal,
-        ("Health/List",),
-        finding="^INTERNAL",
-        server_methods=("List",),
     ),
-    KnownBug(
+    FoundBug(
         "Health/Check(service='nope') -> the client gets NOT_FOUND, but the servicer's "
         "context.abort raises AbortError into the wrapper: logged as 'internal error' with a "
         "traceback and counted INTERNAL",
         health_check_of_an_unknown_service_counts_internal,
-        server_methods=("Check",),
     ),
-    KnownBug(
+    FoundBug(
         "ImportModel(json='[' * 5000) -> INTERNAL (RecursionError from json.loads); "
         "expected INVALID_ARGUMENT",
         import_of_deeply_nested_json,
-        ("ImportModel",),
-        finding="^INTERNAL",
-        server_methods=("ImportModel",),
     ),
-    KnownBug(
+    FoundBug(
         "ImportModel(safetensors=<header length 5000> + '[' * 5000) -> INTERNAL "
         "(RecursionError parsing the header); expected INVALID_ARGUMENT",
         import_of_a_deeply_nested_safetensors_header,
-        ("ImportModel",),
-        finding="^INTERNAL",
-        server_methods=("ImportModel",),
     ),
-    KnownBug(
+    FoundBug(
         "ImportModel(safetensors whose metadata model_info nests 3000 objects) -> INTERNAL "
         "(RecursionError in json.loads); expected INVALID_ARGUMENT",
         import_of_deeply_nested_model_info,
-        ("ImportModel",),
-        finding="^INTERNAL",
-        server_methods=("ImportModel",),
     ),
-    KnownBug(
+    FoundBug(
         "ImportModel(json with a tensor shape [1e400] or [Infinity]) -> INTERNAL "
         "(OverflowError: int(inf)); expected INVALID_ARGUMENT",
         import_of_an_infinite_shape,
-        ("ImportModel",),
-        finding="^INTERNAL",
-        server_methods=("ImportModel",),
     ),
-    KnownBug(
+    FoundBug(
         "Train(gate.name='x' * 20000) -> the message echoes the whole name: the client gets "
         "RESOURCE_EXHAUSTED (metadata size), or a 20,000-character INVALID_ARGUMENT",
         train_echoes_a_gate_name,
-        ("Train", "TrainStream"),
-        kind=r"^gate\.name=",
-        finding="character message|unbounded echo",
     ),
-    KnownBug(
+    FoundBug(
         "Train(initial_weights=[Tensor(name='x' * 20000)]) -> the message echoes the whole "
         "name (checks.initial_weights): RESOURCE_EXHAUSTED (metadata size) at the client",
         train_echoes_an_initial_weights_name,
-        ("Train", "TrainStream"),
-        kind=r"^initial_weights\.name=",
-        finding="character message|unbounded echo",
     ),
-    KnownBug(
+    FoundBug(
         "Train(examples x=[3.4e38, 3.4e38] y=[0, 0], no hidden layer, initial weight 1, "
         "optimizer SGD, reduction SUM, 1 step) -> INTERNAL: the summed gradient overflows "
         "float32, the weight becomes -inf and the store refuses it (ValueError 'holds NaN or "
         "Inf'); expected a clean answer (fit false, or INVALID_ARGUMENT naming the overflow)",
         train_that_overflows_its_parameters,
-        ("Train", "TrainStream"),
-        finding="^INTERNAL",
-        server_methods=("Train", "TrainStream"),
     ),
-    KnownBug(
+    FoundBug(
         "Trainings whose calls timed out while queued still count against "
         "--max-trainings-per-client until a worker dequeues them: behind one long training, "
         "a client with nothing else in flight gets RESOURCE_EXHAUSTED",
@@ -278,11 +239,11 @@ KNOWN = (
 
 @pytest.mark.parametrize(
     "bug",
-    [pytest.param(b, marks=pytest.mark.xfail(strict=True, reason=b.why)) for b in KNOWN],
-    ids=[b.reproduce.__name__ for b in KNOWN],
+    FOUND,
+    ids=[b.reproduce.__name__ for b in FOUND],
 )
-def test_a_bug_the_fuzz_found(server: GatenetServer, bug: KnownBug) -> None:
-    """Each reproducer asserts the right answer; it fails while the server has the bug."""
+def test_a_bug_the_fuzz_found_stays_fixed(server: GatenetServer, bug: FoundBug) -> None:
+    """Each reproducer asserts the right answer."""
     bug.reproduce(server)
 
 
@@ -311,11 +272,9 @@ def test_every_method_answers_cleanly_and_the_server_stays_right(
     wrong = fuzz.afterwards(srv.target, targets, before)
 
     assert {o.label for o in outcomes} == EVERY_METHOD
-    new = [o for o in outcomes if o.finding and not any(b.explains(o) for b in KNOWN)]
-    assert not new, "\n".join(fuzz.findings(new))
+    found = [o for o in outcomes if o.finding]
+    assert not found, "\n".join(fuzz.findings(found))
     # The server's own count: a client can see NOT_FOUND where the server logged INTERNAL.
-    explained = {m for b in KNOWN for m in b.server_methods}
     counted = fuzz.server_codes(srv.metrics_registry)
-    internal = {k: n for k, n in counted.items() if k[1] in ("INTERNAL", "UNKNOWN")}
-    assert not {k: n for k, n in internal.items() if k[0] not in explained}
+    assert not {k: n for k, n in counted.items() if k[1] in ("INTERNAL", "UNKNOWN")}
     assert not wrong

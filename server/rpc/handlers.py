@@ -128,6 +128,9 @@ class Registrar:
                 response = await behavior(admit(request, context), context)
                 _check_size(response, max_send)
                 obs.sent.inc()
+            except grpc.aio.AbortError:  # a stock servicer aborted: its status stands
+                obs.finish(context, start, None)
+                raise
             except Exception as exc:  # noqa: BLE001 - mapped to a status right here
                 set_status(context, exc, full_method)
                 response = None  # grpc.aio sends no message with a non-OK code

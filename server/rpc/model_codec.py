@@ -115,7 +115,7 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], Mapping[str, 
     (size,) = struct.unpack("<Q", data[:8])
     try:
         header = json.loads(data[8 : 8 + size]) if size <= len(data) - 8 else None
-    except ValueError:
+    except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict):
         raise InvalidArgument("safetensors", "is not a safetensors file (its header is not JSON)")
@@ -130,7 +130,7 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], Mapping[str, 
 def _read_json(text: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidArgument("json", f"is not JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("tensors"), dict):
         raise InvalidArgument("json", 'needs an object with "tensors": {name: {shape, values}}')
@@ -141,7 +141,7 @@ def _read_json(text: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
             shape = [int(d) for d in tensor["shape"]]
             values = np.asarray(tensor["values"], dtype=np.float64)
             tensors[str(name)] = values.astype(np.float32).reshape(shape)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise InvalidArgument(field, f"needs shape and matching values ({exc})") from None
     meta: dict[str, Any] = {"model_id": doc.get("model_id"), "activation": doc.get("activation")}
     if isinstance(doc.get("spec"), dict):
@@ -155,7 +155,7 @@ def _original_info(raw: Any, field: str) -> pb.ModelInfo | None:
     try:
         parsed = json.loads(raw) if isinstance(raw, str) else raw
         return json_format.ParseDict(parsed, pb.ModelInfo(), ignore_unknown_fields=True)
-    except (ValueError, TypeError, json_format.ParseError) as exc:
+    except (ValueError, TypeError, RecursionError, json_format.ParseError) as exc:
         raise InvalidArgument(field, f"its model_info does not parse ({str(exc)[:200]})") from None
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import numpy as np
 
 from gatenet.server.config import Settings
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
@@ -73,6 +74,8 @@ class GateService:
             yield pb.TrainEvent(model=await self._register(request.name, recipe, result))
         finally:
             training.cancel()  # the stream ended early: the pool tells the worker to stop
+            # Its outcome is counted and logged by _train; nobody else reads its exception.
+            training.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _admit(self, request: pb.TrainRequest) -> Recipe:
         """The resolved recipe, once the server has room for its model and its name is free."""
@@ -92,6 +95,12 @@ class GateService:
         self._metrics.trainings_in_progress.inc()
         try:
             result = await self._pool.run(recipe, on_progress, _owner(context))
+            if not all(np.isfinite(w).all() for w in result.weights.values()):
+                raise InvalidArgument(
+                    "learning_rate",
+                    f"{recipe.learning_rate:g} made training diverge (parameters overflowed); "
+                    "lower it, or use reduction mean",
+                )
             outcome = "fit" if result.summary.fit else "not_fit"
             return result
         except (asyncio.CancelledError, Cancelled):

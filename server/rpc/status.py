@@ -46,6 +46,10 @@ def set_status(context: grpc.aio.ServicerContext, exc: Exception, method: str) -
         context.set_code(code_for(exc))
         context.set_details(str(exc))
         return
+    if isinstance(exc, NotImplementedError):  # a stock servicer without this method
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details(f"{method} is not implemented by this server")
+        return
     log.error("internal error in %s", method, exc_info=exc)
     context.set_code(grpc.StatusCode.INTERNAL)
     context.set_details("internal error")

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from gatenet.server.errors import InvalidArgument
+from gatenet.server.errors import InvalidArgument, clip
 from gatenet.server.training.shapes import Shape, parameter_names, parameter_shapes
 from gatenet.server.training.spec import Limits
 
@@ -110,7 +110,8 @@ def initial_weights(
     for name in given:
         if name not in expected:
             raise InvalidArgument(
-                f"initial_weights[{name}]", f"is not a parameter; expected {', '.join(names)}"
+                f"initial_weights[{clip(name, 40)}]",
+                f"is not a parameter; expected {', '.join(names)}",
             )
     out: dict[str, np.ndarray] = {}
     for name in names:
@@ -122,13 +123,15 @@ def initial_weights(
             with np.errstate(over="ignore"):
                 arr = np.asarray(given[name], dtype=np.float64).astype(np.float32)
         except (TypeError, ValueError):
-            raise InvalidArgument(f"initial_weights[{name}]", "is not a numeric array") from None
+            raise InvalidArgument(
+                f"initial_weights[{clip(name, 40)}]", "is not a numeric array"
+            ) from None
         if arr.shape != expected[name]:
             raise InvalidArgument(
-                f"initial_weights[{name}]",
+                f"initial_weights[{clip(name, 40)}]",
                 f"shape {list(arr.shape)} does not match the network's {list(expected[name])}",
             )
         if not np.isfinite(arr).all():
-            raise InvalidArgument(f"initial_weights[{name}]", "contains NaN or Inf")
+            raise InvalidArgument(f"initial_weights[{clip(name, 40)}]", "contains NaN or Inf")
         out[name] = np.ascontiguousarray(arr)
     return out

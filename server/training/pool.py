@@ -40,8 +40,8 @@ def _worker_main(conn: Any, cancel_flag: Any) -> None:
     """Worker process: warm torch up once, then train recipes until told to stop."""
     from gatenet.server.training import trainer
 
+    trainer.warm_up()  # at full priority: a replaced worker is ready again soon
     os.nice(WORKER_NICE)
-    trainer.warm_up()
     conn.send(("ready",))
 
     def should_stop() -> bool:
@@ -96,6 +96,7 @@ class _Run:
     on_progress: Callable[[Progress], None] | None
     cancelled: bool = False
     started: bool = False
+    released: bool = False  # its place in the pool's counts is given back
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         try:
@@ -169,12 +170,12 @@ class _Slot:
             run.finish(None, Unavailable("the server is shutting down; retry on another replica"))
             return
         run.started = True
-        self._ensure_ready()
         self.cancel_flag.value = 0
         cap = self.pool.max_train_seconds
         cancelled_at = 0.0
-        overdue_at = time.monotonic() + cap + _CAP_GRACE_SECONDS
         try:
+            self._ensure_ready()
+            overdue_at = time.monotonic() + cap + _CAP_GRACE_SECONDS
             self.conn.send((run.recipe, cap))
             while True:
                 if run.cancelled and not cancelled_at:
@@ -294,10 +295,15 @@ class TrainingPool:
             return await run.done
         except asyncio.CancelledError:
             run.cancelled = True
+            if not run.started:  # still queued: its place is free now, not when dequeued
+                self.release(run)
             raise
 
     def release(self, run: _Run) -> None:
         with self._lock:
+            if run.released:
+                return
+            run.released = True
             self._in_flight -= 1
             left = self._by_owner[run.owner] - 1
             if left:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gatenet.server.errors import InvalidArgument
+from gatenet.server.errors import InvalidArgument, clip
 from gatenet.server.training.spec import Dataset, Limits
 
 # name -> (smallest arity, largest arity or None for max_table_inputs, natural arity, rule);
@@ -40,7 +40,7 @@ def gate_task(name: str, num_inputs: int, limits: Limits) -> Dataset:
     key = name.strip().upper()
     if key not in _GATES:
         known = ", ".join(GATE_NAMES)
-        raise InvalidArgument("gate.name", f"{name!r} is not a gate; known: {known}")
+        raise InvalidArgument("gate.name", f"{clip(name)!r} is not a gate; known: {known}")
     low, high, natural, rule = _GATES[key]
     n = natural if num_inputs == 0 else int(num_inputs)
     top = limits.max_table_inputs if high is None else high
