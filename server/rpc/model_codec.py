@@ -140,7 +140,8 @@ def _read_json(text: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
         try:
             shape = [int(d) for d in tensor["shape"]]
             values = np.asarray(tensor["values"], dtype=np.float64)
-            tensors[str(name)] = values.astype(np.float32).reshape(shape)
+            with np.errstate(over="ignore"):  # too big for float32: inf, refused below
+                tensors[str(name)] = values.astype(np.float32).reshape(shape)
         except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise InvalidArgument(field, f"needs shape and matching values ({exc})") from None
     meta: dict[str, Any] = {"model_id": doc.get("model_id"), "activation": doc.get("activation")}
