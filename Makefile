@@ -44,6 +44,10 @@ stubs: $(VENV)/.dev  ## regenerate proto stubs
 bench: $(VENV)/.dev  ## the benchmark tables
 	$(PY) bench/train.py
 	$(PY) bench/predict.py
+	$(PY) bench/store.py
+	$(PY) bench/scale.py
+	$(PY) bench/limits.py
+	$(PY) bench/fuzz.py --calls 10000
 
 clean:
 	rm -rf $(VENV) build *.egg-info

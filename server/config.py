@@ -23,7 +23,7 @@ class Settings:
     port: int = 50051  # gRPC port; 0 picks a free one
     metrics_host: str = "127.0.0.1"  # /metrics bind address
     metrics_port: int = 8000  # /metrics port; 0 picks a free one, -1 disables
-    max_models: int = 100_000  # models held before Train gets RESOURCE_EXHAUSTED
+    max_models: int = 100_000  # models stored before Train gets RESOURCE_EXHAUSTED
     training_workers: int = 1  # worker processes that train (leave a core for Predict)
     max_queued_trainings: int = 16  # trainings waiting for a worker before RESOURCE_EXHAUSTED
     max_trainings_per_client: int = 8  # in flight per token (or per peer address without auth)
@@ -110,7 +110,7 @@ _HELP = {
     "port": "gRPC port (0 = any free port)",
     "metrics_host": "Prometheus /metrics bind address",
     "metrics_port": "Prometheus /metrics port (0 = any free port, -1 = off)",
-    "max_models": "models held before Train is refused with RESOURCE_EXHAUSTED",
+    "max_models": "models stored before Train is refused with RESOURCE_EXHAUSTED",
     "training_workers": "worker processes that train models",
     "max_queued_trainings": "trainings that may wait for a worker",
     "max_message_bytes": "largest gRPC message accepted or sent",
