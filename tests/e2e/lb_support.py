@@ -70,18 +70,6 @@ class Balancer:
         return {name: row["status"] for name, row in self.servers().items()}
 
 
-def store_flag() -> list[str]:
-    """--store memory where this server has the flag (the store work adds it), else nothing."""
-    help_text = subprocess.run(
-        [str(BIN / "gatenet"), "serve", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    ).stdout
-    return ["--store", "memory"] if "--store" in help_text else []
-
-
 def serving(replica: Replica) -> bool:
     if replica.proc.poll() is not None:
         pytest.fail(
@@ -95,12 +83,14 @@ def serving(replica: Replica) -> bool:
 
 
 @contextmanager
-def replicas(tmp: Path, names: tuple[str, ...] = REPLICAS) -> Iterator[dict[str, Replica]]:
-    """`gatenet serve --store memory` per name, on free loopback ports, all SERVING."""
+def replicas(
+    tmp: Path, names: tuple[str, ...] = REPLICAS, store: str = "memory"
+) -> Iterator[dict[str, Replica]]:
+    """`gatenet serve --store STORE` per name, on free loopback ports, all SERVING."""
     exe = BIN / "gatenet"
     if not exe.exists():
         pytest.fail(f"{exe} missing: install the project into this venv (make test does)")
-    extra = store_flag()
+    extra = ["--store", store]
     with ExitStack() as stack:
         started: dict[str, Replica] = {}
         for name in names:
