@@ -11,8 +11,12 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 from gatenet.client.render import ProgressBar
 from gatenet.client.results import Progress
+
+pytestmark = pytest.mark.slow  # real processes or many trainings: make test's second step
 
 COMMAND = [sys.executable, "-m", "gatenet.client"]
 

@@ -27,6 +27,8 @@ from safetensors.numpy import save as save_safetensors
 from gatenet.server.app import GatenetServer
 from gatenet.v1 import gatenet_pb2 as pb
 
+pytestmark = pytest.mark.slow  # real processes or many trainings: make test's second step
+
 SEED = 14
 CALLS = 400
 EVERY_METHOD = {

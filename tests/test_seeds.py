@@ -14,6 +14,8 @@ import torch
 
 from gatenet.client import Client, ClientError
 
+pytestmark = pytest.mark.slow  # real processes or many trainings: make test's second step
+
 XOR_ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 
 

@@ -14,6 +14,8 @@ import pytest
 from gatenet.client import Client, ClientError
 from gatenet.server.config import load_settings
 
+pytestmark = pytest.mark.slow  # real processes or many trainings: make test's second step
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -340,6 +340,8 @@ class TrainingPool:
                     pass
         for slot in self._slots:
             if slot.process is not None:
-                slot.process.join(timeout=2)
+                if slot.ready:  # it reads the None and returns; one still warming is killed
+                    slot.process.join(timeout=2)
                 if slot.process.is_alive():
                     slot.process.kill()
+                    slot.process.join(timeout=2)

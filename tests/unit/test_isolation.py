@@ -6,6 +6,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real processes or many trainings: make test's second step
+
 CHECK = textwrap.dedent(
     """
     import sys
