@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from gatenet.server.errors import (
@@ -52,6 +53,17 @@ class Served:
 def compile_record(record: ModelRecord) -> CompiledModel:
     """The ready-to-serve form of a stored record (its document names the activation)."""
     return CompiledModel(dict(record.tensors), str(record.meta.document["activation"]))
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """A read's store errors as the codes a client sees: DATA_LOSS, UNAVAILABLE."""
+    try:
+        yield
+    except CorruptRecord as exc:
+        raise DataLoss(str(exc)) from None
+    except StoreUnavailable as exc:
+        raise Unavailable(str(exc)) from None
 
 
 class CacheEvents:
@@ -104,16 +116,12 @@ class Registry:
 
     async def _load(self, ref: str) -> Served:
         self.events.miss()
-        try:
+        with _store_errors():
             model_id = ref if len(ref) == 32 else None
             record = await self.store.get(ref) if model_id else None
             if record is None:
                 model_id = await self.store.id_for_name(ref)
                 record = await self.store.get(model_id) if model_id else None
-        except CorruptRecord as exc:
-            raise DataLoss(str(exc)) from None
-        except StoreUnavailable as exc:
-            raise Unavailable(str(exc)) from None
         if record is None:
             raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
         try:
@@ -126,15 +134,11 @@ class Registry:
 
     async def meta(self, ref: str) -> ModelMeta:
         """A model's stored record without its tensors."""
-        try:
+        with _store_errors():
             model_id = self._ids_by_name.get(ref, ref)
             meta = await self.store.get_meta(model_id)
             if meta is None and (named := await self.store.id_for_name(ref)):
                 meta = await self.store.get_meta(named)
-        except CorruptRecord as exc:
-            raise DataLoss(str(exc)) from None
-        except StoreUnavailable as exc:
-            raise Unavailable(str(exc)) from None
         if meta is None:
             raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
         return meta

@@ -222,7 +222,7 @@ def encode(call: InferCall, probabilities: np.ndarray, labels: np.ndarray) -> by
     for name in call.outputs:
         # float32 probabilities and 0/1 label bytes: already what FP32 and BOOL are raw.
         values = probabilities if name == PROBABILITY else labels
-        parts += (_RAW_OUTPUT, _varint(values.nbytes), values.data)
+        parts += (_RAW_OUTPUT, predict_codec.varint(values.nbytes), values.data)
     return b"".join(parts)
 
 
@@ -235,16 +235,7 @@ def _described(outputs: tuple[str, ...], rows: int) -> bytes:
     return response.SerializeToString()
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_RAW_OUTPUT = _varint(
+_RAW_OUTPUT = predict_codec.varint(
     v2.ModelInferResponse.DESCRIPTOR.fields_by_name["raw_output_contents"].number << 3 | 2
 )
 

@@ -35,7 +35,8 @@ class PredictCall(NamedTuple):
     num_features: int
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """n as a protobuf varint."""
     out = bytearray()
     while n > 0x7F:
         out.append(n & 0x7F | 0x80)
@@ -127,7 +128,7 @@ def _not_finite(values: array[float] | np.ndarray) -> InvalidArgument:
 
 def _packed_tag(field: str) -> bytes:
     number = pb.PredictResponse.DESCRIPTOR.fields_by_name[field].number
-    return _varint(number << 3 | 2)  # wire type 2: length-delimited
+    return varint(number << 3 | 2)  # wire type 2: length-delimited
 
 
 _MODEL_ID = _packed_tag("model_id")
@@ -146,13 +147,13 @@ def encode(model_id: str, probabilities: np.ndarray, labels: np.ndarray) -> byte
     return b"".join(
         (
             _MODEL_ID,
-            _SHORT[len(mid)] if len(mid) < 128 else _varint(len(mid)),
+            _SHORT[len(mid)] if len(mid) < 128 else varint(len(mid)),
             mid,
             _PROBABILITIES,
-            _SHORT[n] if n < 128 else _varint(n),
+            _SHORT[n] if n < 128 else varint(n),
             probabilities.data,
             _LABELS,
-            _SHORT[m] if m < 128 else _varint(m),
+            _SHORT[m] if m < 128 else varint(m),
             labels.data,
         )
     )
