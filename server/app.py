@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
+from threadpoolctl import threadpool_limits
 
 from gatenet.server import logs
 from gatenet.server.config import Settings, load_settings
@@ -75,6 +76,9 @@ class GatenetServer:
     """A built server: gRPC port, metrics port, store and cache, training workers, health."""
 
     def __init__(self, settings: Settings, metrics_registry: CollectorRegistry | None = None):
+        # BLAS would spread a big Predict's matmuls over every core and starve the event loop
+        # (health p99 63 ms under 16,000-row Predicts of a 1M-parameter model, bench/limits.py).
+        threadpool_limits(limits=1, user_api="blas")
         self.settings = settings
         self.metrics_registry = metrics_registry or CollectorRegistry()
         self.metrics = Metrics(self.metrics_registry)
