@@ -37,7 +37,7 @@ from gatenet.server.storage import (
 
 log = logging.getLogger("gatenet.server")
 
-ENTRY_OVERHEAD = 600  # bytes an entry costs beyond its arrays (objects, dict slots; measured)
+ENTRY_OVERHEAD = 1100  # bytes an entry costs beyond its arrays: bench/store.py measured ~1.2 KB per 2-4-1
 
 
 @dataclass(frozen=True, slots=True)
