@@ -37,7 +37,8 @@ from gatenet.server.storage import (
 
 log = logging.getLogger("gatenet.server")
 
-ENTRY_OVERHEAD = 1100  # bytes an entry costs beyond its arrays: bench/store.py measured ~1.2 KB per 2-4-1
+# Bytes an entry costs beyond its arrays: bench/store.py measured ~1.2 KB of RSS per 2-4-1 model.
+ENTRY_OVERHEAD = 1100
 
 
 @dataclass(frozen=True, slots=True)
