@@ -8,6 +8,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gatenet.client import Client, ClientError
 
+# Each starts servers of its own, whose workers warm torch up: make test's second step.
+pytestmark = pytest.mark.slow
+
 
 def _handled(srv, method: str, code: str) -> float | None:
     labels = {"grpc_type": "unary", "grpc_service": "gatenet.v1.GateService"}

@@ -12,6 +12,9 @@ from gatenet.client import Client, ClientError
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 
+# Each starts servers of its own, whose workers warm torch up: make test's second step.
+pytestmark = pytest.mark.slow
+
 SERVICE = "gatenet.v1.GateService"
 
 

@@ -14,6 +14,9 @@ from cryptography.x509.oid import NameOID
 
 from gatenet.client import Client, ClientError, cli
 
+# Each starts servers of its own, whose workers warm torch up: make test's second step.
+pytestmark = pytest.mark.slow
+
 
 def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
