@@ -139,3 +139,26 @@ def test_warnings_are_json_log_lines():
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 0 and len(lines) == 1, done.stderr
     assert lines[0].startswith("{") and "overflow encountered" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--tokens-file", "TOKENS"], "line 1: want 'TOKEN ROLE'"),
+        (
+            ["--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"],
+            "cannot read TLS file /nonexistent/k.pem",
+        ),
+        (["--tls-cert", "/nonexistent/c.pem"], "--tls-key = '' is out of range"),
+        (["--store", "mongodb://x"], "--store"),
+    ],
+)
+def test_bad_security_and_store_settings_stop_start_up_with_one_line(tmp_path, flags, message):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("only-a-token\n")
+    flags = [str(tokens) if f == "TOKENS" else f for f in flags]
+    proc = _gatenet("serve", "--port", "0", "--metrics-port", "-1", "--store", "memory", *flags)
+    _, err = proc.communicate(timeout=60)
+    lines = err.strip().splitlines()
+    assert proc.returncode in (1, 2) and len(lines) == 1, err
+    assert message in lines[0] and "only-a-token" not in lines[0]
