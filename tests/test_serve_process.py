@@ -78,7 +78,7 @@ def test_bad_setting_stops_start_up_with_one_clear_line():
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_trains_then_stops_gracefully_on_signal(sig):
+def test_serve_trains_then_stops_gracefully_on_signal(sig, tmp_path):
     port = free_port()
     proc = _gatenet(
         "serve",
@@ -90,6 +90,8 @@ def test_serve_trains_then_stops_gracefully_on_signal(sig):
         "5",
         "--log-format",
         "json",
+        "--data-dir",
+        str(tmp_path / "data"),  # the default store, in a folder of its own
     )
     try:
         with Client(f"127.0.0.1:{port}", timeout=10) as c:
