@@ -182,7 +182,7 @@ class GatenetServer:
                 ) from None
             self.metrics_port = self._metrics_http.server_port
         opened = self._loop.run(self._open_store())
-        self.pool.start()
+        self._loop.run(self.pool.start())
         self._loop.run(self.grpc.start())
         if opened:
             self._loop.run(self._serving())
@@ -272,12 +272,12 @@ class GatenetServer:
             log.info("draining", extra={"fields": {"drain_delay": delay, "grace_seconds": grace}})
             self._loop.run(self.health.enter_graceful_shutdown())
             self._loop.run(self._registrar.end_watches())
-            self.pool.drain()
+            self._loop.run(self.pool.drain())
             time.sleep(delay)
             log.info("stopping", extra={"fields": {"grace_seconds": grace}})
             # Calls still running after the grace period are cancelled; their trainings with them.
             self._loop.run(self.grpc.stop(grace))
-            self.pool.close()
+            self._loop.run(self.pool.close())
             self._loop.run(self._close_store())
             if self._metrics_http is not None:
                 self._metrics_http.shutdown()

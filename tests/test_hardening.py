@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
 import grpc
 import pytest
+from serve_process import ServeProcess, descendants
 
 from gatenet.client import Client, ClientError
 from gatenet.v1 import gatenet_pb2 as pb
@@ -57,6 +60,37 @@ def test_a_deadline_frees_the_worker_even_inside_a_long_step(make_server):
         assert c.train(gate="and", timeout=60).fit
         # The heavy recipe's first two steps alone take longer than this on any machine here.
         assert time.monotonic() - start < 8
+
+
+def test_a_worker_killed_mid_training_fails_that_training_and_is_replaced():
+    """kill -9 of a training worker: its training is UNAVAILABLE (retry), the next one trains."""
+    srv = ServeProcess("--training-workers", "1", "--store", "memory").start()
+    try:
+        with Client(srv.target, retries=0, timeout=60) as c:
+            c.train(gate="and")  # the worker is warm
+            outcome: list[BaseException] = []
+
+            def long_training() -> None:
+                try:
+                    c.train(gate="xor", hidden=[256, 256], steps=10**6, early_stop=False)
+                except ClientError as exc:
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=long_training)
+            thread.start()
+            time.sleep(1.5)
+            # Workers are the forkserver's children: the server's grandchildren.
+            children = descendants(srv.proc.pid)
+            workers = {pid for child in children for pid in descendants(child)}
+            assert workers
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+            thread.join(30)
+            assert [getattr(e, "code", None) for e in outcome] == ["UNAVAILABLE"]
+            assert c.train(gate="or").fit
+            assert c.health() == "SERVING"
+    finally:
+        srv.stop()
 
 
 def test_one_client_cannot_fill_the_training_queue(make_server, tmp_path):

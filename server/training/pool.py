@@ -1,25 +1,26 @@
 """Training off the event loop: a bounded pool of worker processes, one awaited call per run.
 
 Tiny-network training is Python-bound, so a training thread would hold the
-interpreter lock against the serving loop; worker processes cannot. Each worker
-is fed by one slot thread over a pipe (our own processes on both ends; nothing
-from a client is unpickled), with a shared flag to cancel the run in flight.
-Workers run at a lower CPU priority than the server, so serving keeps its core,
-and they stop when the server's end of their pipe closes, even after a kill -9.
+interpreter lock against the serving loop; worker processes cannot. The event
+loop talks to each worker over a pipe it watches itself (our own processes on
+both ends; nothing from a client is unpickled): no thread sits between them, so
+a finished run wakes the awaiting handler directly. A shared flag cancels the run
+in flight. Workers run at a lower CPU priority than the server, so serving keeps
+its core, and they stop when the server's end of their pipe closes, even after a
+kill -9. Every method but close() runs on the server's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import multiprocessing as mp
 import os
-import queue
-import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gatenet.server.errors import Cancelled, DeadlineExceeded, ResourceExhausted, Unavailable
@@ -27,11 +28,11 @@ from gatenet.server.training.spec import Progress, Recipe, TrainResult
 
 log = logging.getLogger("gatenet.server")
 
-_CANCEL_POLL_SECONDS = 0.01  # how soon a cancel reaches the worker
 # A worker checks for a cancel between steps; one still busy this long after (a step of a
-# big recipe can take seconds) is killed and replaced, so the slot is free at once.
+# big recipe can take seconds) is killed and replaced, so its place is free at once.
 KILL_AFTER_SECONDS = 0.05
 _CAP_GRACE_SECONDS = 1.0  # past its time cap a run gets this long to hand back its best
+_RESTART_DELAY_SECONDS = 1.0  # a worker that died before it was ready is restarted after this
 _PROGRESS_EVERY_SECONDS = 0.05  # worker-side throttle on progress messages
 WORKER_NICE = 10  # CFS gives a nice-10 process about a tenth of a nice-0 one's share
 
@@ -87,31 +88,15 @@ class _Throttled:
 
 @dataclass(eq=False)
 class _Run:
-    """A queued run and the future its awaiting handler holds; settled from a slot thread."""
+    """A run queued or training, and the future its awaiting handler holds."""
 
     recipe: Recipe
     owner: str
-    loop: asyncio.AbstractEventLoop
     done: asyncio.Future[TrainResult]
     on_progress: Callable[[Progress], None] | None
-    cancelled: bool = False
-    started: bool = False
-    released: bool = False  # its place in the pool's counts is given back
+    worker: _Worker | None = None  # set while it trains
 
-    def _call(self, fn: Callable[..., None], *args: Any) -> None:
-        try:
-            self.loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:  # the loop is closed: nobody waits any more
-            pass
-
-    def progress(self, progress: Progress) -> None:
-        if self.on_progress is not None:
-            self._call(self.on_progress, progress)
-
-    def finish(self, result: TrainResult | None, error: BaseException | None) -> None:
-        self._call(self._settle, result, error)
-
-    def _settle(self, result: TrainResult | None, error: BaseException | None) -> None:
+    def settle(self, result: TrainResult | None, error: BaseException | None) -> None:
         if self.done.done():  # the handler was cancelled and stopped waiting
             return
         if error is not None:
@@ -120,118 +105,22 @@ class _Run:
             self.done.set_result(result)  # type: ignore[arg-type]
 
 
-class _Slot:
-    """One worker process and the server thread that feeds it runs."""
+@dataclass(eq=False)
+class _Worker:
+    """One worker process, the loop's end of its pipe, and the run it trains."""
 
-    def __init__(self, pool: TrainingPool, index: int) -> None:
-        self.pool = pool
-        self.index = index
-        self.cancel_flag = pool.ctx.Value("b", 0, lock=False)
-        self.conn: Any = None
-        self.process: Any = None
-        self.ready = False
-        self.thread = threading.Thread(
-            target=self._serve, name=f"gatenet-train-{index}", daemon=True
-        )
+    index: int
+    process: Any
+    conn: Any
+    cancel_flag: Any
+    ready: bool = False
+    run: _Run | None = None
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
 
-    def start_process(self) -> None:
-        parent, child = self.pool.ctx.Pipe()
-        self.process = self.pool.ctx.Process(
-            target=_worker_main,
-            args=(child, self.cancel_flag),
-            name=f"gatenet-worker-{self.index}",
-            daemon=True,
-        )
-        self.process.start()
-        child.close()
-        self.conn = parent
-
-    def wait_ready(self) -> None:
-        if self.conn.recv() != ("ready",):
-            raise RuntimeError("training worker did not start")
-
-    def _serve(self) -> None:
-        try:
-            self._ensure_ready()  # torch warms up here, while the server already serves
-        except (EOFError, OSError, RuntimeError):
-            log.error("training worker %d did not start; replacing it", self.index)
-            self._replace()
-        while (run := self.pool.runs.get()) is not None:
-            try:
-                self._train(run)
-            finally:
-                self.pool.release(run)
-
-    def _train(self, run: _Run) -> None:
-        if run.cancelled:
-            run.finish(None, Cancelled("training cancelled before it started"))
-            return
-        if self.pool.closing:
-            run.finish(None, Unavailable("the server is shutting down; retry on another replica"))
-            return
-        run.started = True
-        self.cancel_flag.value = 0
-        cap = self.pool.max_train_seconds
-        cancelled_at = 0.0
-        try:
-            self._ensure_ready()
-            overdue_at = time.monotonic() + cap + _CAP_GRACE_SECONDS
-            self.conn.send((run.recipe, cap))
-            while True:
-                if run.cancelled and not cancelled_at:
-                    self.cancel_flag.value = 1
-                    cancelled_at = time.monotonic()
-                if not self.conn.poll(_CANCEL_POLL_SECONDS):
-                    now = time.monotonic()
-                    if cancelled_at and now - cancelled_at > KILL_AFTER_SECONDS:
-                        self._replace()
-                        run.finish(None, Cancelled("training cancelled mid-step"))
-                        return
-                    if now > overdue_at:
-                        self._replace()
-                        run.finish(
-                            None,
-                            DeadlineExceeded(
-                                f"training passed the cap --max-train-seconds {cap:g} inside one "
-                                "step, so it has nothing to hand back; use a smaller recipe"
-                            ),
-                        )
-                        return
-                    continue
-                kind, payload = self.conn.recv()
-                if kind == "progress":
-                    run.progress(payload)
-                elif kind == "done":
-                    run.finish(payload, None)
-                    return
-                elif kind == "cancelled":
-                    run.finish(None, Cancelled(payload))
-                    return
-                else:
-                    log.error("training failed in a worker:\n%s", payload)
-                    run.finish(None, RuntimeError("training failed in a worker"))
-                    return
-        except (EOFError, OSError):
-            log.error("training worker %d died; restarting it", self.index)
-            run.finish(None, Unavailable("the training worker stopped unexpectedly; retry"))
-            self._replace()
-
-    def _replace(self) -> None:
-        """Kill the worker and start another; it warms up while its first run waits."""
-        try:
-            self.process.kill()
-            self.process.join(1)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
-        self.conn.close()
-        if not self.pool.closing:
-            self.start_process()
-            self.ready = False
-
-    def _ensure_ready(self) -> None:
-        if not self.ready:
-            self.wait_ready()
-            self.ready = True
+    def stop_timers(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()
 
 
 class TrainingPool:
@@ -244,22 +133,24 @@ class TrainingPool:
         # never from the threaded server process.
         self.ctx = mp.get_context("forkserver")
         self.ctx.set_forkserver_preload(["gatenet.server.training.trainer"])
+        self.workers = workers
         self.capacity = workers + max_queued
         self.max_per_client = max_per_client
         self.max_train_seconds = max_train_seconds
-        self.runs: queue.SimpleQueue[_Run | None] = queue.SimpleQueue()
         self.closing = False
+        self._queue: collections.deque[_Run] = collections.deque()
+        self._workers: list[_Worker] = []
         self._in_flight = 0
         self._by_owner: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._slots = [_Slot(self, i) for i in range(workers)]
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start every worker; each warms torch up in the background, and a run that comes
         first waits for it."""
-        for slot in self._slots:
-            slot.start_process()
-            slot.thread.start()
+        self._loop = asyncio.get_running_loop()
+        self._workers = [self._spawn(i) for i in range(self.workers)]
+
+    # -- runs -------------------------------------------------------------------------
 
     async def run(
         self,
@@ -273,75 +164,214 @@ class TrainingPool:
         flight; Cancelled when the run was stopped; if the awaiting task is cancelled
         (client gone, deadline), the worker is told to stop.
         """
-        with self._lock:
-            if self.closing:
-                raise Unavailable("the server is shutting down; retry on another replica")
-            if self._in_flight >= self.capacity:
-                raise ResourceExhausted(
-                    f"trainings in flight {self._in_flight} reached the limit {self.capacity} "
-                    "(--training-workers + --max-queued-trainings); retry later"
-                )
-            if self._by_owner.get(owner, 0) >= self.max_per_client:
-                raise ResourceExhausted(
-                    f"this client has {self.max_per_client} trainings in flight, the limit "
-                    "per client (--max-trainings-per-client); wait for one to finish"
-                )
-            self._in_flight += 1
-            self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
-        loop = asyncio.get_running_loop()
-        run = _Run(recipe, owner, loop, loop.create_future(), on_progress)
-        self.runs.put(run)
+        if self.closing:
+            raise Unavailable("the server is shutting down; retry on another replica")
+        if self._in_flight >= self.capacity:
+            raise ResourceExhausted(
+                f"trainings in flight {self._in_flight} reached the limit {self.capacity} "
+                "(--training-workers + --max-queued-trainings); retry later"
+            )
+        if self._by_owner.get(owner, 0) >= self.max_per_client:
+            raise ResourceExhausted(
+                f"this client has {self.max_per_client} trainings in flight, the limit "
+                "per client (--max-trainings-per-client); wait for one to finish"
+            )
+        self._in_flight += 1
+        self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
+        run = _Run(recipe, owner, asyncio.get_running_loop().create_future(), on_progress)
+        self._queue.append(run)
+        self._dispatch()
         try:
             return await run.done
         except asyncio.CancelledError:
-            run.cancelled = True
-            if not run.started:  # still queued: its place is free now, not when dequeued
-                self.release(run)
+            self._abandon(run)
             raise
 
-    def release(self, run: _Run) -> None:
-        with self._lock:
-            if run.released:
+    def _dispatch(self) -> None:
+        """Hand queued runs to idle, ready workers."""
+        for worker in self._workers:
+            if not self._queue:
                 return
-            run.released = True
-            self._in_flight -= 1
-            left = self._by_owner[run.owner] - 1
-            if left:
-                self._by_owner[run.owner] = left
-            else:
-                del self._by_owner[run.owner]
+            if worker.ready and worker.run is None:
+                self._begin(worker, self._queue.popleft())
 
-    def drain(self) -> None:
+    def _begin(self, worker: _Worker, run: _Run) -> None:
+        assert self._loop is not None
+        cap = self.max_train_seconds
+        worker.run, run.worker = run, worker
+        worker.cancel_flag.value = 0
+        try:
+            worker.conn.send((run.recipe, cap))
+        except OSError:
+            self._lost(worker)
+            return
+        worker.timers.append(
+            self._loop.call_later(cap + _CAP_GRACE_SECONDS, self._overdue, worker, run)
+        )
+
+    def _abandon(self, run: _Run) -> None:
+        """The awaiting handler is gone: a queued run leaves the queue, a running one is told
+        to stop and its worker is killed if it does not stop soon."""
+        worker = run.worker
+        if worker is None:
+            if run in self._queue:
+                self._queue.remove(run)
+                self._release(run)
+            return
+        if worker.run is run:
+            assert self._loop is not None
+            worker.cancel_flag.value = 1
+            worker.timers.append(
+                self._loop.call_later(KILL_AFTER_SECONDS, self._kill_if_busy, worker, run)
+            )
+
+    def _finish(
+        self, worker: _Worker, result: TrainResult | None, error: BaseException | None
+    ) -> None:
+        """The worker's run ended: answer it, free the worker, start the next."""
+        run = worker.run
+        worker.run = None
+        worker.stop_timers()
+        if run is not None:
+            run.settle(result, error)
+            self._release(run)
+        self._dispatch()
+
+    def _release(self, run: _Run) -> None:
+        self._in_flight -= 1
+        left = self._by_owner[run.owner] - 1
+        if left:
+            self._by_owner[run.owner] = left
+        else:
+            del self._by_owner[run.owner]
+
+    # -- what the workers say ---------------------------------------------------------
+
+    def _on_message(self, worker: _Worker) -> None:
+        """The loop saw the worker's pipe readable: a message, or EOF if it died."""
+        try:
+            kind, *payload = worker.conn.recv()
+        except (EOFError, OSError):
+            self._lost(worker)
+            return
+        if kind == "ready":
+            worker.ready = True
+            self._dispatch()
+        elif worker.run is None:  # the answer of a run already settled (killed, overdue)
+            return
+        elif kind == "progress":
+            if worker.run.on_progress is not None and not worker.run.done.done():
+                worker.run.on_progress(payload[0])
+        elif kind == "done":
+            self._finish(worker, payload[0], None)
+        elif kind == "cancelled":
+            self._finish(worker, None, Cancelled(payload[0]))
+        else:
+            log.error("training failed in a worker:\n%s", payload[0])
+            self._finish(worker, None, RuntimeError("training failed in a worker"))
+
+    def _lost(self, worker: _Worker) -> None:
+        """The worker died: its run (if any) is told to retry, and another worker starts."""
+        if worker.ready:
+            log.error("training worker %d died; restarting it", worker.index)
+            self._replace(worker)
+        else:  # died while starting: try again later rather than spin
+            log.error("training worker %d did not start; retrying", worker.index)
+            self._replace(worker, delay=_RESTART_DELAY_SECONDS)
+        self._finish(worker, None, Unavailable("the training worker stopped unexpectedly; retry"))
+
+    def _kill_if_busy(self, worker: _Worker, run: _Run) -> None:
+        if worker.run is run:
+            self._replace(worker)
+            self._finish(worker, None, Cancelled("training cancelled mid-step"))
+
+    def _overdue(self, worker: _Worker, run: _Run) -> None:
+        if worker.run is run:
+            self._replace(worker)
+            cap = self.max_train_seconds
+            self._finish(
+                worker,
+                None,
+                DeadlineExceeded(
+                    f"training passed the cap --max-train-seconds {cap:g} inside one "
+                    "step, so it has nothing to hand back; use a smaller recipe"
+                ),
+            )
+
+    # -- processes --------------------------------------------------------------------
+
+    def _spawn(self, index: int) -> _Worker:
+        assert self._loop is not None
+        parent, child = self.ctx.Pipe()
+        cancel_flag = self.ctx.Value("b", 0, lock=False)
+        process = self.ctx.Process(
+            target=_worker_main,
+            args=(child, cancel_flag),
+            name=f"gatenet-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        worker = _Worker(index, process, parent, cancel_flag)
+        self._loop.add_reader(parent.fileno(), self._on_message, worker)
+        return worker
+
+    def _replace(self, worker: _Worker, delay: float = 0.0) -> None:
+        """Kill the worker and start another in its place; it warms up while runs wait."""
+        self._stop(worker)
+        worker.ready = False
+        if self.closing:
+            return
+        if delay:
+            assert self._loop is not None
+            self._loop.call_later(delay, self._respawn, worker.index)
+        else:
+            self._respawn(worker.index)
+
+    def _respawn(self, index: int) -> None:
+        if not self.closing:
+            self._workers[index] = self._spawn(index)
+
+    def _stop(self, worker: _Worker) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(worker.conn.fileno())
+        try:
+            worker.process.kill()
+            worker.process.join(1)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        worker.conn.close()
+
+    # -- shutting down ----------------------------------------------------------------
+
+    async def drain(self) -> None:
         """Take no more runs; those still queued are refused now with UNAVAILABLE (a client
         retries them elsewhere) while the running ones finish."""
         self.closing = True
-        while True:
-            try:
-                run = self.runs.get_nowait()
-            except queue.Empty:
-                return
-            if run is not None:
-                run.finish(
-                    None, Unavailable("the server is shutting down; retry on another replica")
-                )
-                self.release(run)
+        while self._queue:
+            run = self._queue.popleft()
+            run.settle(None, Unavailable("the server is shutting down; retry on another replica"))
+            self._release(run)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop the workers; a run still going is cancelled."""
-        self.closing = True
-        for _ in self._slots:
-            self.runs.put(None)
-        for slot in self._slots:
-            if slot.conn is not None:
-                try:
-                    slot.cancel_flag.value = 1
-                    slot.conn.send(None)
-                except OSError:
-                    pass
-        for slot in self._slots:
-            if slot.process is not None:
-                if slot.ready:  # it reads the None and returns; one still warming is killed
-                    slot.process.join(timeout=2)
-                if slot.process.is_alive():
-                    slot.process.kill()
-                    slot.process.join(timeout=2)
+        await self.drain()
+        assert self._loop is not None
+        for worker in self._workers:
+            if worker.conn.closed:
+                continue
+            self._loop.remove_reader(worker.conn.fileno())
+            worker.stop_timers()
+            try:
+                worker.cancel_flag.value = 1
+                worker.conn.send(None)
+            except OSError:
+                pass
+        for worker in self._workers:
+            if worker.ready:  # it reads the None and returns; one still warming is killed
+                await asyncio.to_thread(worker.process.join, 2)
+            if worker.process.is_alive():
+                worker.process.kill()
+                await asyncio.to_thread(worker.process.join, 2)
+            if not worker.conn.closed:
+                worker.conn.close()
