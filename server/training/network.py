@@ -36,10 +36,17 @@ class Params:
 
     def restart_weights(self, k: int) -> dict[str, np.ndarray]:
         """Restart k's parameters as float32 numpy arrays named layers.{i}.weight / .bias."""
+        # Sliced from one numpy view of the buffer, laid out as in views(): a torch op per
+        # tensor would cost more than the copy of a small network, on every Train's answer.
+        flat, r, off = self.flat.detach().numpy(), self.restarts, 0
         out: dict[str, np.ndarray] = {}
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            out[f"layers.{i}.weight"] = w[k].detach().to(torch.float32).numpy().copy()
-            out[f"layers.{i}.bias"] = b[k, 0].detach().to(torch.float32).numpy().copy()
+        for i, (fi, fo) in enumerate(self.shapes):
+            weights = flat[off : off + r * fi * fo].reshape(r, fi, fo)
+            off += r * fi * fo
+            biases = flat[off : off + r * fo].reshape(r, fo)
+            off += r * fo
+            out[f"layers.{i}.weight"] = np.array(weights[k], dtype=np.float32)
+            out[f"layers.{i}.bias"] = np.array(biases[k], dtype=np.float32)
         return out
 
 
