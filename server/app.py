@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from gatenet.server import logs
 from gatenet.server.config import Settings, load_settings
+from gatenet.server.memory import reuse_freed_memory
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import CacheEvents, Registry
 from gatenet.server.models.timed_store import TimedStore
@@ -79,6 +80,8 @@ class GatenetServer:
         # BLAS would spread a big Predict's matmuls over every core and starve the event loop
         # (health p99 63 ms under 16,000-row Predicts of a 1M-parameter model, bench/limits.py).
         threadpool_limits(limits=1, user_api="blas")
+        # Big bodies reuse freed pages instead of faulting in new ones on the loop (memory.py).
+        reuse_freed_memory()
         self.settings = settings
         self.metrics_registry = metrics_registry or CollectorRegistry()
         self.metrics = Metrics(self.metrics_registry)

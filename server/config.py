@@ -30,6 +30,7 @@ class Settings:
     max_train_seconds: float = 60.0  # wall-time cap of one training; it then hands back its best
     max_message_bytes: int = 4 * 1024 * 1024  # gRPC receive/send limit
     max_predict_rows: int = 65_536  # rows in one Predict
+    max_predict_work: int = 1_000_000_000  # rows x multiply-adds per row of one Predict (~50 ms)
     grace_seconds: float = 10.0  # drain time for in-flight RPCs on SIGTERM
     drain_delay: float = 2.0  # seconds NOT_SERVING but still answering, so balancers move away
     max_connection_age: float = 30.0  # seconds before a client connection is asked to reconnect
@@ -65,6 +66,14 @@ class Settings:
             self.max_message_bytes >= 1024, "max-message-bytes", self.max_message_bytes, ">= 1024"
         )
         _check(self.max_predict_rows >= 1, "max-predict-rows", self.max_predict_rows, ">= 1")
+        # At least one row of the largest network Train or ImportModel accepts.
+        most = self.limits.max_parameters
+        _check(
+            self.max_predict_work >= most,
+            "max-predict-work",
+            self.max_predict_work,
+            f">= {most} (one row of a {most}-parameter model)",
+        )
         _check(self.grace_seconds >= 0, "grace-seconds", self.grace_seconds, ">= 0")
         _check(self.drain_delay >= 0, "drain-delay", self.drain_delay, ">= 0")
         _check(self.max_connection_age > 0, "max-connection-age", self.max_connection_age, "> 0")
@@ -115,6 +124,8 @@ _HELP = {
     "max_queued_trainings": "trainings that may wait for a worker",
     "max_message_bytes": "largest gRPC message accepted or sent",
     "max_predict_rows": "rows accepted in one Predict",
+    "max_predict_work": "rows x multiply-adds per row (about the model's weights) accepted in "
+    "one Predict or ModelInfer",
     "grace_seconds": "seconds in-flight RPCs get to finish on SIGTERM/SIGINT",
     "drain_delay": "seconds NOT_SERVING yet still answering on SIGTERM, before the grace",
     "max_connection_age": "seconds before a connection is asked to reconnect (spreads clients)",

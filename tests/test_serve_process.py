@@ -23,6 +23,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_max_predict_work_reads_its_flag_and_variable():
+    assert load_settings([], {}).max_predict_work == 1_000_000_000
+    assert load_settings([], {"GATENET_MAX_PREDICT_WORK": "2000000"}).max_predict_work == 2_000_000
+    flag = ["--max-predict-work", "3000000"]
+    assert (
+        load_settings(flag, {"GATENET_MAX_PREDICT_WORK": "2000000"}).max_predict_work == 3_000_000
+    )
+
+
 def test_flags_override_environment_override_defaults():
     env = {"GATENET_PORT": "6000", "GATENET_MAX_MODELS": "7", "GATENET_LOG_FORMAT": "text"}
     settings = load_settings(["--port", "6001"], env)
@@ -39,6 +48,8 @@ def test_flags_override_environment_override_defaults():
         (["--max-models", "0"], {}, "--max-models = 0"),
         ([], {"GATENET_TRAINING_WORKERS": "two"}, "GATENET_TRAINING_WORKERS = 'two'"),
         (["--log-format", "xml"], {}, "json|text"),
+        (["--max-predict-work", "999999"], {}, "--max-predict-work = 999999 is out of range"),
+        ([], {"GATENET_MAX_PREDICT_WORK": "1e9"}, "GATENET_MAX_PREDICT_WORK = '1e9'"),
     ],
 )
 def test_bad_settings_name_the_setting(argv, env, message):

@@ -174,13 +174,13 @@ class CompiledModel:
         buffer = np.concatenate((p.astype(_F4).view(np.uint8), np.greater(p, 0.5).view(np.uint8)))
         return buffer[: 4 * len(p)].view(_F4), buffer[4 * len(p) :]
 
-    def answer(self, rows: bytes, count: int) -> tuple[np.ndarray, np.ndarray]:
+    def answer(self, rows: bytes | memoryview, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (little-endian float32) and 0/1 labels (uint8) of `count` rows given
-        as little-endian float32 bytes, finite and a whole number of rows."""
+        as little-endian float32 bytes (or a view of them), finite and a whole number of rows."""
         table = self._table
         if table is not None:
             if count == 1:
-                k = self.layout.row_index.get(rows)
+                k = self.layout.row_index.get(bytes(rows))
                 if k is not None:  # one row of 0s and 1s: its truth-table entry
                     return table[0][k : k + 1], table[1][k : k + 1]
             elif rows[:4] in _BIT_BYTES:  # the first value settles most real-valued batches
@@ -191,7 +191,7 @@ class CompiledModel:
         p = self.forward(np.frombuffer(rows, dtype=_F4).reshape(count, self.num_inputs))
         return p.astype(_F4, copy=False), np.greater(p, 0.5).view(np.uint8)
 
-    def _table_index(self, rows: bytes, count: int) -> np.ndarray | None:
+    def _table_index(self, rows: bytes | memoryview, count: int) -> np.ndarray | None:
         """Each row's truth-table index when every value is 0.0 or 1.0, else None."""
         bits = np.frombuffer(rows, dtype=_U4)
         ones = bits == _ONE_BITS

@@ -2,8 +2,9 @@
 
 Handlers read like GateService's: decode -> registry -> the model's answer ->
 encode, raising domain errors that handlers.py maps to status codes. ModelInfer
-shares Predict's path: the same registry lookup, Predict's row checks and the
-compiled model's answer (truth tables included); infer_codec.py does the tensors.
+shares Predict's path: the same registry lookup, Predict's row and work checks
+and the compiled model's answer, on a thread when big (forward.py, truth tables
+included); infer_codec.py does the tensors.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from gatenet.server.config import Settings
 from gatenet.server.errors import InvalidArgument, NotFound, ResourceExhausted
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import Registry, Served
-from gatenet.server.rpc import infer_codec
+from gatenet.server.rpc import forward, infer_codec, predict_codec
 
 _DESCRIPTOR = v2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 SERVICE_NAME = _DESCRIPTOR.full_name
@@ -94,10 +95,12 @@ class InferenceService:
         """A parsed ModelInferRequest in, a serialized ModelInferResponse out (infer_codec)."""
         call = infer_codec.decode(request)
         model = await self._model(call.model, call.version)
-        rows, count = infer_codec.rows(
-            call, model.compiled.num_inputs, self._settings.max_predict_rows
+        compiled = model.compiled
+        rows, count = infer_codec.rows(call, compiled.num_inputs, self._settings.max_predict_rows)
+        predict_codec.check_work(
+            "inputs[0].shape", count, compiled.layout.work, self._settings.max_predict_work
         )
-        probabilities, labels = model.compiled.answer(rows, count)
+        probabilities, labels = await forward.answer(compiled, rows, count)
         self._metrics.predicted(count)
         return infer_codec.encode(call, probabilities, labels)
 

@@ -22,7 +22,7 @@ from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.models.registry import Registry
-from gatenet.server.rpc import model_codec, predict_codec, train_codec
+from gatenet.server.rpc import forward, model_codec, predict_codec, train_codec
 from gatenet.server.rpc.observe import note
 from gatenet.server.storage import ModelMeta, ModelRecord
 from gatenet.server.training.pool import TrainingPool
@@ -35,9 +35,6 @@ log = logging.getLogger("gatenet.server")
 _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000
 _MAX_NAME = 200  # characters of a model name
-# Multiply-adds a Predict may run on the event loop (~1 ms here); bigger ones go to a thread.
-# A truth-table answer does almost none, so this only counts real forwards.
-_LOOP_WORK = 1_000_000
 
 
 class GateService:
@@ -165,15 +162,12 @@ class GateService:
         """A serialized PredictRequest in, a serialized PredictResponse out."""
         call = predict_codec.decode(request)
         model = await self._registry.get(_model_ref(call.model))
-        rows = predict_codec.check_rows(
-            call, model.compiled.num_inputs, self._settings.max_predict_rows
+        compiled = model.compiled
+        rows = predict_codec.count_rows(call, compiled.num_inputs, self._settings.max_predict_rows)
+        predict_codec.check_work(
+            "inputs", rows, compiled.layout.work, self._settings.max_predict_work
         )
-        if rows * model.compiled.layout.work <= _LOOP_WORK:
-            probabilities, labels = model.compiled.answer(call.inputs, rows)
-        else:  # numpy lets go of the interpreter lock in matmul: other calls go on meanwhile
-            probabilities, labels = await asyncio.to_thread(
-                model.compiled.answer, call.inputs, rows
-            )
+        probabilities, labels = await forward.answer(compiled, call.inputs, rows)
         self._metrics.predicted(rows)
         return predict_codec.encode(model.model_id, probabilities, labels)
 

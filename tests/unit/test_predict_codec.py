@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gatenet.server.errors import InvalidArgument
-from gatenet.server.rpc.predict_codec import decode, encode
+from gatenet.server.rpc.predict_codec import check_finite, decode, encode
 from gatenet.v1 import gatenet_pb2 as pb
 
 VALUES = [0.0, 1.0, 0.25, -3.5]
@@ -22,6 +22,32 @@ def test_the_canonical_encoding_reads_the_rows_as_sent() -> None:
     raw = pb.PredictRequest(model="xor", inputs=VALUES, num_features=2).SerializeToString()
     got = decode(raw)
     assert (got.model, got.inputs, got.num_features) == ("xor", floats(VALUES), 2)
+    assert isinstance(got.inputs, memoryview)  # a view of the body: a 4 MB one is not copied
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x0a\x05xor",  # the model's length runs past the end
+        b"\x0a\x03xor\x12\x10" + floats(VALUES[:3]),  # so do the rows'
+        b"\x0a\x03xor\x12",  # a tag with no length
+        b"\x0a\x02\xff\xfe\x12\x04" + floats([1.0]),  # a model name that is not UTF-8
+    ],
+    ids=["model-cut", "rows-cut", "length-missing", "not-utf8"],
+)
+def test_bodies_the_fast_reader_refuses_are_invalid(raw: bytes) -> None:
+    with pytest.raises(InvalidArgument, match="PredictRequest"):
+        decode(raw)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("count", [2, 100])
+def test_check_finite_reads_views_as_float32(bad: float, count: int) -> None:
+    values = [0.5] * count
+    values[1] = bad
+    with pytest.raises(InvalidArgument, match=f"value 1 is {bad}"):
+        check_finite(memoryview(floats(values)))
+    check_finite(memoryview(floats([0.5] * count)))
 
 
 @pytest.mark.parametrize(
