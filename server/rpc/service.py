@@ -54,13 +54,20 @@ class GateService:
         self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
         recipe = await self._admit(request)
-        result = await self._train(recipe, context)
-        return await self._register(request.name, recipe, result)
+        training = asyncio.ensure_future(self._train(recipe, context))
+        try:
+            await asyncio.sleep(0)  # one loop turn: the recipe goes to a worker, and meanwhile
+            described = train_codec.describe(recipe, request.name)  # its model is described
+            result = await training
+        finally:
+            training.cancel()  # a no-op once it is done
+        return await self._register(described, result)
 
     async def TrainStream(
         self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TrainEvent]:
         recipe = await self._admit(request)
+        described = train_codec.describe(recipe, request.name)
         events: asyncio.Queue[Progress | None] = asyncio.Queue()
         training = asyncio.ensure_future(self._train(recipe, context, events.put_nowait))
         training.add_done_callback(lambda _: events.put_nowait(None))  # after every progress
@@ -68,7 +75,7 @@ class GateService:
             while (progress := await events.get()) is not None:
                 yield train_codec.progress_event(progress)
             result = await training
-            yield pb.TrainEvent(model=await self._register(request.name, recipe, result))
+            yield pb.TrainEvent(model=await self._register(described, result))
         finally:
             training.cancel()  # the stream ended early: the pool tells the worker to stop
             # Its outcome is counted and logged by _train; nobody else reads its exception.
@@ -123,15 +130,16 @@ class GateService:
                 },
             )
 
-    async def _register(self, name: str, recipe: Recipe, result: TrainResult) -> pb.ModelInfo:
+    async def _register(
+        self, described: train_codec.Description, result: TrainResult
+    ) -> pb.ModelInfo:
         """Store the trained model (durable before we answer), cache it, describe it."""
-        model_id = uuid.uuid4().hex
-        info = train_codec.model_info(model_id, name, time.time(), recipe, result)
-        meta = ModelMeta(
-            model_id, name, info.created_at, model_codec.document(info, recipe.activation)
-        )
+        model_id, activation = uuid.uuid4().hex, described.recipe.activation
+        info = train_codec.model_info(model_id, time.time(), described, result)
+        document = model_codec.document(info, activation, described.spec_json)
+        meta = ModelMeta(model_id, described.name, info.created_at, document)
         await self._registry.add(
-            ModelRecord(meta, result.weights), CompiledModel(result.weights, recipe.activation)
+            ModelRecord(meta, result.weights), CompiledModel(result.weights, activation)
         )
         self._metrics.training_steps.inc(result.summary.steps)
         self._metrics.training_restarts.inc(result.summary.restarts)

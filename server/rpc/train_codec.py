@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+from google.protobuf import json_format
 
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.training import tasks
@@ -170,17 +171,36 @@ def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
     return request
 
 
+@dataclasses.dataclass(frozen=True)
+class Description:
+    """What a recipe says of its model before training ends; built while a worker trains, so
+    the answer path after training only adds what training produced."""
+
+    recipe: Recipe
+    name: str
+    spec: pb.TrainRequest  # the resolved spec, every default written out
+    spec_json: dict[str, Any]  # the same in the proto3 JSON mapping, for the stored document
+
+
+def describe(recipe: Recipe, name: str) -> Description:
+    """The spec part of the ModelInfo a recipe's model will have."""
+    spec = recipe_request(recipe, name)
+    return Description(
+        recipe, name, spec, json_format.MessageToDict(spec, preserving_proto_field_name=True)
+    )
+
+
 def model_info(
-    model_id: str, name: str, created_at: float, recipe: Recipe, result: TrainResult
+    model_id: str, created_at: float, described: Description, result: TrainResult
 ) -> pb.ModelInfo:
     """Everything GetModel will say about a newly trained model."""
     return pb.ModelInfo(
         model_id=model_id,
-        name=name,
-        spec=recipe_request(recipe, name),
+        name=described.name,
+        spec=described.spec,
         summary=pb.TrainSummary(**dataclasses.asdict(result.summary)),
         loss_curve=[pb.LossPoint(step=s, loss=v) for s, v in result.loss_curve],
-        num_inputs=recipe.dataset.num_inputs,
+        num_inputs=described.recipe.dataset.num_inputs,
         created_at=created_at,
     )
 
