@@ -77,6 +77,61 @@ def _serve(*flags: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("gatenet serve did not start")
 
 
+def _floor_main(port: int, rows: int, ready: Any) -> None:
+    """FLOOR: a bare grpc.aio server with gRPC's health service and a Predict that answers a
+    prebuilt response of `rows` rows without reading the request: what the bodies alone cost
+    the event loop (gRPC copies each received message into a Python bytes on that thread)."""
+    import asyncio
+
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    from gatenet.server.memory import reuse_freed_memory
+
+    reuse_freed_memory()  # the malloc settings gatenet runs with: FLOOR is grpc.aio, not glibc
+    reply = pb.PredictResponse(
+        model_id="0" * 32, probabilities=[0.25] * rows, labels=[0] * rows
+    ).SerializeToString()
+
+    async def predict(request: bytes, context: Any) -> bytes:
+        return reply
+
+    async def serve() -> None:
+        limit = Settings().max_message_bytes
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+            ]
+        )
+        checks = health.aio.HealthServicer()
+        await checks.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+        method = grpc.unary_unary_rpc_method_handler(predict)
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler("gatenet.v1.GateService", {"Predict": method})]
+        )
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        ready.set()
+        await server.wait_for_termination()
+
+    asyncio.run(serve())
+
+
+def _floor(rows: int) -> tuple[Any, str]:
+    """FLOOR in a process of its own, once it serves."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_floor_main, args=(port, rows, ready), daemon=True)
+    proc.start()
+    if not ready.wait(60):
+        raise RuntimeError("FLOOR did not start")
+    return proc, f"127.0.0.1:{port}"
+
+
 def _health(c: Client) -> list[float]:
     """400 Check calls 5 ms apart: each one's seconds."""
     took = []
@@ -154,6 +209,26 @@ def _health_under_predicts() -> list[tuple[str, str, str, bool | None]]:
                     p99 <= 0.005,
                 )
             )
+        # FLOOR under the ~4 MB bodies: what gRPC's own receive costs the loop, with no handler.
+        floor, target = _floor(small_rows)
+        try:
+            with Client(target, timeout=60) as c:
+                floor_idle = _pct(_health(c), 0.99)
+            health, each = _while_predicting(target, "", (small_rows, small_inputs))
+        finally:
+            floor.kill()
+            floor.join()
+        p99 = _pct(health, 0.99)
+        out.append(
+            (
+                f"FLOOR (a bare grpc.aio server answering a prebuilt response): health p99 while "
+                f"the same ~4 MB bodies arrive ({each * 1000:.0f} ms each)",
+                f"{p99 * 1000:.2f} ms (p50 {statistics.median(health) * 1000:.2f}; "
+                f"idle p99 {floor_idle * 1000:.2f})",
+                "",
+                None,
+            )
+        )
     finally:
         for proc, _ in servers.values():
             proc.terminate()
