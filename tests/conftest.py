@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
+from safetensors.numpy import save as save_safetensors
 
 from gatenet.client import Client
 from gatenet.server.app import GatenetServer, build_server
@@ -59,3 +61,17 @@ def make_server() -> Iterator[Callable[..., GatenetServer]]:
     yield make
     for srv in started:
         srv.stop(0)
+
+
+@pytest.fixture(scope="session")
+def wide_model_file() -> bytes:
+    """A 64-64-1 sigmoid model as a safetensors file: 64 x 64 + 64 x 1 = 4160 multiply-adds a
+    row, so 1,000,000 admits 240 rows. Imported, not trained: no worker to wait for."""
+    rng = np.random.default_rng(7)
+    tensors = {
+        "layers.0.weight": rng.normal(0, 0.3, (64, 64)).astype(np.float32),
+        "layers.0.bias": rng.normal(0, 0.3, 64).astype(np.float32),
+        "layers.1.weight": rng.normal(0, 0.3, (64, 1)).astype(np.float32),
+        "layers.1.bias": rng.normal(0, 0.3, 1).astype(np.float32),
+    }
+    return save_safetensors(tensors, metadata={"activation": "sigmoid"})

@@ -344,11 +344,10 @@ def test_rows_over_the_limit_are_refused_like_predict(make_server):
         stub.ModelInfer(infer_request(model_id, [*XOR_ROWS, [0, 0]]))
 
 
-def test_work_over_the_bound_is_refused_like_predict(make_server):
+def test_work_over_the_bound_is_refused_like_predict(make_server, wide_model_file):
     srv = make_server(max_predict_work=1_000_000)  # 240 rows of a 64-64-1 model (4160 a row)
     with Client(srv.target, timeout=60) as c:
-        wide = {"hidden": [64], "steps": 1, "restarts": 1, "early_stop": False}
-        model_id = c.train(examples=(np.eye(64)[:8], [0, 1] * 4), **wide).model_id
+        model_id = c.import_model(wide_model_file).model_id
         rows = np.random.default_rng(1).uniform(-2, 2, size=(241, 64)).astype(np.float32)
         expected = c.predict(model_id, rows[:240]).probabilities
     stub = v2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(srv.target))

@@ -231,15 +231,13 @@ def test_too_many_predict_rows(make_server):
             c.predict(model, [[0, 1]] * 9)
 
 
-# 64 inputs, hidden [64]: 64 x 64 + 64 x 1 = 4160 multiply-adds a row; 1,000,000 admits 240 rows.
-WIDE = {"examples": (np.eye(64)[:8], [0, 1] * 4), "hidden": [64], "activation": "sigmoid"}
-
-
-def test_predict_work_over_the_bound_is_refused_and_just_under_it_answered(make_server):
+def test_predict_work_over_the_bound_is_refused_and_just_under_it_answered(
+    make_server, wide_model_file
+):
     srv = make_server(max_predict_work=1_000_000)
     rows = np.random.default_rng(0).uniform(-2, 2, size=(241, 64)).astype(np.float32)
     with Client(srv.target) as c:
-        model = c.train(**WIDE, steps=1, restarts=1, early_stop=False).model_id
+        model = c.import_model(wide_model_file).model_id
         with expect_error("INVALID_ARGUMENT", "inputs", "241 rows", "limit 1000000", "work"):
             c.predict(model, rows)
         got = c.predict(model, rows[:240])
