@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent import futures
 
 import grpc
+import numpy as np
 import pytest
 
 import gatenet.client
@@ -173,3 +174,21 @@ def test_training_and_import_are_not_routed(recorder):
         client.import_model(b'{"tensors": {}}')
     assert [m for m, _ in handler.calls] == ["Train", "ImportModel"]
     assert all("x-model-id" not in metadata for _, metadata in handler.calls)
+
+
+@pytest.mark.parametrize(
+    "model, rows",
+    [
+        ("xor", [[0, 1], [1, 1]]),
+        ("ü-名前" * 30, np.random.default_rng(0).normal(size=(300, 64))),  # long varints
+        ("a" * 32, [[float("nan"), float("inf"), -0.0, 3.4e38]]),
+        ("m", np.zeros((0, 3))),
+    ],
+)
+def test_a_predict_request_is_the_message_protobuf_builds(model, rows):
+    matrix = np.asarray(rows, dtype=np.float32)
+    expected = pb.PredictRequest(
+        model=model, inputs=matrix.ravel().tolist(), num_features=matrix.shape[1]
+    )
+    built = rpcs.PREDICT.build(model, rows)
+    assert built.SerializeToString() == expected.SerializeToString()
