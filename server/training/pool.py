@@ -57,12 +57,12 @@ def _worker_main(conn: Any, cancel_flag: Any) -> None:
             return
         if message is None:
             return
-        recipe, time_limit = message
+        recipe, time_limit, wants_progress = message
         try:
             result = trainer.train(
                 recipe,
                 should_stop=should_stop,
-                on_progress=_Throttled(conn),
+                on_progress=_Throttled(conn) if wants_progress else None,
                 time_limit=time_limit,
             )
             conn.send(("done", result))
@@ -201,7 +201,8 @@ class TrainingPool:
         worker.run, run.worker = run, worker
         worker.cancel_flag.value = 0
         try:
-            worker.conn.send((run.recipe, cap))
+            # Progress only for a caller that reads it: a message would wake the loop for nothing.
+            worker.conn.send((run.recipe, cap, run.on_progress is not None))
         except OSError:
             self._lost(worker)
             return
