@@ -101,13 +101,6 @@ def _decode_slowly(raw: bytes) -> PredictCall:
     return PredictCall(request.model, inputs, request.num_features)
 
 
-def check_rows(call: PredictCall, model_inputs: int, max_rows: int) -> int:
-    """The number of rows, once they fit the model, the limit and are finite."""
-    rows = count_rows(call, model_inputs, max_rows)
-    check_finite(call.inputs)
-    return rows
-
-
 def count_rows(call: PredictCall, model_inputs: int, max_rows: int) -> int:
     """The number of rows, once they fit the model and the limit (values not looked at)."""
     size = len(call.inputs)

@@ -23,7 +23,8 @@ def packed(values) -> bytes:
 def predict(model: CompiledModel, inputs: bytes, num_features: int = 0, max_rows: int = 65536):
     """Predict's steps after the model lookup: check the rows, answer, encode."""
     call = predict_codec.PredictCall("m", inputs, num_features)
-    count = predict_codec.check_rows(call, model.num_inputs, max_rows)
+    count = predict_codec.count_rows(call, model.num_inputs, max_rows)
+    predict_codec.check_finite(call.inputs)
     return predict_codec.encode("m", *model.answer(call.inputs, count)), count
 
 
@@ -102,7 +103,8 @@ def test_predict_writes_the_bytes_protobuf_would(rows: int, inputs: str) -> None
     else:
         x = rng.normal(size=(rows, 2)).astype(np.float32)
     call = predict_codec.PredictCall("id-1", packed(x), 0)
-    count = predict_codec.check_rows(call, model.num_inputs, 65536)
+    count = predict_codec.count_rows(call, model.num_inputs, 65536)
+    predict_codec.check_finite(call.inputs)
     raw = predict_codec.encode("id-1", *model.answer(call.inputs, count))
     assert count == rows
     response = pb.PredictResponse.FromString(raw)
