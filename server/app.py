@@ -20,13 +20,13 @@ from prometheus_client import CollectorRegistry, start_http_server
 from threadpoolctl import threadpool_limits
 
 from gatenet.server import logs
-from gatenet.server.config import Settings, load_settings
+from gatenet.server.config import SettingError, Settings, load_settings
 from gatenet.server.memory import reuse_freed_memory
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import CacheEvents, Registry
 from gatenet.server.models.timed_store import TimedStore
 from gatenet.server.rpc import inference_service
-from gatenet.server.rpc.auth import Auth, read_tokens_file
+from gatenet.server.rpc.auth import ROLES, Auth, read_tokens_file
 from gatenet.server.rpc.handlers import Registrar
 from gatenet.server.rpc.loop import LoopThread
 from gatenet.server.rpc.service import GateService, add_to_server
@@ -80,6 +80,9 @@ class GatenetServer:
         # BLAS would spread a big Predict's matmuls over every core and starve the event loop
         # (health p99 63 ms under 16,000-row Predicts of a 1M-parameter model, bench/limits.py).
         threadpool_limits(limits=1, user_api="blas")
+        # Files the settings name are read first: a bad one stops start-up before anything opens.
+        self._auth = _auth(settings)
+        self._credentials = _tls(settings)
         # Big bodies reuse freed pages instead of faulting in new ones on the loop (memory.py).
         reuse_freed_memory()
         self.settings = settings
@@ -125,7 +128,7 @@ class GatenetServer:
             ],
         )
         # Every handler registers through this, which wraps it: observe, auth, decode, status.
-        registrar = Registrar(server, self.metrics, _auth(settings), settings.max_message_bytes)
+        registrar = Registrar(server, self.metrics, self._auth, settings.max_message_bytes)
         self._registrar = registrar
         add_to_server(GateService(settings, self.registry, self.pool, self.metrics), registrar)
         inference_service.add_to_server(
@@ -145,7 +148,7 @@ class GatenetServer:
         registrar.add_catch_all()
         address = f"{settings.host}:{settings.port}"
         try:
-            credentials = _tls(settings)
+            credentials = self._credentials
             if credentials is None:
                 port = server.add_insecure_port(address)
             else:
@@ -201,6 +204,10 @@ class GatenetServer:
                     "models": self.registry.stored,
                     "cached": len(self.registry),
                     "training_workers": self.settings.training_workers,
+                    "auth": "off" if self._auth is None else "on",
+                    "tokens": {role: 0 for role in ROLES}
+                    if self._auth is None
+                    else self._auth.tokens_by_role(),
                 }
             },
         )
@@ -320,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = build_server(settings)
         server.start()
+    except SettingError as exc:  # a file a setting names is wrong: a usage error, like a value
+        print(f"gatenet serve: {exc}", file=sys.stderr)
+        return 2
     except (OSError, StoreError, ValueError) as exc:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,10 @@ from typing import Any
 from gatenet.server.training.spec import Limits
 
 
+class SettingError(ValueError):
+    """A setting (or a file it names) that stops start-up: `gatenet serve` exits 2."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an operator can set; requests carry hyperparameters, settings carry limits."""
@@ -49,7 +53,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)  # bounds on one Train request
 
     def validated(self) -> Settings:
-        """Return self, or raise ValueError naming the first bad setting."""
+        """Return self, or raise SettingError naming the first bad setting."""
         _check(0 <= self.port <= 65535, "port", self.port, "0..65535")
         _check(-1 <= self.metrics_port <= 65535, "metrics-port", self.metrics_port, "-1..65535")
         _check(self.max_models >= 1, "max-models", self.max_models, ">= 1")
@@ -172,7 +176,7 @@ _OTHER_PREFIXES = ("GATENET_CI_", "GATENET_TEST_", "GATENET_BENCH_")
 
 def _check(ok: bool, name: str, value: object, allowed: str) -> None:
     if not ok:
-        raise ValueError(f"--{name} = {value!r} is out of range; allowed: {allowed}")
+        raise SettingError(f"--{name} = {value!r} is out of range; allowed: {allowed}")
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -182,11 +186,11 @@ def _convert(name: str, kind: type, raw: str, source: str) -> object:
     if kind is bool:
         if raw.lower() in _TRUE + _FALSE:
             return raw.lower() in _TRUE
-        raise ValueError(f"{source} = {raw!r} is not true or false")
+        raise SettingError(f"{source} = {raw!r} is not true or false")
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"{source} = {raw!r} is not a valid {kind.__name__}") from None
+        raise SettingError(f"{source} = {raw!r} is not a valid {kind.__name__}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,4 +248,4 @@ def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
             continue
         close = difflib.get_close_matches(name, sorted(known), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise ValueError(f"{name} is not a gatenet setting{hint}")
+        raise SettingError(f"{name} is not a gatenet setting{hint}")
