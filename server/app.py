@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,7 +18,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 from threadpoolctl import threadpool_limits
 
-from gatenet.server import logs
+from gatenet.server import core_log, logs, tls
 from gatenet.server.config import SettingError, Settings, load_settings
 from gatenet.server.memory import reuse_freed_memory
 from gatenet.server.metrics import Metrics
@@ -61,18 +60,6 @@ def _auth(settings: Settings) -> Auth | None:
     return Auth(tokens, open_reflection=not settings.auth_reflection) if tokens else None
 
 
-def _tls(settings: Settings) -> grpc.ServerCredentials | None:
-    """Server TLS from PEM files; with a client CA, clients must present a certificate it signed."""
-    if not settings.tls_cert:
-        return None
-    try:
-        pair = (Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())
-        ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
-    except OSError as exc:
-        raise OSError(f"cannot read TLS file {exc.filename} (--tls-*): {exc.strerror}") from None
-    return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=bool(ca))
-
-
 class GatenetServer:
     """A built server: gRPC port, metrics port, store and cache, training workers, health."""
 
@@ -82,7 +69,7 @@ class GatenetServer:
         threadpool_limits(limits=1, user_api="blas")
         # Files the settings name are read first: a bad one stops start-up before anything opens.
         self._auth = _auth(settings)
-        self._credentials = _tls(settings)
+        self._credentials = tls.server_credentials(settings)
         # Big bodies reuse freed pages instead of faulting in new ones on the loop (memory.py).
         reuse_freed_memory()
         self.settings = settings
@@ -147,16 +134,22 @@ class GatenetServer:
         )
         registrar.add_catch_all()
         address = f"{settings.host}:{settings.port}"
-        try:
-            credentials = self._credentials
-            if credentials is None:
-                port = server.add_insecure_port(address)
-            else:
-                port = server.add_secure_port(address, credentials)
-        except RuntimeError as exc:
-            raise OSError(f"cannot bind gRPC to {address} (--host/--port)") from exc
+        with core_log.held_back() as held:  # our one line says why, not gRPC's core lines
+            try:
+                if self._credentials is None:
+                    port = server.add_insecure_port(address)
+                else:
+                    port = server.add_secure_port(address, self._credentials)
+            except RuntimeError:
+                port = 0
         if port == 0:
-            raise OSError(f"cannot bind gRPC to {address} (--host/--port)")
+            if "Handshaker factory creation failed" in held.text:
+                raise OSError(f"cannot serve TLS on {address}: gRPC refused --tls-cert/--tls-key")
+            reason = held.reason()
+            raise OSError(
+                f"cannot bind gRPC to {address} (--host/--port)" + (f": {reason}" if reason else "")
+            )
+        held.release()
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         return server, port
 

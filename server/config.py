@@ -93,18 +93,12 @@ class Settings:
             self.max_trainings_per_client,
             ">= 1",
         )
-        _check(
-            bool(self.tls_cert) == bool(self.tls_key),
-            "tls-key",
-            self.tls_key,
-            "set together with --tls-cert",
-        )
-        _check(
-            not self.tls_client_ca or bool(self.tls_cert),
-            "tls-client-ca",
-            self.tls_client_ca,
-            "needs --tls-cert and --tls-key",
-        )
+        if self.tls_cert and not self.tls_key:
+            raise SettingError("--tls-cert needs --tls-key")
+        if self.tls_key and not self.tls_cert:
+            raise SettingError("--tls-key needs --tls-cert")
+        if self.tls_client_ca and not (self.tls_cert and self.tls_key):
+            raise SettingError("--tls-client-ca needs --tls-cert and --tls-key")
         _check(
             self.log_level.upper() in _LOG_LEVELS,
             "log-level",

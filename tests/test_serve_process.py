@@ -161,9 +161,9 @@ def test_warnings_are_json_log_lines():
         (["--tokens-file", "TOKENS"], "line 1: want 'TOKEN ROLE'"),
         (
             ["--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"],
-            "cannot read TLS file /nonexistent/k.pem",
+            "--tls-cert /nonexistent/c.pem: cannot read it: No such file or directory",
         ),
-        (["--tls-cert", "/nonexistent/c.pem"], "--tls-key = '' is out of range"),
+        (["--tls-cert", "/nonexistent/c.pem"], "--tls-cert needs --tls-key"),
         (["--store", "mongodb://x"], "--store"),
     ],
 )
