@@ -207,3 +207,33 @@ def test_a_taken_port_is_one_line_unless_grpc_logs_are_asked_for():
         assert _refused("--port", str(port), env=env) == (1, [ours])
         status, lines = _refused("--port", str(port), env={**env, "GRPC_VERBOSITY": "ERROR"})
         assert status == 1 and lines[-1] == ours and len(lines) > 1  # gRPC's own lines first
+
+
+def test_a_tls_mismatch_names_its_likely_cause(make_server, pki, capsys):
+    """Through the CLI: not a bare 'Socket closed', which reads as a network failure."""
+    ca, stranger = pki["ca"][0], pki["stranger"]
+    server_pair = {"tls_cert": pki["server"][0], "tls_key": pki["server"][1]}
+    tls = make_server(**server_pair)
+    mtls = make_server(**server_pair, tls_client_ca=ca)
+    plain = make_server()
+    cases = [
+        ([tls.target], "the server may require TLS: --tls/--ca"),
+        ([mtls.target, "--ca", ca], "the server may require a client certificate: --cert/--key"),
+        (
+            [mtls.target, "--ca", ca, "--cert", stranger[0], "--key", stranger[1]],
+            "the server may not accept this client certificate: --cert/--key",
+        ),
+        ([tls.target, "--ca", stranger[0]], "the server's certificate is not signed by --ca"),
+        ([plain.target, "--ca", ca], "the server may not use TLS: drop --tls/--ca"),
+    ]
+    for (target, *flags), hint in cases:
+        assert cli.main(["--target", target, "--timeout", "5", *flags, "health"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: cannot reach the gatenet server at {target}"), err
+        assert err.endswith(f"; {hint})"), err
+    with Client(tls.target, timeout=5, retries=0) as c, pytest.raises(ClientError) as refused:
+        c.health()
+    assert refused.value.message.endswith("; the server may require TLS: --tls/--ca")
+    with Client("127.0.0.1:1", timeout=5, retries=0) as c, pytest.raises(ClientError) as nobody:
+        c.health()
+    assert "may" not in nobody.value.message  # nothing listens: no TLS guess
