@@ -6,7 +6,6 @@ Bad values stop start-up with one clear line naming the flag and its bound.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -144,28 +143,73 @@ _HELP = {
     "warm_models": "most recent models loaded into the cache at start-up",
 }
 
-# Variables other gatenet programs read (the client and CLI, the test and CI scripts):
-# not settings of the server, so not typos either.
-_OTHER_VARIABLES = frozenset(
-    {
-        "GATENET_TARGET",
-        "GATENET_TOKEN",
-        "GATENET_TLS",
-        "GATENET_CA",
-        "GATENET_CERT",
-        "GATENET_KEY",
-        "GATENET_TIMEOUT",
-        "GATENET_REQUIRE_TOOLS",
-        "GATENET_IMAGE",
-        "GATENET_BIND",
-        "GATENET_GRPC_PUBLISH",
-        "GATENET_METRICS_PUBLISH",
-        "GATENET_SHARED_TOOLS",
-        "GATENET_DOCKERD_DIR",
-        "GATENET_BASE_ROOTFS",
-    }
-)
-_OTHER_PREFIXES = ("GATENET_CI_", "GATENET_TEST_", "GATENET_BENCH_")
+
+@dataclass(frozen=True)
+class Variable:
+    """A GATENET_* variable another program reads: not a server setting, so not a typo either."""
+
+    reader: str  # "client" (the gatenet command), "compose" (docker-compose.yml), "ci", "tests"
+    meaning: str  # one line, as deploy/env.example shows it for compose's
+    example: str = ""  # the value deploy/env.example gives a compose variable
+
+
+OTHER_VARIABLES = {
+    "GATENET_TARGET": Variable("client", "server address of the gatenet command"),
+    "GATENET_TOKEN": Variable("client", "bearer token of the gatenet command"),
+    "GATENET_TLS": Variable("client", "the gatenet command speaks TLS (1)"),
+    "GATENET_CA": Variable("client", "CA bundle that signed the server's certificate"),
+    "GATENET_CERT": Variable("client", "client certificate chain, for mTLS"),
+    "GATENET_KEY": Variable("client", "private key of GATENET_CERT"),
+    "GATENET_BIND": Variable(
+        "compose",
+        "Host address the published ports bind to; 0.0.0.0 exposes them on every interface.",
+        "127.0.0.1",
+    ),
+    "GATENET_GRPC_PUBLISH": Variable("compose", "Host port of gRPC.", "50051"),
+    "GATENET_METRICS_PUBLISH": Variable("compose", "Host port of /metrics.", "8000"),
+    "GATENET_IMAGE": Variable(
+        "compose", "Image tag the build produces and the service runs.", "gatenet:0.1.0"
+    ),
+    "GATENET_TORCH_WHEELS": Variable(
+        "compose", "Build torch from a wheel in deploy/wheels instead of the PyTorch CPU index."
+    ),
+    "GATENET_REQUIRE_TOOLS": Variable("tests", "external programs must be present (1)"),
+    "GATENET_SHARED_TOOLS": Variable("ci", "folder of dockerd-up/dockerd-down"),
+    "GATENET_DOCKERD_DIR": Variable("ci", "dockerd's folder for the container stage"),
+}
+OTHER_PREFIXES = ("GATENET_CI_", "GATENET_TEST_")  # the CI and test scripts' own knobs
+
+
+def setting_names() -> set[str]:
+    """The GATENET_* variable of every setting."""
+    return {f"GATENET_{f.name.upper()}" for f in fields(Settings) if f.name != "limits"}
+
+
+@dataclass(frozen=True)
+class Described:
+    """One setting as the docs show it: flag, variable, default and help."""
+
+    name: str
+    flag: str
+    env: str
+    default: object
+    help: str
+
+
+def described_settings() -> list[Described]:
+    """Every setting in declaration order: the one source of the docs and env files."""
+    defaults = Settings()
+    return [
+        Described(
+            f.name,
+            "--" + f.name.replace("_", "-"),
+            f"GATENET_{f.name.upper()}",
+            getattr(defaults, f.name),
+            _HELP[f.name],
+        )
+        for f in fields(Settings)
+        if f.name != "limits"
+    ]
 
 
 def _check(ok: bool, name: str, value: object, allowed: str) -> None:
@@ -234,12 +278,39 @@ def load_settings(
 
 def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
     """A misspelled GATENET_* variable would be silently ignored: stop instead."""
-    known = {f"GATENET_{f.name.upper()}" for f in fields(Settings) if f.name != "limits"}
+    known = setting_names() | set(OTHER_VARIABLES)
     for name in sorted(environ):
-        if not name.startswith("GATENET_") or name in known or name in _OTHER_VARIABLES:
+        if not name.startswith("GATENET_") or name in known or name.startswith(OTHER_PREFIXES):
             continue
-        if name.startswith(_OTHER_PREFIXES):
-            continue
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        close = closest(name, known)
+        hint = f"; did you mean {close}?" if close else " (`gatenet serve --help` lists them)"
         raise SettingError(f"{name} is not a gatenet setting{hint}")
+
+
+def closest(name: str, known: set[str]) -> str | None:
+    """The known name `name` is a typo of (an edit or two), or the one whose words hold all of
+    its words; None when nothing is that close (an unrelated guess misleads more than none)."""
+    word = name.removeprefix("GATENET_")
+    typos = [
+        k
+        for k in sorted(known)
+        if _edits(word, k.removeprefix("GATENET_")) <= (1 if len(word) <= 6 else 2)
+    ]
+    if typos:
+        return min(typos, key=lambda k: _edits(word, k.removeprefix("GATENET_")))
+    words = set(word.split("_"))
+    wider = [k for k in sorted(known) if words < set(k.removeprefix("GATENET_").split("_"))]
+    return wider[0] if len(wider) == 1 else None
+
+
+def _edits(a: str, b: str) -> int:
+    """Edit distance counting a swap of neighbours as one edit (optimal string alignment)."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
