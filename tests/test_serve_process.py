@@ -178,9 +178,17 @@ def test_bad_security_and_store_settings_stop_start_up_with_one_line(tmp_path, f
     assert message in lines[0] and "only-a-token" not in lines[0]
 
 
-@pytest.mark.parametrize("text", ["", "# token role\n\n   # nothing here either\n"])
-def test_a_tokens_file_without_tokens_stops_start_up(tmp_path, text):
-    """An empty tokens file would turn auth off: a protection never goes off silently."""
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", ": no tokens in it"),
+        ("# token role\n\n   # nothing here either\n", ": no tokens in it"),
+        ("s3cret read\nother admin\ns3cret admin\n", " line 3: the token of line 1 again"),
+    ],
+)
+def test_a_tokens_file_without_tokens_stops_start_up(tmp_path, text, why):
+    """An empty tokens file would turn auth off: a protection never goes off silently (nor is
+    a token's role left to chance)."""
     tokens = tmp_path / "tokens"
     tokens.write_text(text)
     proc = _gatenet(
@@ -193,7 +201,7 @@ def test_a_tokens_file_without_tokens_stops_start_up(tmp_path, text):
             proc.kill()
             proc.communicate()
     assert proc.returncode == 2, err
-    assert err.strip().splitlines() == [f"gatenet serve: --tokens-file {tokens}: no tokens in it"]
+    assert err.strip().splitlines() == [f"gatenet serve: --tokens-file {tokens}{why}"]
 
 
 def _serving_line(*flags: str, env: dict[str, str] | None = None) -> tuple[dict, str]:

@@ -40,6 +40,7 @@ def read_tokens_file(path: str) -> list[tuple[str, str]]:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise SettingError(f"--tokens-file {path}: cannot read it: {reason}") from None
     pairs = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:
@@ -49,6 +50,11 @@ def read_tokens_file(path: str) -> list[tuple[str, str]]:
                 f"--tokens-file {path} line {number}: want 'TOKEN ROLE', ROLE one of "
                 f"{', '.join(ROLES)}"
             )
+        if words[0] in seen:  # which role would it have? Say so rather than pick one
+            raise SettingError(
+                f"--tokens-file {path} line {number}: the token of line {seen[words[0]]} again"
+            )
+        seen[words[0]] = number
         pairs.append((words[0], words[1]))
     if not pairs:  # no tokens would mean no auth: a file named to protect must not open the door
         raise SettingError(f"--tokens-file {path}: no tokens in it")
