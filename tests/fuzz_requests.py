@@ -4,8 +4,9 @@ sends them and judges the answers.
 `FuzzRequests(seed, targets, auth).calls(n)` gives the same calls for the same seed and
 targets: GateService, KServe V2 (fuzz_inference.py), health, reflection and unknown
 methods, ImportModel with damaged files (fuzz_files.py) and, with auth, a fuzzed
-authorization header on each (fuzz_auth.py). Bodies are built by hand where protobuf would refuse (invalid UTF-8,
-wrong wire types, -1 in an unsigned field); everything else starts from a valid
+authorization header on each (fuzz_auth.py). Bodies are built by hand where protobuf
+would refuse (invalid UTF-8, wrong wire types, -1 in an unsigned field); everything
+else starts from a valid
 message and appends one mutated field, which protobuf merges over the original
 (the last value of a scalar wins, repeated fields grow).
 
