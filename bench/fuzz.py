@@ -2,18 +2,22 @@
 
 Run: `.venv/bin/python bench/fuzz.py --calls 10000 --seed 1` (loopback, free ports).
 
-It starts the real server (memory store) on 127.0.0.1:0, trains the models the
-calls refer to, sends the calls from tests/fuzz_requests.py `--concurrency` at a
-time, then checks the server: health SERVING, a fresh XOR right, the models
-trained first answering exactly as before. It prints a markdown table of calls
-by method and code, the totals, and every finding with its reproducer; the exit
-status is 1 when there is any finding.
+It starts the real server (memory store) with auth on (read, train and admin tokens) on
+127.0.0.1:0, trains the models the calls refer to, sends the calls from
+tests/fuzz_requests.py `--concurrency` at a time (GateService, KServe V2, health,
+reflection, unknown methods; damaged ImportModel files; each with a fuzzed
+authorization header, most with the admin token), then checks the server: health
+SERVING, a fresh XOR right, the models trained first answering exactly as before. It
+prints markdown tables of calls by method and by header kind against code, the totals,
+and every finding with its reproducer; the exit status is 1 when there is any finding.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -25,6 +29,7 @@ from gatenet.server.app import build_server
 from gatenet.server.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import fuzz_auth  # noqa: E402
 import fuzz_requests as fuzz  # noqa: E402 - lives with the tests, which run it too
 
 SETTINGS = Settings(
@@ -38,15 +43,15 @@ SETTINGS = Settings(
 )
 
 
-def table(outcomes: Sequence[fuzz.Outcome]) -> str:
-    """Calls by method (rows) and status code (columns), with totals."""
+def table(outcomes: Sequence[fuzz.Outcome], by: str = "label", title: str = "method") -> str:
+    """Calls by method (or another Outcome field: rows) and status code (columns), with totals."""
     by_method: dict[str, Counter[str]] = {}
     for o in outcomes:
-        by_method.setdefault(o.label, Counter())[o.code] += 1
+        by_method.setdefault(getattr(o, by), Counter())[o.code] += 1
     totals: Counter[str] = sum(by_method.values(), Counter())
     codes = [code for code, _ in totals.most_common()]
     lines = [
-        "| method | " + " | ".join(codes) + " | total |",
+        f"| {title} | " + " | ".join(codes) + " | total |",
         "|---|" + "---:|" * (len(codes) + 1),
     ]
     for method in sorted(by_method, key=lambda m: -sum(by_method[m].values())):
@@ -67,15 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     registry = CollectorRegistry()
-    server = build_server(SETTINGS, registry)
+    with tempfile.NamedTemporaryFile("w", prefix="gatenet-fuzz-tokens-") as tokens:
+        tokens.write(fuzz_auth.TOKENS_FILE)
+        tokens.flush()
+        server = build_server(dataclasses.replace(SETTINGS, tokens_file=tokens.name), registry)
+    admin = fuzz_auth.ADMIN
     server.start()
     try:
-        targets, before = fuzz.prepare(server.target)
+        targets, before = fuzz.prepare(server.target, admin)
         start = time.perf_counter()
-        calls = fuzz.FuzzRequests(args.seed, targets).calls(args.calls)
+        calls = fuzz.FuzzRequests(args.seed, targets, auth=True).calls(args.calls)
         outcomes = fuzz.run(server.target, calls, args.concurrency)
         wall = time.perf_counter() - start
-        wrong = fuzz.afterwards(server.target, targets, before)
+        wrong = fuzz.afterwards(server.target, targets, before, admin)
         counted = fuzz.server_codes(registry)
     finally:
         server.stop(0)
@@ -86,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     healthy = not any(w.startswith("health") for w in wrong)
     print(f"## bench/fuzz.py --calls {args.calls} --seed {args.seed}\n")
     print(table(outcomes))
+    print()
+    print(table(outcomes, by="auth", title="authorization"))
     print()
     print(
         f"- calls: {len(outcomes)} in {wall:.1f} s ({len(outcomes) / wall:.0f}/s), "

@@ -91,7 +91,7 @@ class AsyncClient(ClientBase[grpc.aio.Channel]):
         try:
             return await call(step.request, timeout=step.timeout, metadata=step.metadata)
         except grpc.RpcError as err:
-            raise from_rpc_error(err, self.target) from err
+            raise from_rpc_error(err, self.target, self._security) from err
 
     def _open(self, stream: Stream[T]) -> AsyncIterator[T]:
         """Start a server-streaming call now; iterate its parsed events."""
@@ -105,6 +105,6 @@ class AsyncClient(ClientBase[grpc.aio.Channel]):
             async for event in call:
                 yield parse(event)
         except grpc.RpcError as err:
-            raise from_rpc_error(err, self.target) from err
+            raise from_rpc_error(err, self.target, self._security) from err
         finally:
             call.cancel()  # no-op once finished; stops training if the caller stopped early

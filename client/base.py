@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 
-from .channel import DEFAULT_TARGET, call_metadata, credentials, open_channel
+from .channel import DEFAULT_TARGET, call_metadata, credentials, open_channel, security
 
 C = TypeVar("C", grpc.Channel, grpc.aio.Channel)
 
@@ -38,6 +38,8 @@ class ClientBase(Generic[C]):
         self.retries = retries  # extra attempts on UNAVAILABLE, idempotent calls only
         self.metadata = call_metadata(token)  # sent with every call
         self._credentials = credentials(tls, root_certificates, certificate_chain, private_key)
+        # What this client speaks, so a refused connection can name a likely TLS mismatch.
+        self._security = security(self._credentials, certificate_chain) if channel is None else ""
         self._owns_channel = channel is None  # an injected channel belongs to the caller
         self._channel: C | None = channel
         self._stub_cache: dict[str, Any] | None = None

@@ -51,6 +51,13 @@ def credentials(
     )
 
 
+def security(creds: grpc.ChannelCredentials | None, certificate_chain: PEM | None) -> str:
+    """ "plaintext", "tls" or "mtls" (TLS with a client certificate)."""
+    if creds is None:
+        return "plaintext"
+    return "tls" if certificate_chain is None else "mtls"
+
+
 def open_channel(target: str, creds: grpc.ChannelCredentials | None, *, aio: bool) -> Any:
     """A new sync or asyncio channel to target."""
     module: Any = grpc.aio if aio else grpc

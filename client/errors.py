@@ -34,9 +34,32 @@ def _rebuild(code: str, message: str, target: str) -> ClientError:
     return ClientError(code, message, target=target)
 
 
-def from_rpc_error(err: grpc.RpcError, target: str = "") -> ClientError:
-    """Turn a grpc.RpcError (sync or aio) into a ClientError."""
+# A TLS mismatch fails the connection, and gRPC reports what the socket saw: the likely cause,
+# by what this client sent ("" = unknown: an injected channel) and what gRPC says.
+_SECURITY_HINTS = (
+    ("plaintext", "Socket closed", "the server may require TLS: --tls/--ca"),
+    ("tls", "Socket closed", "the server may require a client certificate: --cert/--key"),
+    ("mtls", "Socket closed", "the server may not accept this client certificate: --cert/--key"),
+    ("tls", "WRONG_VERSION_NUMBER", "the server may not use TLS: drop --tls/--ca"),
+    ("mtls", "WRONG_VERSION_NUMBER", "the server may not use TLS: drop --tls/--ca"),
+    ("tls", "CERTIFICATE_VERIFY_FAILED", "the server's certificate is not signed by --ca"),
+    ("mtls", "CERTIFICATE_VERIFY_FAILED", "the server's certificate is not signed by --ca"),
+)
+
+
+def security_hint(security: str, details: str) -> str:
+    """The likely cause of a failed connection given the client's security, or ""."""
+    return next(
+        (hint for s, seen, hint in _SECURITY_HINTS if s == security and seen in details), ""
+    )
+
+
+def from_rpc_error(err: grpc.RpcError, target: str = "", security: str = "") -> ClientError:
+    """Turn a grpc.RpcError (sync or aio) into a ClientError; security ("plaintext", "tls" or
+    "mtls") lets an unreachable server's message name a likely TLS mismatch."""
     code = err.code() if callable(getattr(err, "code", None)) else None
     details = err.details() if callable(getattr(err, "details", None)) else None
     name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
-    return ClientError(name, details or str(err), target=target)
+    message = details or str(err)
+    hint = security_hint(security, message) if name == "UNAVAILABLE" else ""
+    return ClientError(name, f"{message}; {hint}" if hint else message, target=target)

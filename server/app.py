@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,14 +18,14 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 from threadpoolctl import threadpool_limits
 
-from gatenet.server import logs
-from gatenet.server.config import Settings, load_settings
+from gatenet.server import core_log, logs, tls
+from gatenet.server.config import SettingError, Settings, load_settings
 from gatenet.server.memory import reuse_freed_memory
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import CacheEvents, Registry
 from gatenet.server.models.timed_store import TimedStore
 from gatenet.server.rpc import inference_service
-from gatenet.server.rpc.auth import Auth, read_tokens_file
+from gatenet.server.rpc.auth import ROLES, Auth, read_tokens_file
 from gatenet.server.rpc.handlers import Registrar
 from gatenet.server.rpc.loop import LoopThread
 from gatenet.server.rpc.service import GateService, add_to_server
@@ -61,18 +60,6 @@ def _auth(settings: Settings) -> Auth | None:
     return Auth(tokens, open_reflection=not settings.auth_reflection) if tokens else None
 
 
-def _tls(settings: Settings) -> grpc.ServerCredentials | None:
-    """Server TLS from PEM files; with a client CA, clients must present a certificate it signed."""
-    if not settings.tls_cert:
-        return None
-    try:
-        pair = (Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())
-        ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
-    except OSError as exc:
-        raise OSError(f"cannot read TLS file {exc.filename} (--tls-*): {exc.strerror}") from None
-    return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=bool(ca))
-
-
 class GatenetServer:
     """A built server: gRPC port, metrics port, store and cache, training workers, health."""
 
@@ -80,6 +67,9 @@ class GatenetServer:
         # BLAS would spread a big Predict's matmuls over every core and starve the event loop
         # (health p99 63 ms under 16,000-row Predicts of a 1M-parameter model, bench/limits.py).
         threadpool_limits(limits=1, user_api="blas")
+        # Files the settings name are read first: a bad one stops start-up before anything opens.
+        self._auth = _auth(settings)
+        self._credentials = tls.server_credentials(settings)
         # Big bodies reuse freed pages instead of faulting in new ones on the loop (memory.py).
         reuse_freed_memory()
         self.settings = settings
@@ -125,7 +115,7 @@ class GatenetServer:
             ],
         )
         # Every handler registers through this, which wraps it: observe, auth, decode, status.
-        registrar = Registrar(server, self.metrics, _auth(settings), settings.max_message_bytes)
+        registrar = Registrar(server, self.metrics, self._auth, settings.max_message_bytes)
         self._registrar = registrar
         add_to_server(GateService(settings, self.registry, self.pool, self.metrics), registrar)
         inference_service.add_to_server(
@@ -144,16 +134,22 @@ class GatenetServer:
         )
         registrar.add_catch_all()
         address = f"{settings.host}:{settings.port}"
-        try:
-            credentials = _tls(settings)
-            if credentials is None:
-                port = server.add_insecure_port(address)
-            else:
-                port = server.add_secure_port(address, credentials)
-        except RuntimeError as exc:
-            raise OSError(f"cannot bind gRPC to {address} (--host/--port)") from exc
+        with core_log.held_back() as held:  # our one line says why, not gRPC's core lines
+            try:
+                if self._credentials is None:
+                    port = server.add_insecure_port(address)
+                else:
+                    port = server.add_secure_port(address, self._credentials)
+            except RuntimeError:
+                port = 0
         if port == 0:
-            raise OSError(f"cannot bind gRPC to {address} (--host/--port)")
+            if "Handshaker factory creation failed" in held.text:
+                raise OSError(f"cannot serve TLS on {address}: gRPC refused --tls-cert/--tls-key")
+            reason = held.reason()
+            raise OSError(
+                f"cannot bind gRPC to {address} (--host/--port)" + (f": {reason}" if reason else "")
+            )
+        held.release()
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         return server, port
 
@@ -201,6 +197,10 @@ class GatenetServer:
                     "models": self.registry.stored,
                     "cached": len(self.registry),
                     "training_workers": self.settings.training_workers,
+                    "auth": "off" if self._auth is None else "on",
+                    "tokens": {role: 0 for role in ROLES}
+                    if self._auth is None
+                    else self._auth.tokens_by_role(),
                 }
             },
         )
@@ -320,6 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = build_server(settings)
         server.start()
+    except SettingError as exc:  # a file a setting names is wrong: a usage error, like a value
+        print(f"gatenet serve: {exc}", file=sys.stderr)
+        return 2
     except (OSError, StoreError, ValueError) as exc:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 1

@@ -6,13 +6,17 @@ Bad values stop start-up with one clear line naming the flag and its bound.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from gatenet.server.training.spec import Limits
+from gatenet.server.variables import OTHER_PREFIXES, OTHER_VARIABLES, closest
+
+
+class SettingError(ValueError):
+    """A setting (or a file it names) that stops start-up: `gatenet serve` exits 2."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)  # bounds on one Train request
 
     def validated(self) -> Settings:
-        """Return self, or raise ValueError naming the first bad setting."""
+        """Return self, or raise SettingError naming the first bad setting."""
         _check(0 <= self.port <= 65535, "port", self.port, "0..65535")
         _check(-1 <= self.metrics_port <= 65535, "metrics-port", self.metrics_port, "-1..65535")
         _check(self.max_models >= 1, "max-models", self.max_models, ">= 1")
@@ -89,18 +93,12 @@ class Settings:
             self.max_trainings_per_client,
             ">= 1",
         )
-        _check(
-            bool(self.tls_cert) == bool(self.tls_key),
-            "tls-key",
-            self.tls_key,
-            "set together with --tls-cert",
-        )
-        _check(
-            not self.tls_client_ca or bool(self.tls_cert),
-            "tls-client-ca",
-            self.tls_client_ca,
-            "needs --tls-cert and --tls-key",
-        )
+        if self.tls_cert and not self.tls_key:
+            raise SettingError("--tls-cert needs --tls-key")
+        if self.tls_key and not self.tls_cert:
+            raise SettingError("--tls-key needs --tls-cert")
+        if self.tls_client_ca and not (self.tls_cert and self.tls_key):
+            raise SettingError("--tls-client-ca needs --tls-cert and --tls-key")
         _check(
             self.log_level.upper() in _LOG_LEVELS,
             "log-level",
@@ -146,33 +144,42 @@ _HELP = {
     "warm_models": "most recent models loaded into the cache at start-up",
 }
 
-# Variables other gatenet programs read (the client and CLI, the test and CI scripts):
-# not settings of the server, so not typos either.
-_OTHER_VARIABLES = frozenset(
-    {
-        "GATENET_TARGET",
-        "GATENET_TOKEN",
-        "GATENET_TLS",
-        "GATENET_CA",
-        "GATENET_CERT",
-        "GATENET_KEY",
-        "GATENET_TIMEOUT",
-        "GATENET_REQUIRE_TOOLS",
-        "GATENET_IMAGE",
-        "GATENET_BIND",
-        "GATENET_GRPC_PUBLISH",
-        "GATENET_METRICS_PUBLISH",
-        "GATENET_SHARED_TOOLS",
-        "GATENET_DOCKERD_DIR",
-        "GATENET_BASE_ROOTFS",
-    }
-)
-_OTHER_PREFIXES = ("GATENET_CI_", "GATENET_TEST_", "GATENET_BENCH_")
+
+def setting_names() -> set[str]:
+    """The GATENET_* variable of every setting."""
+    return {f"GATENET_{f.name.upper()}" for f in fields(Settings) if f.name != "limits"}
+
+
+@dataclass(frozen=True)
+class Described:
+    """One setting as the docs show it: flag, variable, default and help."""
+
+    name: str
+    flag: str
+    env: str
+    default: object
+    help: str
+
+
+def described_settings() -> list[Described]:
+    """Every setting in declaration order: the one source of the docs and env files."""
+    defaults = Settings()
+    return [
+        Described(
+            f.name,
+            "--" + f.name.replace("_", "-"),
+            f"GATENET_{f.name.upper()}",
+            getattr(defaults, f.name),
+            _HELP[f.name],
+        )
+        for f in fields(Settings)
+        if f.name != "limits"
+    ]
 
 
 def _check(ok: bool, name: str, value: object, allowed: str) -> None:
     if not ok:
-        raise ValueError(f"--{name} = {value!r} is out of range; allowed: {allowed}")
+        raise SettingError(f"--{name} = {value!r} is out of range; allowed: {allowed}")
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -182,11 +189,11 @@ def _convert(name: str, kind: type, raw: str, source: str) -> object:
     if kind is bool:
         if raw.lower() in _TRUE + _FALSE:
             return raw.lower() in _TRUE
-        raise ValueError(f"{source} = {raw!r} is not true or false")
+        raise SettingError(f"{source} = {raw!r} is not true or false")
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"{source} = {raw!r} is not a valid {kind.__name__}") from None
+        raise SettingError(f"{source} = {raw!r} is not a valid {kind.__name__}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,12 +243,10 @@ def load_settings(
 
 def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
     """A misspelled GATENET_* variable would be silently ignored: stop instead."""
-    known = {f"GATENET_{f.name.upper()}" for f in fields(Settings) if f.name != "limits"}
+    known = setting_names() | set(OTHER_VARIABLES)
     for name in sorted(environ):
-        if not name.startswith("GATENET_") or name in known or name in _OTHER_VARIABLES:
+        if not name.startswith("GATENET_") or name in known or name.startswith(OTHER_PREFIXES):
             continue
-        if name.startswith(_OTHER_PREFIXES):
-            continue
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise ValueError(f"{name} is not a gatenet setting{hint}")
+        close = closest(name, known)
+        hint = f"; did you mean {close}?" if close else " (`gatenet serve --help` lists them)"
+        raise SettingError(f"{name} is not a gatenet setting{hint}")

@@ -1,9 +1,12 @@
 """Seeded fuzz calls for every method on gatenet's port as raw bytes, and the runner that
 sends them and judges the answers.
 
-`FuzzRequests(seed, targets).calls(n)` gives the same calls for the same seed and
-targets. Bodies are built by hand where protobuf would refuse (invalid UTF-8,
-wrong wire types, -1 in an unsigned field); everything else starts from a valid
+`FuzzRequests(seed, targets, auth).calls(n)` gives the same calls for the same seed and
+targets: GateService, KServe V2 (fuzz_inference.py), health, reflection and unknown
+methods, ImportModel with damaged files (fuzz_files.py) and, with auth, a fuzzed
+authorization header on each (fuzz_auth.py). Bodies are built by hand where protobuf
+would refuse (invalid UTF-8, wrong wire types, -1 in an unsigned field); everything
+else starts from a valid
 message and appends one mutated field, which protobuf merges over the original
 (the last value of a scalar wins, repeated fields grow).
 
@@ -26,7 +29,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
+import fuzz_auth
+import fuzz_inference
 import grpc
+from fuzz_files import hostile_json, hostile_safetensors
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -40,6 +46,7 @@ GATE = "/gatenet.v1.GateService/"
 HEALTH = "/grpc.health.v1.Health/"
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 UNKNOWN_LABEL = "(unknown method)"
+Metadata = tuple[tuple[str, str], ...]  # call headers: the admin token when auth is on
 
 # -- values at the edges, by wire encoding -------------------------------------------------
 
@@ -127,13 +134,15 @@ class Call:
     timeout: float  # seconds
     kind: str  # the mutation that made it, for reproducers
     gzip: bool = False  # sent compressed: the server inflates it, within its size limit
+    metadata: tuple[tuple[str, str | bytes], ...] = ()  # the call headers (authorization)
+    auth: str = ""  # what the authorization header is (fuzz_auth): "admin", "bad:...", ...
 
     def describe(self, limit: int = 120) -> str:
         """A short account of the call: its path, mutation, deadline and the bodies' first bytes."""
         path = self.path if len(self.path) <= limit else f"{self.path[:limit]}…"
         shown = [b[:limit].hex() + ("…" if len(b) > limit else "") for b in self.bodies]
         sizes = [len(b) for b in self.bodies]
-        how = " gzip" if self.gzip else ""
+        how = (" gzip" if self.gzip else "") + (f" auth={self.auth}" if self.auth else "")
         return f"{path} [{self.kind}]{how} timeout={self.timeout:.2f}s bytes={sizes} hex={shown}"
 
 
@@ -299,9 +308,10 @@ def _widths(request: pb.TrainRequest, inputs: int) -> list[int]:
 class FuzzRequests:
     """Seeded calls over every method on the port: the same seed and targets, the same calls."""
 
-    def __init__(self, seed: int, targets: Targets) -> None:
+    def __init__(self, seed: int, targets: Targets, auth: bool = False) -> None:
         self.rng = random.Random(seed)
         self.targets = targets
+        self.auth = auth  # the server has auth on: each call carries a fuzzed header
         self._fresh = 0
         # (weight, maker); trainings weigh less: a valid one holds a worker until its deadline.
         self._makers: list[tuple[float, Callable[[], Call]]] = [
@@ -313,6 +323,7 @@ class FuzzRequests:
             (1.0, self.get_model),
             (0.7, self.delete_model),
             (1.2, self.import_model),
+            (2.0, self.v2),
             (0.8, self.health_check),
             (0.3, self.health_watch),
             (0.3, self.health_list),
@@ -326,10 +337,16 @@ class FuzzRequests:
             yield self.next()
 
     def next(self) -> Call:
-        """One call to a method drawn by weight, one in ten of them compressed."""
+        """One call to a method drawn by weight, one in ten of them compressed; with auth, its
+        authorization header."""
         weights = [w for w, _ in self._makers]
         call = self.rng.choices([m for _, m in self._makers], weights)[0]()
-        return dataclasses.replace(call, gzip=True) if self.rng.random() < 0.1 else call
+        if self.rng.random() < 0.1:
+            call = dataclasses.replace(call, gzip=True)
+        if self.auth:
+            auth, metadata = fuzz_auth.authorization(self.rng)
+            call = dataclasses.replace(call, auth=auth, metadata=metadata)
+        return call
 
     # -- references ----------------------------------------------------------------------------
 
@@ -537,6 +554,13 @@ class FuzzRequests:
             "ImportModel", request.SerializeToString(), pb.ImportModelRequest.DESCRIPTOR, 10.0
         )
 
+    def v2(self) -> Call:
+        """A KServe V2 call (fuzz_inference.py): ModelInfer most often."""
+        method, message = fuzz_inference.request(self.rng, self.targets.kept, self.model_ref)
+        body, kind = mutate(self.rng, message.SerializeToString(), message.DESCRIPTOR)
+        path = fuzz_inference.SERVICE + method
+        return Call(f"V2/{method}", path, "unary", (body,), 10.0, kind)
+
     # -- health, reflection, methods nobody serves -----------------------------------------------
 
     def _service_name(self) -> str:
@@ -619,94 +643,6 @@ class FuzzRequests:
         return Call(UNKNOWN_LABEL, path, shape, bodies, 10.0, f"unknown_method:{shape}")
 
 
-# -- ImportModel files -----------------------------------------------------------------------------
-
-
-def hostile_json(rng: random.Random, real: str) -> str:
-    """The real weights document, or one with a hostile part where the server parses it."""
-    doc = json.loads(real)
-    first = next(iter(doc["tensors"]))
-    roll = rng.randrange(14)
-    if roll == 0:
-        return real
-    if roll == 1:
-        return "[" * rng.choice([100, 5000, 100_000])  # deep nesting
-    if roll == 2:
-        return real[: rng.randrange(len(real))]
-    if roll == 3:
-        doc["tensors"][first]["shape"] = [rng.choice(["Infinity", "NaN", "1e400", "-1", "2**40"])]
-        return json.dumps(doc).replace('"Infinity"', "Infinity").replace('"NaN"', "NaN")
-    if roll == 4:
-        doc["tensors"][first]["shape"] = [1] * 65
-    elif roll == 5:
-        doc["tensors"][first]["values"] = rng.choice([[[1, 2], [3]], {"a": 1}, "abc", None, [1e39]])
-    elif roll == 6:
-        doc["tensors"][first]["shape"] = [2**40, 2**40]
-        doc["tensors"][first]["values"] = []
-    elif roll == 7:
-        doc["activation"] = rng.choice([["tanh"], {"a": 1}, 3, "x" * 20000, "Tanh", None])
-    elif roll == 8:
-        doc["spec"] = rng.choice(
-            [{"network": {"hidden_sizes": [-1]}}, {"seed": "1e400"}, {"x": [1] * 10}, []]
-        )
-    elif roll == 9:
-        doc["model_id"] = rng.choice(["x" * 20000, 5, None, {"a": 1}])
-    elif roll == 10:
-        doc["tensors"] = rng.choice([[], {}, {"layers.0.weight": {}}, "x", None])
-    elif roll == 11:
-        doc["tensors"]["layers.99.weight"] = {"shape": [1, 1], "values": [0.0]}
-    elif roll == 12:  # json.dumps cannot nest this deep: the text is spliced in
-        nested = _nested_json(rng.choice([50, 900, 3000]))
-        doc["spec"] = "NESTED"
-        return json.dumps(doc).replace('"NESTED"', nested)
-    else:
-        return json.dumps(doc) + rng.choice(["x", "\x00", "\u2028"])
-    return json.dumps(doc)
-
-
-def _nested_json(depth: int) -> str:
-    return '{"gate":' * depth + "{}" + "}" * depth
-
-
-def hostile_safetensors(rng: random.Random, real: bytes) -> bytes:
-    """The real safetensors file, or one with a hostile header, size or body."""
-    (size,) = struct.unpack("<Q", real[:8])
-    header, body = json.loads(real[8 : 8 + size]), real[8 + size :]
-    name = next(k for k in header if k != "__metadata__")
-    roll = rng.randrange(12)
-    if roll == 0:
-        return real
-    if roll == 1:
-        return real[: rng.randrange(len(real))]
-    if roll == 2:
-        return struct.pack("<Q", rng.choice([2**64 - 1, 2**63, len(real)])) + real[8:]
-    if roll == 3:
-        header[name]["dtype"] = rng.choice(["BF16", "F16", "F64", "I64", "BOOL", "U8", "F8_E4M3"])
-    elif roll == 4:
-        header[name]["data_offsets"] = rng.choice([[8, 0], [0, 2**62], [-1, 4], [0, 0]])
-    elif roll == 5:
-        header[name]["shape"] = rng.choice([[2**40, 2**40], [-1], [1] * 65, [], [0]])
-    elif roll == 6:
-        header.setdefault("__metadata__", {})["model_info"] = rng.choice(
-            ["{", "[]", "x" * 20000, _nested_json(3000), '{"num_inputs": -1}']
-        )
-    elif roll == 7:
-        header.setdefault("__metadata__", {})["activation"] = rng.choice(["", "x" * 20000, "é"])
-    elif roll == 8:
-        header["__metadata__"] = rng.choice([{"a": 1}, [], "x", None])
-    elif roll == 9:
-        return _safetensors(b"[" * rng.choice([100, 5000]), body)
-    elif roll == 10:
-        header[name + "x"] = header.pop(name)
-    else:
-        return _safetensors(json.dumps(header).encode(), body[: len(body) // 2])
-    return _safetensors(json.dumps(header).encode(), body)
-
-
-def _safetensors(header: bytes, body: bytes) -> bytes:
-    return struct.pack("<Q", len(header)) + header + body
-
-
 # -- the runner ----------------------------------------------------------------------------------
 
 # Characters of an error message. The longest the server writes from its own values lists a
@@ -724,6 +660,7 @@ class Outcome:
 
     label: str  # Call.label
     kind: str  # Call.kind
+    auth: str  # Call.auth
     code: str  # grpc.StatusCode name
     details: str
     seconds: float
@@ -737,6 +674,8 @@ async def send(channel: grpc.aio.Channel, call: Call) -> Outcome:
     responses: list[bytes] = []
     code, details = "OK", ""
     options = {"timeout": call.timeout, "compression": grpc.Compression.Gzip if call.gzip else None}
+    if call.metadata:
+        options["metadata"] = call.metadata
     try:
         if call.shape == "unary":
             responses.append(await channel.unary_unary(call.path)(call.bodies[0], **options))
@@ -751,14 +690,16 @@ async def send(channel: grpc.aio.Channel, call: Call) -> Outcome:
         code, details = err.code().name, err.details() or ""
     seconds = time.perf_counter() - start
     finding = _finding(call, code, details, responses)
-    return Outcome(
-        call.label, call.kind, code, details, seconds, finding, call.describe() if finding else ""
-    )
+    reproducer = call.describe() if finding else ""
+    return Outcome(call.label, call.kind, call.auth, code, details, seconds, finding, reproducer)
 
 
 def _finding(call: Call, code: str, details: str, responses: list[bytes]) -> str:
     if code in ("INTERNAL", "UNKNOWN"):
         return f"{code}: {details[:200]!r}"
+    wrong_auth = fuzz_auth.finding(call.auth, call.label, code)
+    if wrong_auth:
+        return wrong_auth
     if len(details) > MESSAGE_LIMIT:
         return f"{code} with a {len(details)}-character message: {details[:120]!r}..."
     if "metadata size exceeds" in details:  # grpc refused the server's own status message
@@ -772,6 +713,8 @@ def judge(label: str, responses: list[bytes]) -> str:
     """Why an OK answer is wrong, or "" when it is right as far as the request alone can tell."""
     if label == UNKNOWN_LABEL:
         return "a method nobody serves answered OK"
+    if label.startswith("V2/"):
+        return fuzz_inference.judge(label, responses[0])
     if label == "Predict":
         return _judge_predict(pb.PredictResponse.FromString(responses[0]))
     if label == "Train":
@@ -869,25 +812,27 @@ XOR_ROWS = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0]
 SPARES = 4  # imported copies DeleteModel calls may remove
 
 
-def prepare(target: str) -> tuple[Targets, dict[str, pb.PredictResponse]]:
+def prepare(target: str, metadata: Metadata = ()) -> tuple[Targets, dict[str, pb.PredictResponse]]:
     """Train the kept models, import the spares; the targets and the kept models' answers."""
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.GateServiceStub(channel)
         kept: list[tuple[str, int]] = []
         for request in KEEPERS:
-            info = stub.Train(request, timeout=120)
+            info = stub.Train(request, timeout=120, metadata=metadata)
             kept += [(info.name, info.num_inputs), (info.model_id, info.num_inputs)]
         weights = stub.GetWeights(
-            pb.GetWeightsRequest(model="fuzz-xor", include_safetensors=True), timeout=30
+            pb.GetWeightsRequest(model="fuzz-xor", include_safetensors=True),
+            timeout=30,
+            metadata=metadata,
         )
         document = weights_json(weights)
         spares = []
         for i in range(SPARES):
             request = pb.ImportModelRequest(json=document, name=f"fuzz-spare-{i}")
-            info = stub.ImportModel(request, timeout=30)
+            info = stub.ImportModel(request, timeout=30, metadata=metadata)
             spares.append(info.name if i % 2 else info.model_id)
         targets = Targets(tuple(kept), tuple(spares), weights.safetensors, document)
-        return targets, answers(stub, targets)
+        return targets, answers(stub, targets, metadata)
 
 
 def weights_json(weights: pb.GetWeightsResponse) -> str:
@@ -905,7 +850,9 @@ def weights_json(weights: pb.GetWeightsResponse) -> str:
     )
 
 
-def answers(stub: pb_grpc.GateServiceStub, targets: Targets) -> dict[str, pb.PredictResponse]:
+def answers(
+    stub: pb_grpc.GateServiceStub, targets: Targets, metadata: Metadata = ()
+) -> dict[str, pb.PredictResponse]:
     """Each kept model's answer to fixed rows: every 0/1 row, or the wide model's own rows."""
     out = {}
     for ref, inputs in targets.kept:
@@ -915,11 +862,16 @@ def answers(stub: pb_grpc.GateServiceStub, targets: Targets) -> dict[str, pb.Pre
             else [[(k >> i) & 1 for i in range(inputs)] for k in range(2**inputs)]
         )
         request = pb.PredictRequest(model=ref, inputs=[float(v) for row in rows for v in row])
-        out[ref] = stub.Predict(request, timeout=30)
+        out[ref] = stub.Predict(request, timeout=30, metadata=metadata)
     return out
 
 
-def afterwards(target: str, targets: Targets, before: dict[str, pb.PredictResponse]) -> list[str]:
+def afterwards(
+    target: str,
+    targets: Targets,
+    before: dict[str, pb.PredictResponse],
+    metadata: Metadata = (),
+) -> list[str]:
     """What is wrong with the server after the run: health, a fresh XOR, the kept models."""
     wrong = []
     with grpc.insecure_channel(target) as channel:
@@ -930,11 +882,13 @@ def afterwards(target: str, targets: Targets, before: dict[str, pb.PredictRespon
                 if status.status != SERVING:
                     wrong.append(f"health of {service!r} is {status.status}, not SERVING")
             stub = pb_grpc.GateServiceStub(channel)
-            model_id = train_xor(stub)
-            xor = stub.Predict(pb.PredictRequest(model=model_id, inputs=XOR_ROWS), timeout=30)
+            model_id = train_xor(stub, metadata)
+            xor = stub.Predict(
+                pb.PredictRequest(model=model_id, inputs=XOR_ROWS), timeout=30, metadata=metadata
+            )
             if list(xor.labels) != [0, 1, 1, 0]:
                 wrong.append(f"a fresh XOR predicts {list(xor.labels)}, not [0, 1, 1, 0]")
-            for ref, answer in answers(stub, targets).items():
+            for ref, answer in answers(stub, targets, metadata).items():
                 if answer != before[ref]:
                     wrong.append(f"kept model {ref} answers {answer} after, {before[ref]} before")
         except grpc.RpcError as err:
@@ -945,7 +899,7 @@ def afterwards(target: str, targets: Targets, before: dict[str, pb.PredictRespon
 XOR_WAIT_SECONDS = 120.0  # the run's timed-out trainings may hold this client's share that long
 
 
-def train_xor(stub: pb_grpc.GateServiceStub) -> str:
+def train_xor(stub: pb_grpc.GateServiceStub, metadata: Metadata = ()) -> str:
     """A fresh XOR model's id, once this client's share of trainings is free again."""
     # Trainings whose calls timed out count against --max-trainings-per-client until a
     # worker dequeues them (a replaced worker warms up first): wait for the share, bounded.
@@ -953,7 +907,7 @@ def train_xor(stub: pb_grpc.GateServiceStub) -> str:
     while True:
         try:
             request = pb.TrainRequest(gate=pb.GateTask(name="XOR"), seed=7)
-            return str(stub.Train(request, timeout=XOR_WAIT_SECONDS).model_id)
+            return str(stub.Train(request, timeout=XOR_WAIT_SECONDS, metadata=metadata).model_id)
         except grpc.RpcError as err:
             if err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > give_up:
                 raise

@@ -16,7 +16,10 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import fuzz_auth
+import fuzz_inference
 import fuzz_requests as fuzz
 import grpc
 import numpy as np
@@ -35,6 +38,7 @@ EVERY_METHOD = {
     *("Train", "TrainStream", "Predict", "GetWeights", "ListModels", "GetModel"),
     *("DeleteModel", "ImportModel", "Health/Check", "Health/Watch", "Health/List"),
     *("Reflection/Info", fuzz.UNKNOWN_LABEL),
+    *fuzz_inference.LABELS,
 }
 # A model file of each kind, for generating calls without a server.
 _DOCUMENT = json.dumps(
@@ -255,10 +259,10 @@ def test_a_bug_the_fuzz_found_stays_fixed(server: GatenetServer, bug: FoundBug) 
 def test_the_same_seed_makes_the_same_calls() -> None:
     targets = fuzz.Targets((("fuzz-xor", 2), ("0" * 31 + "1", 2)), ("spare",), _FILE, _DOCUMENT)
 
-    def calls(seed: int) -> list[tuple[str, str, tuple[bytes, ...], float]]:
+    def calls(seed: int) -> list[tuple[object, ...]]:
         return [
-            (c.path, c.kind, c.bodies, c.timeout)
-            for c in fuzz.FuzzRequests(seed, targets).calls(200)
+            (c.path, c.kind, c.bodies, c.timeout, c.metadata)
+            for c in fuzz.FuzzRequests(seed, targets, auth=True).calls(200)
         ]
 
     assert calls(SEED) == calls(SEED)
@@ -266,14 +270,19 @@ def test_the_same_seed_makes_the_same_calls() -> None:
 
 
 def test_every_method_answers_cleanly_and_the_server_stays_right(
-    make_server: Callable[..., GatenetServer],
+    make_server: Callable[..., GatenetServer], tmp_path: Path
 ) -> None:
-    srv = make_server()
-    targets, before = fuzz.prepare(srv.target)
-    outcomes = fuzz.run(srv.target, fuzz.FuzzRequests(SEED, targets).calls(CALLS))
-    wrong = fuzz.afterwards(srv.target, targets, before)
+    """With auth on: every call carries a fuzzed authorization header, most the admin token."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(fuzz_auth.TOKENS_FILE)
+    srv = make_server(tokens_file=str(tokens))
+    targets, before = fuzz.prepare(srv.target, fuzz_auth.ADMIN)
+    outcomes = fuzz.run(srv.target, fuzz.FuzzRequests(SEED, targets, auth=True).calls(CALLS))
+    wrong = fuzz.afterwards(srv.target, targets, before, fuzz_auth.ADMIN)
 
     assert {o.label for o in outcomes} == EVERY_METHOD
+    kinds = {o.auth.split(":")[0] for o in outcomes}
+    assert kinds == {"admin", "read", "train", "bad", "odd"}, kinds
     found = [o for o in outcomes if o.finding]
     assert not found, "\n".join(fuzz.findings(found))
     # The server's own count: a client can see NOT_FOUND where the server logged INTERNAL.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -160,9 +161,9 @@ def test_warnings_are_json_log_lines():
         (["--tokens-file", "TOKENS"], "line 1: want 'TOKEN ROLE'"),
         (
             ["--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"],
-            "cannot read TLS file /nonexistent/k.pem",
+            "--tls-cert /nonexistent/c.pem: cannot read it: No such file or directory",
         ),
-        (["--tls-cert", "/nonexistent/c.pem"], "--tls-key = '' is out of range"),
+        (["--tls-cert", "/nonexistent/c.pem"], "--tls-cert needs --tls-key"),
         (["--store", "mongodb://x"], "--store"),
     ],
 )
@@ -175,3 +176,69 @@ def test_bad_security_and_store_settings_stop_start_up_with_one_line(tmp_path, f
     lines = err.strip().splitlines()
     assert proc.returncode in (1, 2) and len(lines) == 1, err
     assert message in lines[0] and "only-a-token" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", ": no tokens in it"),
+        ("# token role\n\n   # nothing here either\n", ": no tokens in it"),
+        ("s3cret read\nother admin\ns3cret admin\n", " line 3: the token of line 1 again"),
+    ],
+)
+def test_a_tokens_file_without_tokens_stops_start_up(tmp_path, text, why):
+    """An empty tokens file would turn auth off: a protection never goes off silently (nor is
+    a token's role left to chance)."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(text)
+    proc = _gatenet(
+        "serve", "--port", "0", "--metrics-port", "-1", "--store", "memory", "--tokens-file", tokens
+    )
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:  # it started, open to anyone
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, err
+    assert err.strip().splitlines() == [f"gatenet serve: --tokens-file {tokens}{why}"]
+
+
+def _serving_line(*flags: str, env: dict[str, str] | None = None) -> tuple[dict, str]:
+    """The 'serving' log line of a server started with flags, and everything it logged."""
+    port = free_port()
+    proc = _gatenet(
+        "serve", "--port", str(port), "--metrics-port", "-1", "--store", "memory", *flags, env=env
+    )
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=5, retries=0) as c:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if c.health() == "SERVING":
+                        break
+                except ClientError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    (serving,) = [line for line in lines if line["msg"] == "serving"]
+    return serving, err
+
+
+def test_the_start_up_line_says_whether_auth_is_on_and_counts_tokens_by_role(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("r3ad-one read\nr3ad-two read  # a comment\nadm1n admin\n")
+    env = {**os.environ, "GATENET_AUTH_TOKEN": "env-adm1n"}
+    serving, err = _serving_line("--tokens-file", str(tokens), env=env)
+    assert serving["auth"] == "on"
+    assert serving["tokens"] == {"read": 2, "train": 0, "admin": 2}
+    for secret in ("r3ad-one", "r3ad-two", "adm1n"):
+        assert secret not in err
+    serving, _ = _serving_line()
+    assert serving["auth"] == "off" and serving["tokens"] == {"read": 0, "train": 0, "admin": 0}

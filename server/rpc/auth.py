@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from gatenet.server.config import SettingError
 from gatenet.server.errors import PermissionDenied, Unauthenticated
 
 ROLES = ("read", "train", "admin")  # each includes the ones before it
@@ -31,19 +32,32 @@ def _digest(token: str) -> bytes:
 
 
 def read_tokens_file(path: str) -> list[tuple[str, str]]:
-    """(token, role) pairs from lines "TOKEN ROLE"; '#' starts a comment. ValueError names a bad
-    line by number (never its token)."""
+    """(token, role) pairs from lines "TOKEN ROLE"; '#' starts a comment. SettingError names a bad
+    line by number (never its token), an unreadable file, or a file without tokens."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SettingError(f"--tokens-file {path}: cannot read it: {reason}") from None
     pairs = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:
             continue
         if len(words) != 2 or words[1] not in ROLES:
-            raise ValueError(
+            raise SettingError(
                 f"--tokens-file {path} line {number}: want 'TOKEN ROLE', ROLE one of "
                 f"{', '.join(ROLES)}"
             )
+        if words[0] in seen:  # which role would it have? Say so rather than pick one
+            raise SettingError(
+                f"--tokens-file {path} line {number}: the token of line {seen[words[0]]} again"
+            )
+        seen[words[0]] = number
         pairs.append((words[0], words[1]))
+    if not pairs:  # no tokens would mean no auth: a file named to protect must not open the door
+        raise SettingError(f"--tokens-file {path}: no tokens in it")
     return pairs
 
 
@@ -53,6 +67,10 @@ class Auth:
     def __init__(self, tokens: Iterable[tuple[str, str]], open_reflection: bool = True) -> None:
         self._roles = [(_digest(token), role) for token, role in tokens]
         self._open = (_HEALTH, _REFLECTION) if open_reflection else (_HEALTH,)
+
+    def tokens_by_role(self) -> dict[str, int]:
+        """How many tokens each role has (for the start-up line; never the tokens)."""
+        return {role: sum(r == role for _, r in self._roles) for role in ROLES}
 
     def check(self, method: str, metadata: Iterable[Any] | None) -> None:
         """Return if the call may go ahead; else raise Unauthenticated or PermissionDenied."""
