@@ -83,7 +83,12 @@ def model_info(meta: ModelMeta) -> pb.ModelInfo:
 
 
 def listed(meta: ModelMeta) -> pb.ModelInfo:
-    """A ModelInfo as ListModels returns it: no loss curve, no initial weights."""
+    """A ModelInfo as ListModels returns it: no loss curve, no initial weights; a damaged
+    record's id, name, created_at and why."""
+    if meta.damage:
+        return pb.ModelInfo(
+            model_id=meta.model_id, name=meta.name, created_at=meta.created_at, damage=meta.damage
+        )
     info = model_info(meta)
     info.ClearField("loss_curve")
     info.spec.ClearField("initial_weights")

@@ -37,6 +37,21 @@ SCAN_BUDGET = 2000  # zset entries one prefix-walk call examines (Redis runs scr
 TRANSIENT = ("MISCONF", "READONLY", "OOM", "BUSY", "MASTERDOWN", "LOADING")
 
 
+def _fields(tensors: bool) -> list[str]:
+    """The fields of a model hash a read takes, in the order _row expects."""
+    return ["meta", "name", "created_at", "checksum", *(["tensors"] if tensors else [])]
+
+
+def _row(seq: int, model_id: str, got: list[Any]) -> Row:
+    """A Row from HMGET _fields(...)."""
+    meta, name, created_at, checksum, *blob = got
+    try:
+        when = float(created_at or 0)
+    except ValueError:
+        when = 0.0
+    return Row(seq, model_id, meta, blob[0] if blob else None, _text(name or b""), when, checksum)
+
+
 def _model_key(model_id: str) -> str:
     return f"{PREFIX}model:{model_id}"
 
@@ -133,9 +148,16 @@ class RedisStore(BaseStore):
         with self._mapped():
             await self._client.ping()
 
-    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes) -> None:
+    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes, checksum: str) -> None:
         keys = [_model_key(meta.model_id), _name_key(meta.name), MODELS, SEQ]
-        args: list[Any] = [meta.model_id, meta_text, blob, meta.name, repr(meta.created_at)]
+        args: list[Any] = [
+            meta.model_id,
+            meta_text,
+            blob,
+            meta.name,
+            repr(meta.created_at),
+            checksum,
+        ]
         with self._mapped():
             outcome = await self._put(keys=keys, args=args)
         verdict = outcome[0].decode()
@@ -145,12 +167,9 @@ class RedisStore(BaseStore):
             raise StoreError(f"model {meta.model_id} is already stored; models are immutable")
 
     async def _fetch(self, model_id: str, tensors: bool) -> Row | None:
-        fields = ["meta", "tensors"] if tensors else ["meta"]
         with self._mapped():
-            values: Any = await self._client.hmget(_model_key(model_id), fields)
-        if values[0] is None:
-            return None
-        return Row(0, model_id, values[0], values[1] if tensors else None)
+            values: Any = await self._client.hmget(_model_key(model_id), _fields(tensors))
+        return None if values[0] is None else _row(0, model_id, values)
 
     async def _lookup_name(self, name: str) -> str | None:
         with self._mapped():
@@ -158,9 +177,10 @@ class RedisStore(BaseStore):
         return None if holder is None else holder.decode()
 
     async def _remove(self, model_id: str) -> tuple[str, float, str | bytes] | None:
-        args = [model_id, _name_key(""), CHANNEL]
+        keys = [_model_key(model_id), MODELS]
+        args: list[Any] = [model_id, _name_key(""), CHANNEL]
         with self._mapped():
-            removed: Any = await self._delete(keys=[_model_key(model_id), MODELS], args=args)
+            removed: Any = await self._delete(keys=keys, args=args)
         if removed is None:
             return None
         name, created_at, meta = removed
@@ -177,11 +197,9 @@ class RedisStore(BaseStore):
             chosen = await self._by_prefix(bound, limit, prefix, newest_first)
         else:
             chosen = await self._range(bound, limit, newest_first)
-        fields = ["meta", "tensors"] if tensors else ["meta"]
-        values = await self._hmget_each([mid for _, mid in chosen], fields)
+        values = await self._hmget_each([mid for _, mid in chosen], _fields(tensors))
         return [
-            Row(seq, model_id, got[0], got[1] if tensors else None)
-            for (seq, model_id), got in zip(chosen, values, strict=True)
+            _row(seq, model_id, got) for (seq, model_id), got in zip(chosen, values, strict=True)
         ]
 
     async def _by_prefix(

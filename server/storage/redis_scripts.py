@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # KEYS: model hash, name key, models zset, seq counter
-# ARGV: model id, meta JSON, safetensors bytes, name ("" = unnamed), created_at
+# ARGV: model id, meta JSON, safetensors bytes, name ("" = unnamed), created_at, checksum
 # Returns {"ok"}, {"same"} (this exact record is already stored: a retried put),
 # {"exists"} (the id holds another record) or {"name", holder id}.
 PUT = """
@@ -18,7 +18,7 @@ if ARGV[4] ~= '' then
 end
 local seq = redis.call('INCR', KEYS[4])
 redis.call('HSET', KEYS[1], 'meta', ARGV[2], 'tensors', ARGV[3], 'name', ARGV[4],
-           'created_at', ARGV[5], 'seq', seq)
+           'created_at', ARGV[5], 'seq', seq, 'checksum', ARGV[6])
 if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[1]) end
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
 return {'ok'}

@@ -150,7 +150,9 @@ async def test_recent_is_newest_first(backend: Backend) -> None:
         assert await store.recent(0) == []
 
 
-async def test_corrupt_metadata_is_reported_and_skipped(backend: Backend) -> None:
+async def test_corrupt_metadata_is_reported_marked_in_pages_and_skipped_by_recent(
+    backend: Backend,
+) -> None:
     records = [make_record(f"c{i}") for i in range(4)]
     bad = records[1].meta.model_id
     met: list[tuple[str, str]] = []
@@ -160,10 +162,12 @@ async def test_corrupt_metadata_is_reported_and_skipped(backend: Backend) -> Non
             await store.put(record)
         backend.corrupt(store, bad, "meta", b"\xff{not json")
         metas, token = await store.page("", 2)
-        assert [m.model_id for m in metas] == [records[0].meta.model_id, records[2].meta.model_id]
-        assert met and met[0][0] == bad and "metadata is not JSON" in met[0][1]
+        assert [m.model_id for m in metas] == [r.meta.model_id for r in records[:2]]
+        assert metas[1] == ModelMeta(bad, "c1", 1.7e9, {}, damage=metas[1].damage)
+        assert metas[0].damage == "" and "metadata" in metas[1].damage
+        assert met and met[0][0] == bad and "metadata" in met[0][1]
         rest, _ = await store.page(token, 2)
-        assert [m.model_id for m in rest] == [records[3].meta.model_id]
+        assert [m.model_id for m in rest] == [r.meta.model_id for r in records[2:]]
         assert [r.meta.model_id for r in await store.recent(10)] == [
             records[i].meta.model_id for i in (3, 2, 0)
         ]
@@ -176,7 +180,8 @@ async def test_corrupt_metadata_is_reported_and_skipped(backend: Backend) -> Non
         assert {model_id for model_id, _ in met} == {bad}
         assert await store.count() == 4
         removed = await store.delete(bad)  # a damaged record can still be removed
-        assert removed == ModelMeta(bad, "c1", removed.created_at if removed else 0.0, {})
+        assert removed is not None and removed.damage
+        assert removed == ModelMeta(bad, "c1", removed.created_at, {}, damage=removed.damage)
         assert await store.id_for_name("c1") is None
         assert await store.count() == 3
 
