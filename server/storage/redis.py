@@ -1,7 +1,8 @@
 """The shared store: one Redis (AOF, fsync always) behind every replica.
 
 Writes and deletes are Lua scripts, so each is atomic and name-unique across
-replicas; a delete publishes the id so other replicas drop their cached copy.
+replicas; a delete appends the id to a stream every replica reads from its last
+seen entry (redis_events.py), so each drops its cached copy even across a blip.
 Every call fails fast with StoreUnavailable while Redis is down and works again
 as soon as it is back; nothing here needs a restart. Single Redis, not Cluster:
 the delete script builds the name key it touches.
@@ -24,13 +25,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .base import BaseStore, Row
 from .errors import NameTaken, StoreError, StoreUnavailable
 from .record import ModelMeta
-from .redis_events import deleted_ids
+from .redis_events import StreamPosition, deleted_ids
 from .redis_scripts import DELETE, PAGE_BY_PREFIX, PUT
 
 PREFIX = "gatenet:"
 MODELS = PREFIX + "models"  # sorted set: model id scored by its sequence number
 SEQ = PREFIX + "seq"  # INCR counter behind the scores
-CHANNEL = PREFIX + "invalidate"  # deleted ids are published here
+STREAM = PREFIX + "deleted"  # a stream of deleted ids, read by every replica
+STREAM_KEEP = 10_000  # entries kept (about); a replica further behind drops its whole cache
 CONNECT_TIMEOUT = 0.5  # seconds: a down Redis must fail calls fast
 CALL_TIMEOUT = 2.0  # seconds for one reply; fsync-always writes need some slack
 SCAN_BUDGET = 2000  # zset entries one prefix-walk call examines (Redis runs scripts alone)
@@ -104,6 +106,7 @@ class RedisStore(BaseStore):
         self._put = self._client.register_script(PUT)
         self._delete = self._client.register_script(DELETE)
         self._page_by_prefix = self._client.register_script(PAGE_BY_PREFIX)
+        self._position = StreamPosition()
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -124,6 +127,8 @@ class RedisStore(BaseStore):
     async def open(self) -> None:
         """Check Redis answers and persists every write; StoreError otherwise."""
         await self.ping()
+        with self._mapped():  # before the cache is warmed: no delete after it goes unseen
+            await self._position.start(self._client, STREAM)
         with self._mapped():
             try:
                 config: Any = await self._client.config_get("append*")
@@ -177,8 +182,8 @@ class RedisStore(BaseStore):
         return None if holder is None else holder.decode()
 
     async def _remove(self, model_id: str) -> tuple[str, float, str | bytes] | None:
-        keys = [_model_key(model_id), MODELS]
-        args: list[Any] = [model_id, _name_key(""), CHANNEL]
+        keys = [_model_key(model_id), MODELS, STREAM]
+        args: list[Any] = [model_id, _name_key(""), STREAM_KEEP]
         with self._mapped():
             removed: Any = await self._delete(keys=keys, args=args)
         if removed is None:
@@ -252,5 +257,6 @@ class RedisStore(BaseStore):
             return int(await self._client.zcard(MODELS))
 
     def invalidations(self) -> AsyncIterator[str]:
-        """Ids deleted by any process (this one too), resubscribing after Redis returns."""
-        return deleted_ids(self._client, CHANNEL, self._closed)
+        """Ids deleted by any process (this one too), read from the stream from the position
+        open() took; FORGET_ALL when that position is gone (trimmed, or Redis lost data)."""
+        return deleted_ids(self._client, STREAM, self._position, self._closed)
