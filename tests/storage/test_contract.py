@@ -206,6 +206,41 @@ async def test_corrupt_tensors_fail_get_only(backend: Backend, garbage: bytes) -
         assert met == [bad.meta.model_id, bad.meta.model_id]
 
 
+async def test_a_flipped_bit_fails_the_checksum_and_a_validator_sees_every_read(
+    backend: Backend,
+) -> None:
+    good, bad = make_record("good"), make_record("bad")
+    met: list[str] = []
+    checked: list[tuple[str, bool]] = []
+
+    def validator(meta: ModelMeta, tensors: object) -> None:
+        checked.append((meta.model_id, tensors is not None))
+        if meta.name == "refused":
+            raise ValueError("the validator refuses it")
+
+    async with backend.store() as store:
+        store.on_error(lambda model_id, why: met.append(why))
+        store.validate_with(validator)
+        await store.put(bad)
+        await store.put(good)
+        row = await store._fetch(bad.meta.model_id, tensors=True)  # type: ignore[attr-defined]
+        flipped = row.tensors[:-1] + bytes([row.tensors[-1] ^ 1])  # still valid safetensors
+        backend.corrupt(store, bad.meta.model_id, "tensors", flipped)
+        with pytest.raises(CorruptRecord, match="tensors do not match their checksum"):
+            await store.get(bad.meta.model_id)
+        assert_same(await store.get(good.meta.model_id), good)
+        assert (good.meta.model_id, True) in checked and (good.meta.model_id, False) not in checked
+        await store.get_meta(good.meta.model_id)
+        assert (good.meta.model_id, False) in checked
+        refused = make_record("refused")
+        await store.put(refused)
+        with pytest.raises(CorruptRecord, match="the validator refuses it"):
+            await store.get_meta(refused.meta.model_id)
+        metas, _ = await store.page("", 10)
+        assert [m.damage for m in metas] == ["", "", "the validator refuses it"]
+        assert met == ["tensors do not match their checksum"] + ["the validator refuses it"] * 2
+
+
 async def test_non_finite_values_are_refused_before_writing(backend: Backend) -> None:
     record = make_record("nan")
     tensors = dict(record.tensors, **{"layers.0.bias": np.array([np.nan], np.float32)})

@@ -147,6 +147,16 @@ async def test_a_replica_whose_position_was_trimmed_away_forgets_everything(
     await a.close()
 
 
+async def test_a_record_from_before_checksums_reads_unverified(redis_server: RedisServer) -> None:
+    store = await opened(redis_server)
+    record = make_record("legacy")
+    await store.put(record)
+    key = f"gatenet:model:{record.meta.model_id}"
+    assert redis_server.command(b"HDEL", key.encode(), b"checksum") == b":1"
+    assert_same(await store.get(record.meta.model_id), record)
+    await store.close()
+
+
 async def test_prefix_pages_across_scan_batches(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
