@@ -21,14 +21,16 @@ from gatenet.v1 import gatenet_pb2 as pb
 _WHY = 120  # characters of a parser's message a reason repeats
 
 
-def check_record(meta: ModelMeta, tensors: Mapping[str, np.ndarray] | None) -> None:
-    """ValueError saying what in the record does not fit; tensors are checked when given."""
-    network, num_inputs = _document(meta)
+def check_record(meta: ModelMeta, tensors: Mapping[str, np.ndarray] | None) -> pb.ModelInfo:
+    """The document's ModelInfo; ValueError saying what in the record does not fit (the
+    tensors are checked when given)."""
+    info, num_inputs = _document(meta)
     if tensors is not None:
-        _tensors(tensors, num_inputs, network)
+        _tensors(tensors, num_inputs, info.spec.network)
+    return info
 
 
-def _document(meta: ModelMeta) -> tuple[pb.Network, int]:
+def _document(meta: ModelMeta) -> tuple[pb.ModelInfo, int]:
     doc = meta.document
     activation, num_inputs, raw = doc.get("activation"), doc.get("num_inputs"), doc.get("info")
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
@@ -51,7 +53,7 @@ def _document(meta: ModelMeta) -> tuple[pb.Network, int]:
             f"info's network activation {pb.Activation.Name(network.activation)}"
             f" is not {activation!r}"
         )
-    return network, num_inputs
+    return info, num_inputs
 
 
 def _enum(activation: str) -> str:

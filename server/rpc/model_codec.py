@@ -77,8 +77,14 @@ def _scalars_json(message: Any) -> dict[str, Any]:
 
 
 def model_info(meta: ModelMeta) -> pb.ModelInfo:
-    """The ModelInfo a stored document describes."""
-    info = json_format.ParseDict(meta.document["info"], pb.ModelInfo(), ignore_unknown_fields=True)
+    """The ModelInfo a stored document describes (as the record check parsed it, if it did)."""
+    if isinstance(meta.parsed, pb.ModelInfo):
+        info = pb.ModelInfo()
+        info.CopyFrom(meta.parsed)
+    else:
+        info = json_format.ParseDict(
+            meta.document["info"], pb.ModelInfo(), ignore_unknown_fields=True
+        )
     info.model_id, info.name, info.created_at = meta.model_id, meta.name, meta.created_at
     return info
 

@@ -9,6 +9,7 @@ the models layer set, so a damaged record is CorruptRecord wherever it is met.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -77,7 +78,7 @@ class BaseStore(ABC):
             arrays = decode_tensors(row.model_id, row.tensors) if row.tensors is not None else None
             if self._validator is not None:
                 try:
-                    self._validator(meta, arrays)
+                    meta = dataclasses.replace(meta, parsed=self._validator(meta, arrays))
                 except ValueError as exc:
                     raise CorruptRecord(row.model_id, str(exc)[:200]) from None
         except CorruptRecord as exc:
