@@ -85,14 +85,15 @@ def check_file(data: bytes) -> None:
         if is_safetensors(data):
             meta, tensors = _safetensors_parts(data)
         else:
-            doc = json.loads(data)
-            meta = doc
+            meta = json.loads(data)
+            if "checksum" not in meta:
+                return
             tensors = {
                 name: np.asarray(t["values"], dtype=np.float32).reshape(t["shape"])
-                for name, t in doc["tensors"].items()
+                for name, t in meta["tensors"].items()
             }
         checksum, activation = meta.get("checksum"), meta.get("activation")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return  # not a well-formed file: ImportModel says what is wrong with it
     if checksum is not None and checksum != file_checksum(str(activation), tensors):
         raise ValueError("the file's checksum does not match its tensors: the file is damaged")
