@@ -200,6 +200,11 @@ def test_each_damaged_record_is_skipped_named_marked_counted_once_and_deletable(
         for model_id, what in damaged.items():
             assert bool(marks[model_id]) == (what in LISTED_DAMAGE), (what, marks[model_id])
         assert [m.model_id for m in c.list_models(page_size=1)] == list(ids.values())
+        index = {m.name: (m.state, m.reason) for m in _repository_index(srv.target)}
+        for i, what in enumerate(EDITS):
+            state, reason = index[f"bad{i}"]
+            assert (state == "UNAVAILABLE" and bool(reason)) == (what in LISTED_DAMAGE), what
+        assert index["good"] == ("READY", "")
         assert _corrupt_count(srv) == len(damaged), "each damaged record counts once"
         # Item 9: a damaged record can be deleted, by id and by name.
         for i, model_id in enumerate(damaged):
@@ -208,6 +213,17 @@ def test_each_damaged_record_is_skipped_named_marked_counted_once_and_deletable(
             assert _code(lambda m=model_id: c.get_model(m))[0] == "NOT_FOUND"
         assert [m.model_id for m in c.list_models()] == [ids["good"]]
         assert c.train(gate="and", name="bad0").name == "bad0", "the name is free again"
+
+
+def _repository_index(target: str) -> list[Any]:
+    import grpc
+
+    from gatenet.inference import grpc_service_pb2 as v2
+    from gatenet.inference import grpc_service_pb2_grpc as v2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        stub = v2_grpc.GRPCInferenceServiceStub(channel)
+        return list(stub.RepositoryIndex(v2.RepositoryIndexRequest(), timeout=30).models)
 
 
 def _list(target: str, **fields: Any) -> list[pb.ModelInfo]:
