@@ -65,13 +65,6 @@ EDITS: dict[str, Edit] = {
     "num_inputs not a number": _num_inputs_type,
     "network disagrees with the tensors": _hidden_sizes,
 }
-# Damage a listing sees: it reads records without their tensors.
-LISTED_DAMAGE = {
-    "unknown activation",
-    "info not an object",
-    "info field of a wrong type",
-    "num_inputs not a number",
-}
 
 
 def _db(data: Path) -> sqlite3.Connection:
@@ -197,13 +190,13 @@ def test_each_damaged_record_is_skipped_named_marked_counted_once_and_deletable(
         assert [m.model_id for m in listed] == list(ids.values()), "a listing lost a model"
         marks = {m.model_id: m.damage for m in listed}
         assert marks[ids["good"]] == ""
-        for model_id, what in damaged.items():
-            assert bool(marks[model_id]) == (what in LISTED_DAMAGE), (what, marks[model_id])
+        for model_id, what in damaged.items():  # warm-up read each whole: all are known
+            assert marks[model_id], f"{what}: not marked in ListModels"
         assert [m.model_id for m in c.list_models(page_size=1)] == list(ids.values())
         index = {m.name: (m.state, m.reason) for m in _repository_index(srv.target)}
         for i, what in enumerate(EDITS):
             state, reason = index[f"bad{i}"]
-            assert (state == "UNAVAILABLE" and bool(reason)) == (what in LISTED_DAMAGE), what
+            assert state == "UNAVAILABLE" and reason, what
         assert index["good"] == ("READY", "")
         assert _corrupt_count(srv) == len(damaged), "each damaged record counts once"
         # Item 9: a damaged record can be deleted, by id and by name.

@@ -54,6 +54,9 @@ class BaseStore(ABC):
     def __init__(self) -> None:
         self._hook: ErrorHook | None = None
         self._validator: Validator | None = None
+        # Records found damaged by any read here: a listing (which reads no tensors) marks
+        # them too. Warm-up reads the newest records whole, so it knows those from the start.
+        self._damaged: dict[str, str] = {}
         self._closed = asyncio.Event()
 
     def on_error(self, hook: ErrorHook) -> None:
@@ -65,6 +68,7 @@ class BaseStore(ABC):
         self._validator = validator
 
     def _report(self, exc: CorruptRecord) -> None:
+        self._damaged[exc.model_id] = exc.why
         if self._hook is not None:
             self._hook(exc.model_id, exc.why)
 
@@ -124,6 +128,7 @@ class BaseStore(ABC):
         created_at with an empty document. Nothing is verified: any record can go.
         """
         removed = await self._remove(model_id)
+        self._damaged.pop(model_id, None)
         if removed is None:
             return None
         name, created_at, meta_text = removed
@@ -196,7 +201,10 @@ class BaseStore(ABC):
         except CorruptRecord as exc:
             return ModelMeta(row.model_id, row.name, row.created_at, {}, damage=exc.why)
         assert isinstance(meta, ModelMeta)
-        return meta
+        why = self._damaged.get(row.model_id)
+        return (
+            meta if why is None else ModelMeta(meta.model_id, meta.name, meta.created_at, {}, why)
+        )
 
     @abstractmethod
     async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes, checksum: str) -> None:
