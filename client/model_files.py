@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
+
+import numpy as np
 
 from .errors import ClientError
 from .results import Weights, json_text
@@ -43,9 +46,63 @@ def read_source(source: Source) -> bytes:
         return f.read()
 
 
+def file_checksum(activation: str, tensors: dict[str, np.ndarray]) -> str:
+    """sha256:<hex> of activation, then each tensor by name: name, shape, float32 LE bytes.
+
+    The server computes the same (gatenet.server.storage.checksum.file_checksum) for the
+    safetensors files it sends; the JSON files export writes carry it too.
+    """
+    digest = hashlib.sha256(f"gatenet-model-file 1\n{activation}\n".encode())
+    for name in sorted(tensors):
+        value = np.ascontiguousarray(tensors[name], dtype="<f4")
+        digest.update(f"{name}\n{list(value.shape)}\n".encode())
+        digest.update(value.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+_DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2"}
+
+
+def _safetensors_parts(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A safetensors file's metadata and float tensors (others are skipped), by its header."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    body = data[8 + size :]
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__" or entry.get("dtype") not in _DTYPES:
+            continue
+        start, end = entry["data_offsets"]
+        array = np.frombuffer(body[start:end], dtype=_DTYPES[entry["dtype"]])
+        tensors[name] = array.reshape(entry["shape"])
+    return header.get("__metadata__") or {}, tensors
+
+
+def check_file(data: bytes) -> None:
+    """ValueError when a model file's checksum does not match what it holds (a file without
+    one is taken as it is; the server checks again, and the rest of the file)."""
+    try:
+        if is_safetensors(data):
+            meta, tensors = _safetensors_parts(data)
+        else:
+            meta = json.loads(data)
+            if "checksum" not in meta:
+                return
+            tensors = {
+                name: np.asarray(t["values"], dtype=np.float32).reshape(t["shape"])
+                for name, t in meta["tensors"].items()
+            }
+        checksum, activation = meta.get("checksum"), meta.get("activation")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return  # not a well-formed file: ImportModel says what is wrong with it
+    if checksum is not None and checksum != file_checksum(str(activation), tensors):
+        raise ValueError("the file's checksum does not match its tensors: the file is damaged")
+
+
 def import_payload(source: Source) -> bytes | str:
     """Safetensors bytes, or the JSON text, for ImportModelRequest; ValueError otherwise."""
     data = read_source(source)
+    check_file(data)
     if is_safetensors(data):
         return data
     try:
@@ -67,7 +124,9 @@ def encode(weights: Weights, fmt: str) -> bytes:
             raise ClientError("UNIMPLEMENTED", "the server sent no safetensors blob")
         return weights.safetensors
     if fmt == "json":
-        return (json_text(weights.to_dict()) + "\n").encode()
+        document = weights.to_dict()
+        document["checksum"] = file_checksum(weights.activation, weights.tensors)
+        return (json_text(document) + "\n").encode()
     if fmt == "onnx":
         return bytes(weights.to_onnx().SerializeToString())
     raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")

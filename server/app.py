@@ -29,7 +29,7 @@ from gatenet.server.rpc.auth import ROLES, Auth, read_tokens_file
 from gatenet.server.rpc.handlers import Registrar
 from gatenet.server.rpc.loop import LoopThread
 from gatenet.server.rpc.service import GateService, add_to_server
-from gatenet.server.storage import StoreError, StoreUnavailable, open_store
+from gatenet.server.storage import FORGET_ALL, StoreError, StoreUnavailable, open_store
 from gatenet.server.training.pool import TrainingPool
 from gatenet.v1 import gatenet_pb2
 
@@ -240,7 +240,10 @@ class GatenetServer:
         while True:
             try:
                 async for model_id in self.registry.store.invalidations():
-                    self.registry.forget(model_id)
+                    if model_id == FORGET_ALL:  # some deletes may have been missed
+                        self.registry.clear()
+                    else:
+                        self.registry.forget(model_id)
                 return
             except StoreError:
                 await asyncio.sleep(_STORE_CHECK_SECONDS)

@@ -133,3 +133,34 @@ def test_a_data_dir_that_cannot_be_made_stops_start_up_with_one_line(tmp_path):
     assert proc.returncode == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1 and str(blocker) in lines[0], err
+
+
+def test_a_record_with_an_unknown_activation_does_not_stop_start_up(tmp_path):
+    from test_damaged_records import _activation, rewrite
+
+    data = tmp_path / "data"
+    server = ServeProcess("--data-dir", str(data)).start()
+    try:
+        with Client(server.target, timeout=60) as c:
+            good = c.train(gate="and", name="good").model_id
+            bad = c.train(gate="or", name="bad").model_id
+    finally:
+        server.stop()
+    rewrite(data, bad, _activation)  # well-formed JSON, checksum to match: only the content is off
+    server = ServeProcess("--data-dir", str(data)).start()  # warms both: must still serve
+    assert server.proc is not None
+    try:
+        with Client(server.target, timeout=60, retries=0) as c:
+            assert c.predict(good, [[1, 1]]).labels.tolist() == [1]
+            for _ in range(3):
+                with pytest.raises(ClientError) as err:
+                    c.predict("bad", [[1, 1]])
+                assert err.value.code == "DATA_LOSS" and bad in err.value.message
+                assert "unknown activation 'tanj'" in err.value.message
+            assert [m.model_id for m in c.list_models()] == [good, bad]
+            assert c.delete_model("bad") == bad
+    finally:
+        server.proc.terminate()
+        _, err_text = server.proc.communicate(timeout=30)
+    logged = [line for line in err_text.splitlines() if "unreadable record" in line]
+    assert len(logged) == 1 and bad in logged[0], err_text  # once, for three calls and a list

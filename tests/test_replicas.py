@@ -114,3 +114,42 @@ def test_acknowledged_models_survive_a_redis_kill_9(redis_server, replicas):
                 assert c.predict(model, ROWS).labels.tolist() == [0, 1, 1, 0]
     finally:
         fresh.stop()
+
+
+def test_a_delete_after_a_redis_kill_reaches_every_replica_within_a_second(redis_server):
+    one, two = (ServeProcess("--store", redis_server.url).start() for _ in range(2))
+    try:
+        with Client(one.target, timeout=30) as a, Client(two.target, retries=0) as b:
+            for trial in range(10):
+                model = a.train(gate="xor", seed=trial).model_id
+                b.predict(model, ROWS)  # replica 2 holds it in its cache
+                redis_server.kill()  # SIGKILL; AOF replayed on start
+                redis_server.start()
+                back = time.monotonic()
+                b.predict(model, ROWS)  # cached again even if replica 2 noticed the blip
+                _delete(a, model)
+                while True:
+                    try:
+                        b.predict(model, ROWS)
+                    except ClientError as err:
+                        if err.code == "NOT_FOUND":
+                            break
+                        assert err.code == "UNAVAILABLE", err
+                    waited = time.monotonic() - back
+                    assert waited < 1.0, f"trial {trial}: replica 2 serves M {waited:.2f} s on"
+                    time.sleep(0.02)
+    finally:
+        one.stop()
+        two.stop()
+
+
+def _delete(c: Client, model: str) -> None:
+    """Delete through replica 1, retrying while its Redis connection comes back."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            c.delete_model(model)
+            return
+        except ClientError as err:
+            assert err.code == "UNAVAILABLE" and time.monotonic() < deadline, err
+            time.sleep(0.02)

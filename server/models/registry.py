@@ -25,6 +25,7 @@ from gatenet.server.errors import (
     clip,
 )
 from gatenet.server.models.inference import CompiledModel
+from gatenet.server.models.record_check import check_record
 from gatenet.server.storage import (
     CorruptRecord,
     InvalidPageToken,
@@ -83,6 +84,7 @@ class Registry:
         self, store: Store, cache_bytes: int, max_models: int, events: CacheEvents | None = None
     ) -> None:
         self.store = store
+        store.validate_with(check_record)  # every record read is checked, in one place
         self.cache_bytes = cache_bytes
         self.max_models = max_models
         self.events = events or CacheEvents()
@@ -116,6 +118,10 @@ class Registry:
         return self.cached(ref) or await self._load(ref)
 
     async def _load(self, ref: str) -> Served:
+        return (await self._read(ref))[0]
+
+    async def _read(self, ref: str) -> tuple[Served, ModelMeta]:
+        """Read a model through the store, cache it; its stored metadata too."""
         self.events.miss()
         with _store_errors():
             model_id = ref if len(ref) == 32 else None
@@ -131,16 +137,19 @@ class Registry:
             raise DataLoss(
                 f"model {record.meta.model_id!r}: its record does not load ({exc})"
             ) from None
-        return self._cache_model(record.meta, compiled)
+        return self._cache_model(record.meta, compiled), record.meta
 
     async def meta(self, ref: str) -> ModelMeta:
-        """A model's stored record without its tensors."""
+        """A model's stored metadata; DATA_LOSS if any part of its record is damaged.
+
+        A model not cached is read whole (and cached), so its tensors are checked too.
+        """
+        served = self.cached(ref)
+        if served is None:
+            return (await self._read(ref))[1]
         with _store_errors():
-            model_id = self._ids_by_name.get(ref, ref)
-            meta = await self.store.get_meta(model_id)
-            if meta is None and (named := await self.store.id_for_name(ref)):
-                meta = await self.store.get_meta(named)
-        if meta is None:
+            meta = await self.store.get_meta(served.model_id)
+        if meta is None:  # deleted meanwhile, through another replica
             raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
         return meta
 
@@ -189,16 +198,21 @@ class Registry:
         return self._cache_model(record.meta, compiled)
 
     async def delete(self, ref: str) -> ModelMeta:
-        """Remove a model from the store first, then from this cache."""
-        meta = await self.meta(ref)
+        """Remove a model from the store first, then from this cache.
+
+        Its record is not read: a damaged one goes too, by id, or by its name (the
+        stores index names apart from the record).
+        """
         try:
-            removed = await self.store.delete(meta.model_id)
+            removed = await self.store.delete(ref) if len(ref) == 32 else None
+            if removed is None and (named := await self.store.id_for_name(ref)):
+                removed = await self.store.delete(named)
         except StoreUnavailable as exc:
             raise Unavailable(f"{exc}; the model was not deleted") from None
-        if removed is None:  # deleted meanwhile, through another replica
+        if removed is None:  # never there, or deleted meanwhile through another replica
             raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
         self.stored -= 1
-        self.forget(meta.model_id)
+        self.forget(removed.model_id)
         return removed
 
     def clear(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from gatenet.server.metrics import Metrics
-from gatenet.server.storage import ModelMeta, ModelRecord, Store, StoreUnavailable
+from gatenet.server.storage import ModelMeta, ModelRecord, Store, StoreUnavailable, Validator
 
 T = TypeVar("T")
 log = logging.getLogger("gatenet.server")
@@ -25,10 +25,14 @@ class TimedStore:
             op: metrics.store_seconds.labels(op, store.backend)
             for op in ("put", "get", "get_meta", "id_for_name", "delete", "page", "count", "recent")
         }
+        self._reported: set[str] = set()  # at most one per stored record
         store.on_error(self._corrupt)
 
     def _corrupt(self, model_id: str, reason: str) -> None:
-        """A record the store could not read: skipped, logged and counted, never fatal."""
+        """A record the store could not read: skipped, logged and counted once, never fatal."""
+        if model_id in self._reported:
+            return
+        self._reported.add(model_id)
         self._metrics.store_errors.labels("corrupt").inc()
         log.warning(
             "unreadable record skipped",
@@ -82,6 +86,9 @@ class TimedStore:
 
     def on_error(self, hook: Callable[[str, str], None]) -> None:
         self.inner.on_error(hook)
+
+    def validate_with(self, validator: Validator) -> None:
+        self.inner.validate_with(validator)
 
     def invalidations(self) -> AsyncIterator[str]:
         return self.inner.invalidations()

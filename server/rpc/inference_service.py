@@ -27,6 +27,7 @@ SERVICE_NAME = _DESCRIPTOR.full_name
 METHODS = {m.name: "unary" for m in _DESCRIPTOR.methods}  # grpc_type per method, for metrics
 SERVER_NAME = "gatenet"
 READY = "READY"  # RepositoryIndex's state of a model that can be served
+UNAVAILABLE = "UNAVAILABLE"  # ... of one whose stored record is damaged (reason says why)
 _INDEX_PAGE = 1000  # models read from the store at a time for RepositoryIndex
 
 
@@ -107,7 +108,8 @@ class InferenceService:
     async def RepositoryIndex(
         self, request: v2.RepositoryIndexRequest, context: grpc.aio.ServicerContext
     ) -> v2.RepositoryIndexResponse:
-        """Every stored model (all can be served: READY), by name, or by id when it has none."""
+        """Every stored model by name, or by id when it has none: READY, or UNAVAILABLE with
+        the reason when its stored record is damaged."""
         response = v2.RepositoryIndexResponse()
         limit = self._settings.max_message_bytes
         token = ""
@@ -115,7 +117,10 @@ class InferenceService:
             metas, token = await self._registry.page(token, _INDEX_PAGE, "")
             for meta in metas:
                 response.models.add(
-                    name=meta.name or meta.model_id, version=infer_codec.VERSION, state=READY
+                    name=meta.name or meta.model_id,
+                    version=infer_codec.VERSION,
+                    state=UNAVAILABLE if meta.damage else READY,
+                    reason=meta.damage,
                 )
             if response.ByteSize() > limit:
                 raise ResourceExhausted(

@@ -21,9 +21,10 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
-from gatenet.server.errors import InvalidArgument
+from gatenet.server.errors import DataLoss, InvalidArgument
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.storage import ModelMeta
+from gatenet.server.storage.checksum import file_checksum
 from gatenet.server.training.spec import ACTIVATIONS, Limits
 from gatenet.v1 import gatenet_pb2 as pb
 
@@ -76,14 +77,25 @@ def _scalars_json(message: Any) -> dict[str, Any]:
 
 
 def model_info(meta: ModelMeta) -> pb.ModelInfo:
-    """The ModelInfo a stored document describes."""
-    info = json_format.ParseDict(meta.document["info"], pb.ModelInfo(), ignore_unknown_fields=True)
+    """The ModelInfo a stored document describes (as the record check parsed it, if it did)."""
+    if isinstance(meta.parsed, pb.ModelInfo):
+        info = pb.ModelInfo()
+        info.CopyFrom(meta.parsed)
+    else:
+        info = json_format.ParseDict(
+            meta.document["info"], pb.ModelInfo(), ignore_unknown_fields=True
+        )
     info.model_id, info.name, info.created_at = meta.model_id, meta.name, meta.created_at
     return info
 
 
 def listed(meta: ModelMeta) -> pb.ModelInfo:
-    """A ModelInfo as ListModels returns it: no loss curve, no initial weights."""
+    """A ModelInfo as ListModels returns it: no loss curve, no initial weights; a damaged
+    record's id, name, created_at and why."""
+    if meta.damage:
+        return pb.ModelInfo(
+            model_id=meta.model_id, name=meta.name, created_at=meta.created_at, damage=meta.damage
+        )
     info = model_info(meta)
     info.ClearField("loss_curve")
     info.spec.ClearField("initial_weights")
@@ -91,14 +103,17 @@ def listed(meta: ModelMeta) -> pb.ModelInfo:
 
 
 def safetensors_file(weights: dict[str, np.ndarray], meta: ModelMeta) -> bytes:
-    """The model's tensors as a safetensors file whose metadata lets ImportModel rebuild it."""
+    """The model's tensors as a safetensors file whose metadata lets ImportModel rebuild it
+    (and check it: the checksum of its activation and tensors)."""
+    activation = str(meta.document["activation"])
     return save_safetensors(
         weights,
         metadata={
             "gatenet_format": FORMAT,
             "model_id": meta.model_id,
-            "activation": str(meta.document["activation"]),
+            "activation": activation,
             "model_info": json.dumps(meta.document["info"], separators=(",", ":")),
+            "checksum": file_checksum(activation, weights),
         },
     )
 
@@ -123,6 +138,7 @@ class ImportedFile:
                 f"activation {str(activation)[:40]!r} is not one of {', '.join(ACTIVATIONS)}",
             )
         self.activation = str(activation)
+        _verify(meta.get("checksum"), self.activation, tensors, source)
         self.model_id = str(meta.get("model_id") or "")[:64]
         self.weights = _checked(tensors, source, limits)
         try:
@@ -182,10 +198,28 @@ def _read_json(text: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
                 tensors[str(name)] = values.astype(np.float32).reshape(shape)
         except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise InvalidArgument(field, f"needs shape and matching values ({exc})") from None
-    meta: dict[str, Any] = {"model_id": doc.get("model_id"), "activation": doc.get("activation")}
+    meta: dict[str, Any] = {
+        "model_id": doc.get("model_id"),
+        "activation": doc.get("activation"),
+        "checksum": doc.get("checksum"),
+    }
     if isinstance(doc.get("spec"), dict):
         meta["model_info"] = {"spec": doc["spec"]}
     return tensors, meta
+
+
+def _verify(checksum: Any, activation: str, tensors: dict[str, np.ndarray], field: str) -> None:
+    """DATA_LOSS when the file's checksum does not match what it holds (a file without one,
+    such as `gatenet weights --json` prints, is taken as it is)."""
+    if checksum is None:
+        return
+    if not isinstance(checksum, str):
+        raise InvalidArgument(field, "checksum must be a string")
+    if checksum != file_checksum(activation, tensors):
+        raise DataLoss(
+            f"{field}: the file's checksum does not match its activation and tensors"
+            " (the file is damaged)"
+        )
 
 
 def _original_info(raw: Any, field: str) -> pb.ModelInfo | None:

@@ -12,12 +12,13 @@ from .errors import (
     StoreUnavailable,
 )
 from .factory import open_store
-from .protocol import ErrorHook, Store
-from .record import ModelMeta, ModelRecord
+from .protocol import FORGET_ALL, ErrorHook, Store
+from .record import ModelMeta, ModelRecord, Validator
 
 __all__ = [
     "CorruptRecord",
     "ErrorHook",
+    "FORGET_ALL",
     "InvalidPageToken",
     "ModelMeta",
     "ModelRecord",
@@ -26,6 +27,7 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "StoreUnavailable",
+    "Validator",
     "decode_record",
     "encode_record",
     "open_store",

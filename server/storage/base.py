@@ -1,21 +1,25 @@
-"""What every backend shares: encoding, paging, corruption reporting, close semantics.
+"""What every backend shares: encoding, checksums, validation, paging, corruption reporting.
 
 A backend supplies a few raw primitives over stored text and bytes; this class
 turns them into the Store interface, so the three backends cannot drift apart.
+Every read goes through _decode: the checksum, the envelope, then the validator
+the models layer set, so a damaged record is CorruptRecord wherever it is met.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import NamedTuple
 
-from .codec import decode_meta, decode_record, encode_record
+from .checksum import record_checksum, verify_record
+from .codec import decode_meta, decode_tensors, encode_record
 from .errors import CorruptRecord, InvalidPageToken
 from .protocol import ErrorHook
-from .record import ModelMeta, ModelRecord
+from .record import ModelMeta, ModelRecord, Validator
 
 TOKEN = re.compile(r"[1-9][0-9]{0,18}")  # a sequence number as issued: ASCII, no sign or zeros
 MAX_SEQ = 2**63 - 1  # sqlite INTEGER and redis INCR both stop here
@@ -28,6 +32,9 @@ class Row(NamedTuple):
     model_id: str
     meta: str | bytes | None  # None: vanished between listing and reading
     tensors: bytes | None  # None unless asked for
+    name: str  # the name as indexed, readable even when meta is not
+    created_at: float
+    checksum: str | bytes | None  # None: written before records carried one (not verified)
 
 
 def parse_token(token: str) -> int:
@@ -46,15 +53,42 @@ class BaseStore(ABC):
 
     def __init__(self) -> None:
         self._hook: ErrorHook | None = None
+        self._validator: Validator | None = None
+        # Records found damaged by any read here: a listing (which reads no tensors) marks
+        # them too. Warm-up reads the newest records whole, so it knows those from the start.
+        self._damaged: dict[str, str] = {}
         self._closed = asyncio.Event()
 
     def on_error(self, hook: ErrorHook) -> None:
         """Set the hook called with (model_id, reason) for every corrupt record met."""
         self._hook = hook
 
+    def validate_with(self, validator: Validator) -> None:
+        """Check every record read with validator too (ValueError: the record is corrupt)."""
+        self._validator = validator
+
     def _report(self, exc: CorruptRecord) -> None:
+        self._damaged[exc.model_id] = exc.why
         if self._hook is not None:
             self._hook(exc.model_id, exc.why)
+
+    def _decode(self, row: Row, tensors: bool) -> ModelRecord | ModelMeta:
+        """The row's record (or meta alone), checked; CorruptRecord, reported, if damaged."""
+        assert row.meta is not None and (row.tensors is not None or not tensors)
+        try:
+            if row.checksum is not None:
+                verify_record(row.model_id, row.checksum, row.meta, row.tensors)
+            meta = decode_meta(row.model_id, row.meta)
+            arrays = decode_tensors(row.model_id, row.tensors) if row.tensors is not None else None
+            if self._validator is not None:
+                try:
+                    meta = dataclasses.replace(meta, parsed=self._validator(meta, arrays))
+                except ValueError as exc:
+                    raise CorruptRecord(row.model_id, str(exc)[:200]) from None
+        except CorruptRecord as exc:
+            self._report(exc)
+            raise
+        return meta if arrays is None else ModelRecord(meta, arrays)
 
     async def put(self, record: ModelRecord) -> None:
         """Write the record durably and atomically; NameTaken if its name is held."""
@@ -63,29 +97,25 @@ class BaseStore(ABC):
             record.meta.name.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"model {record.meta.model_id}: name is not valid Unicode") from None
-        await self._insert(record.meta, meta_text, blob)
+        await self._insert(record.meta, meta_text, blob, record_checksum(meta_text, blob))
 
     async def get(self, model_id: str) -> ModelRecord | None:
         """The record, None if absent; CorruptRecord (also reported) if undecodable."""
         row = await self._fetch(model_id, tensors=True)
         if row is None or row.meta is None or row.tensors is None:
             return None
-        try:
-            return decode_record(model_id, row.meta, row.tensors)
-        except CorruptRecord as exc:
-            self._report(exc)
-            raise
+        record = self._decode(row, tensors=True)
+        assert isinstance(record, ModelRecord)
+        return record
 
     async def get_meta(self, model_id: str) -> ModelMeta | None:
         """The metadata, None if absent; CorruptRecord (also reported) if undecodable."""
         row = await self._fetch(model_id, tensors=False)
         if row is None or row.meta is None:
             return None
-        try:
-            return decode_meta(model_id, row.meta)
-        except CorruptRecord as exc:
-            self._report(exc)
-            raise
+        meta = self._decode(row, tensors=False)
+        assert isinstance(meta, ModelMeta)
+        return meta
 
     async def id_for_name(self, name: str) -> str | None:
         """The id of the model holding name; None if none does ("" is never held)."""
@@ -94,23 +124,27 @@ class BaseStore(ABC):
     async def delete(self, model_id: str) -> ModelMeta | None:
         """Remove the record and its name; what was removed, None if absent.
 
-        A corrupt record is removed too and reported; its meta is rebuilt from the
-        indexed name and created_at with an empty document.
+        A corrupt record is removed too; its meta is rebuilt from the indexed name and
+        created_at with an empty document. Nothing is verified: any record can go.
         """
         removed = await self._remove(model_id)
+        self._damaged.pop(model_id, None)
         if removed is None:
             return None
         name, created_at, meta_text = removed
         try:
             return decode_meta(model_id, meta_text)
         except CorruptRecord as exc:
-            self._report(exc)
-            return ModelMeta(model_id, name, created_at, {})
+            return ModelMeta(model_id, name, created_at, {}, damage=exc.why)
 
     async def page(
         self, token: str, size: int, name_prefix: str = ""
     ) -> tuple[list[ModelMeta], str]:
-        """Up to size metas oldest first after token, and the next token ("" = no more)."""
+        """Up to size metas oldest first after token, and the next token ("" = no more).
+
+        A damaged record is listed too, marked: its meta holds the indexed name and
+        created_at, an empty document and `damage` saying why.
+        """
         if size < 1:
             raise ValueError(f"page size {size} must be at least 1")
         after = parse_token(token)
@@ -139,9 +173,11 @@ class BaseStore(ABC):
                 if row.meta is None or row.tensors is None:
                     continue
                 try:
-                    records.append(decode_record(row.model_id, row.meta, row.tensors))
-                except CorruptRecord as exc:
-                    self._report(exc)
+                    record = self._decode(row, tensors=True)
+                except CorruptRecord:
+                    continue  # reported; warming skips it
+                assert isinstance(record, ModelRecord)
+                records.append(record)
             if len(rows) < want:
                 break
             before = rows[-1].seq
@@ -161,14 +197,19 @@ class BaseStore(ABC):
         if row.meta is None:
             return None
         try:
-            return decode_meta(row.model_id, row.meta)
+            meta = self._decode(row, tensors=False)
         except CorruptRecord as exc:
-            self._report(exc)
-            return None
+            return ModelMeta(row.model_id, row.name, row.created_at, {}, damage=exc.why)
+        assert isinstance(meta, ModelMeta)
+        why = self._damaged.get(row.model_id)
+        return (
+            meta if why is None else ModelMeta(meta.model_id, meta.name, meta.created_at, {}, why)
+        )
 
     @abstractmethod
-    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes) -> None:
-        """Store one encoded record atomically; NameTaken, or StoreError if the id is held."""
+    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes, checksum: str) -> None:
+        """Store one encoded record and its checksum atomically; NameTaken, or StoreError if
+        the id is held."""
 
     @abstractmethod
     async def _fetch(self, model_id: str, tensors: bool) -> Row | None:

@@ -20,6 +20,7 @@ class _Stored(NamedTuple):
     created_at: float
     meta: str | bytes
     tensors: bytes
+    checksum: str | None
 
 
 class MemoryStore(BaseStore):
@@ -53,7 +54,7 @@ class MemoryStore(BaseStore):
         if self._closed.is_set():
             raise StoreUnavailable("memory", "this process", "store closed")
 
-    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes) -> None:
+    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes, checksum: str) -> None:
         self._check_open()
         held = self._rows.get(meta.model_id)
         if held is not None:
@@ -63,7 +64,9 @@ class MemoryStore(BaseStore):
         if meta.name and meta.name in self._names:
             raise NameTaken(meta.name, self._names[meta.name])
         self._seq += 1
-        self._rows[meta.model_id] = _Stored(self._seq, meta.name, meta.created_at, meta_text, blob)
+        self._rows[meta.model_id] = _Stored(
+            self._seq, meta.name, meta.created_at, meta_text, blob, checksum
+        )
         self._order.append((self._seq, meta.model_id))
         if meta.name:
             self._names[meta.name] = meta.model_id
@@ -71,9 +74,19 @@ class MemoryStore(BaseStore):
     async def _fetch(self, model_id: str, tensors: bool) -> Row | None:
         self._check_open()
         held = self._rows.get(model_id)
-        if held is None:
-            return None
-        return Row(held.seq, model_id, held.meta, held.tensors if tensors else None)
+        return None if held is None else self._row(model_id, held, tensors)
+
+    @staticmethod
+    def _row(model_id: str, held: _Stored, tensors: bool) -> Row:
+        return Row(
+            held.seq,
+            model_id,
+            held.meta,
+            held.tensors if tensors else None,
+            held.name,
+            held.created_at,
+            held.checksum,
+        )
 
     async def _lookup_name(self, name: str) -> str | None:
         self._check_open()
@@ -107,7 +120,7 @@ class MemoryStore(BaseStore):
             held = self._rows.get(model_id)
             if held is None or held.seq != seq or not held.name.startswith(prefix):
                 continue
-            rows.append(Row(seq, model_id, held.meta, held.tensors if tensors else None))
+            rows.append(self._row(model_id, held, tensors))
             if len(rows) == limit:
                 break
         return rows

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+# A record check the models layer supplies: raises ValueError saying what is wrong with the
+# document (and the tensors, when they were read), else returns the document as it parsed
+# it, kept in ModelMeta.parsed so nothing parses it twice. The store knows no format.
+Validator = Callable[["ModelMeta", Mapping[str, np.ndarray] | None], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +23,10 @@ class ModelMeta:
     name: str  # "" when unnamed; unique among stored models
     created_at: float  # unix seconds
     document: Mapping[str, Any]  # JSON-serialisable: recipe, summary, loss curve, ...
+    # Set only on a listed record that does not read back: why (its document is then empty).
+    damage: str = ""
+    # The validator's parse of the document, when one checked it on reading.
+    parsed: Any = field(default=None, compare=False, repr=False)
 
 
 # eq=False: == over a mapping of numpy arrays would raise, so records compare by identity.

@@ -1,7 +1,8 @@
 """The shared store: one Redis (AOF, fsync always) behind every replica.
 
 Writes and deletes are Lua scripts, so each is atomic and name-unique across
-replicas; a delete publishes the id so other replicas drop their cached copy.
+replicas; a delete appends the id to a stream every replica reads from its last
+seen entry (redis_events.py), so each drops its cached copy even across a blip.
 Every call fails fast with StoreUnavailable while Redis is down and works again
 as soon as it is back; nothing here needs a restart. Single Redis, not Cluster:
 the delete script builds the name key it touches.
@@ -24,17 +25,33 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .base import BaseStore, Row
 from .errors import NameTaken, StoreError, StoreUnavailable
 from .record import ModelMeta
-from .redis_events import deleted_ids
+from .redis_events import StreamPosition, deleted_ids
 from .redis_scripts import DELETE, PAGE_BY_PREFIX, PUT
 
 PREFIX = "gatenet:"
 MODELS = PREFIX + "models"  # sorted set: model id scored by its sequence number
 SEQ = PREFIX + "seq"  # INCR counter behind the scores
-CHANNEL = PREFIX + "invalidate"  # deleted ids are published here
+STREAM = PREFIX + "deleted"  # a stream of deleted ids, read by every replica
+STREAM_KEEP = 10_000  # entries kept (about); a replica further behind drops its whole cache
 CONNECT_TIMEOUT = 0.5  # seconds: a down Redis must fail calls fast
 CALL_TIMEOUT = 2.0  # seconds for one reply; fsync-always writes need some slack
 SCAN_BUDGET = 2000  # zset entries one prefix-walk call examines (Redis runs scripts alone)
 TRANSIENT = ("MISCONF", "READONLY", "OOM", "BUSY", "MASTERDOWN", "LOADING")
+
+
+def _fields(tensors: bool) -> list[str]:
+    """The fields of a model hash a read takes, in the order _row expects."""
+    return ["meta", "name", "created_at", "checksum", *(["tensors"] if tensors else [])]
+
+
+def _row(seq: int, model_id: str, got: list[Any]) -> Row:
+    """A Row from HMGET _fields(...)."""
+    meta, name, created_at, checksum, *blob = got
+    try:
+        when = float(created_at or 0)
+    except ValueError:
+        when = 0.0
+    return Row(seq, model_id, meta, blob[0] if blob else None, _text(name or b""), when, checksum)
 
 
 def _model_key(model_id: str) -> str:
@@ -89,6 +106,7 @@ class RedisStore(BaseStore):
         self._put = self._client.register_script(PUT)
         self._delete = self._client.register_script(DELETE)
         self._page_by_prefix = self._client.register_script(PAGE_BY_PREFIX)
+        self._position = StreamPosition()
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -109,6 +127,8 @@ class RedisStore(BaseStore):
     async def open(self) -> None:
         """Check Redis answers and persists every write; StoreError otherwise."""
         await self.ping()
+        with self._mapped():  # before the cache is warmed: no delete after it goes unseen
+            await self._position.start(self._client, STREAM)
         with self._mapped():
             try:
                 config: Any = await self._client.config_get("append*")
@@ -133,9 +153,16 @@ class RedisStore(BaseStore):
         with self._mapped():
             await self._client.ping()
 
-    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes) -> None:
+    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes, checksum: str) -> None:
         keys = [_model_key(meta.model_id), _name_key(meta.name), MODELS, SEQ]
-        args: list[Any] = [meta.model_id, meta_text, blob, meta.name, repr(meta.created_at)]
+        args: list[Any] = [
+            meta.model_id,
+            meta_text,
+            blob,
+            meta.name,
+            repr(meta.created_at),
+            checksum,
+        ]
         with self._mapped():
             outcome = await self._put(keys=keys, args=args)
         verdict = outcome[0].decode()
@@ -145,12 +172,9 @@ class RedisStore(BaseStore):
             raise StoreError(f"model {meta.model_id} is already stored; models are immutable")
 
     async def _fetch(self, model_id: str, tensors: bool) -> Row | None:
-        fields = ["meta", "tensors"] if tensors else ["meta"]
         with self._mapped():
-            values: Any = await self._client.hmget(_model_key(model_id), fields)
-        if values[0] is None:
-            return None
-        return Row(0, model_id, values[0], values[1] if tensors else None)
+            values: Any = await self._client.hmget(_model_key(model_id), _fields(tensors))
+        return None if values[0] is None else _row(0, model_id, values)
 
     async def _lookup_name(self, name: str) -> str | None:
         with self._mapped():
@@ -158,9 +182,10 @@ class RedisStore(BaseStore):
         return None if holder is None else holder.decode()
 
     async def _remove(self, model_id: str) -> tuple[str, float, str | bytes] | None:
-        args = [model_id, _name_key(""), CHANNEL]
+        keys = [_model_key(model_id), MODELS, STREAM]
+        args: list[Any] = [model_id, _name_key(""), STREAM_KEEP]
         with self._mapped():
-            removed: Any = await self._delete(keys=[_model_key(model_id), MODELS], args=args)
+            removed: Any = await self._delete(keys=keys, args=args)
         if removed is None:
             return None
         name, created_at, meta = removed
@@ -177,11 +202,9 @@ class RedisStore(BaseStore):
             chosen = await self._by_prefix(bound, limit, prefix, newest_first)
         else:
             chosen = await self._range(bound, limit, newest_first)
-        fields = ["meta", "tensors"] if tensors else ["meta"]
-        values = await self._hmget_each([mid for _, mid in chosen], fields)
+        values = await self._hmget_each([mid for _, mid in chosen], _fields(tensors))
         return [
-            Row(seq, model_id, got[0], got[1] if tensors else None)
-            for (seq, model_id), got in zip(chosen, values, strict=True)
+            _row(seq, model_id, got) for (seq, model_id), got in zip(chosen, values, strict=True)
         ]
 
     async def _by_prefix(
@@ -234,5 +257,6 @@ class RedisStore(BaseStore):
             return int(await self._client.zcard(MODELS))
 
     def invalidations(self) -> AsyncIterator[str]:
-        """Ids deleted by any process (this one too), resubscribing after Redis returns."""
-        return deleted_ids(self._client, CHANNEL, self._closed)
+        """Ids deleted by any process (this one too), read from the stream from the position
+        open() took; FORGET_ALL when that position is gone (trimmed, or Redis lost data)."""
+        return deleted_ids(self._client, STREAM, self._position, self._closed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # KEYS: model hash, name key, models zset, seq counter
-# ARGV: model id, meta JSON, safetensors bytes, name ("" = unnamed), created_at
+# ARGV: model id, meta JSON, safetensors bytes, name ("" = unnamed), created_at, checksum
 # Returns {"ok"}, {"same"} (this exact record is already stored: a retried put),
 # {"exists"} (the id holds another record) or {"name", holder id}.
 PUT = """
@@ -18,16 +18,17 @@ if ARGV[4] ~= '' then
 end
 local seq = redis.call('INCR', KEYS[4])
 redis.call('HSET', KEYS[1], 'meta', ARGV[2], 'tensors', ARGV[3], 'name', ARGV[4],
-           'created_at', ARGV[5], 'seq', seq)
+           'created_at', ARGV[5], 'seq', seq, 'checksum', ARGV[6])
 if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[1]) end
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
 return {'ok'}
 """
 
-# KEYS: model hash, models zset
-# ARGV: model id, the name-key prefix, the invalidation channel
+# KEYS: model hash, models zset, invalidation stream
+# ARGV: model id, the name-key prefix, the most entries the stream keeps (about)
 # Returns nil when absent, else {name, created_at, meta} of what it removed; the
-# name key is dropped only if it still points at this id.
+# name key is dropped only if it still points at this id. The id is appended to the
+# stream in the same script, so no replica can miss a delete that happened.
 DELETE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
 local held = redis.call('HMGET', KEYS[1], 'name', 'created_at', 'meta')
@@ -37,7 +38,7 @@ local name = held[1] or ''
 if name ~= '' and redis.call('GET', ARGV[2] .. name) == ARGV[1] then
   redis.call('DEL', ARGV[2] .. name)
 end
-redis.call('PUBLISH', ARGV[3], ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[1])
 return {name, held[2] or '0', held[3] or ''}
 """
 

@@ -24,6 +24,12 @@ from .record import ModelMeta
 T = TypeVar("T")
 
 
+def _row(found: Any) -> Row:
+    """A Row from the columns sql.py selects (a NULL name is the unnamed model's)."""
+    seq, model_id, meta, tensors, name, created_at, checksum = found
+    return Row(seq, model_id, meta, tensors, name or "", float(created_at), checksum)
+
+
 class SqliteStore(BaseStore):
     """A Store in one SQLite file, locked against a second server."""
 
@@ -115,12 +121,12 @@ class SqliteStore(BaseStore):
         """Answer if the file can be read."""
         await self._call(sql.ping)
 
-    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes) -> None:
-        await self._call(sql.insert, meta, meta_text, blob)
+    async def _insert(self, meta: ModelMeta, meta_text: str, blob: bytes, checksum: str) -> None:
+        await self._call(sql.insert, meta, meta_text, blob, checksum)
 
     async def _fetch(self, model_id: str, tensors: bool) -> Row | None:
         found = await self._call(sql.fetch, model_id, tensors)
-        return None if found is None else Row(*found)
+        return None if found is None else _row(found)
 
     async def _lookup_name(self, name: str) -> str | None:
         found = await self._call(sql.lookup_name, name)
@@ -134,7 +140,7 @@ class SqliteStore(BaseStore):
         self, bound: int, limit: int, prefix: str, newest_first: bool, tensors: bool
     ) -> list[Row]:
         found = await self._call(sql.scan, bound, limit, prefix, newest_first, tensors)
-        return [Row(*row) for row in found]
+        return [_row(row) for row in found]
 
     async def _count(self) -> int:
         return await self._call(sql.count)

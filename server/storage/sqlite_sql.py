@@ -10,10 +10,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from .checksum import record_checksum
 from .errors import NameTaken, StoreError
 from .record import ModelMeta
 
-SCHEMA_VERSION = 1
+# 2: each row carries the checksum of its meta and tensors. A version-1 file is migrated
+# when opened: one transaction adds the column and checksums every row as it stands.
+SCHEMA_VERSION = 2
+READS = (0, 1, SCHEMA_VERSION)  # 0: a new file
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -21,7 +25,8 @@ CREATE TABLE IF NOT EXISTS models (
     name TEXT,
     created_at REAL NOT NULL,
     meta TEXT NOT NULL,
-    tensors BLOB NOT NULL
+    tensors BLOB NOT NULL,
+    checksum TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS models_by_name ON models (name);
 """
@@ -55,12 +60,14 @@ def connect(db_path: Path) -> sqlite3.Connection:
             raise StoreError(f"store: sqlite at {db_path} cannot use WAL (got {mode})")
         conn.execute("PRAGMA synchronous=FULL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in READS:
             raise StoreError(
                 f"store: sqlite at {db_path} has schema version {version};"
-                f" this gatenet reads {SCHEMA_VERSION}"
+                f" this gatenet reads {', '.join(map(str, READS[1:]))}"
             )
         conn.executescript(SCHEMA)
+        if "checksum" not in {row[1] for row in conn.execute("PRAGMA table_info(models)")}:
+            add_checksums(conn)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         return conn
     except BaseException:
@@ -68,12 +75,33 @@ def connect(db_path: Path) -> sqlite3.Connection:
         raise
 
 
-def insert(conn: sqlite3.Connection, meta: ModelMeta, meta_text: str, blob: bytes) -> None:
+def add_checksums(conn: sqlite3.Connection) -> None:
+    """Migrate a version-1 table: add the checksum column and fill it, in one transaction.
+
+    Rows get the checksum of their bytes as they are: damage from before the migration
+    is left to the record checks, damage after it is caught by the checksum too.
+    """
+    conn.create_function("gatenet_checksum", 2, record_checksum, deterministic=True)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE models ADD COLUMN checksum TEXT")
+        conn.execute("UPDATE models SET checksum = gatenet_checksum(meta, tensors)")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def insert(
+    conn: sqlite3.Connection, meta: ModelMeta, meta_text: str, blob: bytes, checksum: str
+) -> None:
     """Insert one row (its own transaction); on a conflict, say which and who holds it."""
     try:
         conn.execute(
-            "INSERT INTO models (model_id, name, created_at, meta, tensors) VALUES (?, ?, ?, ?, ?)",
-            (meta.model_id, meta.name or None, meta.created_at, meta_text, blob),
+            "INSERT INTO models (model_id, name, created_at, meta, tensors, checksum)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (meta.model_id, meta.name or None, meta.created_at, meta_text, blob, checksum),
         )
         return
     except sqlite3.IntegrityError:
@@ -92,7 +120,7 @@ def insert(conn: sqlite3.Connection, meta: ModelMeta, meta_text: str, blob: byte
 
 
 def _columns(tensors: bool) -> str:
-    return "seq, model_id, meta, " + ("tensors" if tensors else "NULL")
+    return f"seq, model_id, meta, {'tensors' if tensors else 'NULL'}, name, created_at, checksum"
 
 
 def ping(conn: sqlite3.Connection) -> None:
@@ -101,7 +129,7 @@ def ping(conn: sqlite3.Connection) -> None:
 
 
 def fetch(conn: sqlite3.Connection, model_id: str, tensors: bool) -> Any:
-    """(seq, model_id, meta, tensors or None) of one model, None if absent."""
+    """(seq, model_id, meta, tensors or None, name, created_at, checksum), None if absent."""
     sql = f"SELECT {_columns(tensors)} FROM models WHERE model_id = ?"
     return conn.execute(sql, (model_id,)).fetchone()
 

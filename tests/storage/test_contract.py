@@ -150,7 +150,9 @@ async def test_recent_is_newest_first(backend: Backend) -> None:
         assert await store.recent(0) == []
 
 
-async def test_corrupt_metadata_is_reported_and_skipped(backend: Backend) -> None:
+async def test_corrupt_metadata_is_reported_marked_in_pages_and_skipped_by_recent(
+    backend: Backend,
+) -> None:
     records = [make_record(f"c{i}") for i in range(4)]
     bad = records[1].meta.model_id
     met: list[tuple[str, str]] = []
@@ -160,10 +162,12 @@ async def test_corrupt_metadata_is_reported_and_skipped(backend: Backend) -> Non
             await store.put(record)
         backend.corrupt(store, bad, "meta", b"\xff{not json")
         metas, token = await store.page("", 2)
-        assert [m.model_id for m in metas] == [records[0].meta.model_id, records[2].meta.model_id]
-        assert met and met[0][0] == bad and "metadata is not JSON" in met[0][1]
+        assert [m.model_id for m in metas] == [r.meta.model_id for r in records[:2]]
+        assert metas[1] == ModelMeta(bad, "c1", 1.7e9, {}, damage=metas[1].damage)
+        assert metas[0].damage == "" and "metadata" in metas[1].damage
+        assert met and met[0][0] == bad and "metadata" in met[0][1]
         rest, _ = await store.page(token, 2)
-        assert [m.model_id for m in rest] == [records[3].meta.model_id]
+        assert [m.model_id for m in rest] == [r.meta.model_id for r in records[2:]]
         assert [r.meta.model_id for r in await store.recent(10)] == [
             records[i].meta.model_id for i in (3, 2, 0)
         ]
@@ -176,7 +180,8 @@ async def test_corrupt_metadata_is_reported_and_skipped(backend: Backend) -> Non
         assert {model_id for model_id, _ in met} == {bad}
         assert await store.count() == 4
         removed = await store.delete(bad)  # a damaged record can still be removed
-        assert removed == ModelMeta(bad, "c1", removed.created_at if removed else 0.0, {})
+        assert removed is not None and removed.damage
+        assert removed == ModelMeta(bad, "c1", removed.created_at, {}, damage=removed.damage)
         assert await store.id_for_name("c1") is None
         assert await store.count() == 3
 
@@ -196,9 +201,49 @@ async def test_corrupt_tensors_fail_get_only(backend: Backend, garbage: bytes) -
         with pytest.raises(CorruptRecord, match="tensors"):
             await store.get(bad.meta.model_id)
         assert await store.get_meta(bad.meta.model_id) == bad.meta
-        assert len((await store.page("", 10))[0]) == 2
+        listed, _ = await store.page("", 10)  # a listing reads no tensors, but get found them bad
+        assert [bool(m.damage) for m in listed] == [True, False]
         assert [r.meta for r in await store.recent(10)] == [good.meta]
         assert met == [bad.meta.model_id, bad.meta.model_id]
+
+
+async def test_a_flipped_bit_fails_the_checksum_and_a_validator_sees_every_read(
+    backend: Backend,
+) -> None:
+    good, bad = make_record("good"), make_record("bad")
+    met: list[str] = []
+    checked: list[tuple[str, bool]] = []
+
+    def validator(meta: ModelMeta, tensors: object) -> None:
+        checked.append((meta.model_id, tensors is not None))
+        if meta.name == "refused":
+            raise ValueError("the validator refuses it")
+
+    async with backend.store() as store:
+        store.on_error(lambda model_id, why: met.append(why))
+        store.validate_with(validator)
+        await store.put(bad)
+        await store.put(good)
+        row = await store._fetch(bad.meta.model_id, tensors=True)  # type: ignore[attr-defined]
+        flipped = row.tensors[:-1] + bytes([row.tensors[-1] ^ 1])  # still valid safetensors
+        backend.corrupt(store, bad.meta.model_id, "tensors", flipped)
+        with pytest.raises(CorruptRecord, match="tensors do not match their checksum"):
+            await store.get(bad.meta.model_id)
+        assert_same(await store.get(good.meta.model_id), good)
+        assert (good.meta.model_id, True) in checked and (good.meta.model_id, False) not in checked
+        await store.get_meta(good.meta.model_id)
+        assert (good.meta.model_id, False) in checked
+        refused = make_record("refused")
+        await store.put(refused)
+        with pytest.raises(CorruptRecord, match="the validator refuses it"):
+            await store.get_meta(refused.meta.model_id)
+        metas, _ = await store.page("", 10)
+        assert [m.damage for m in metas] == [
+            "tensors do not match their checksum",  # known since the get above
+            "",
+            "the validator refuses it",
+        ]
+        assert met == ["tensors do not match their checksum"] + ["the validator refuses it"] * 2
 
 
 async def test_non_finite_values_are_refused_before_writing(backend: Backend) -> None:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis
 from storage_support import (
     RedisServer,
     assert_same,
@@ -17,12 +16,18 @@ from storage_support import (
     make_record,
 )
 
-from gatenet.server.storage import ModelRecord, NameTaken, Store, StoreError, StoreUnavailable
+from gatenet.server.storage import (
+    FORGET_ALL,
+    ModelRecord,
+    NameTaken,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 from gatenet.server.storage import open_store as _open_store
 from gatenet.server.storage import redis as redis_store
 
 pytestmark = pytest.mark.redis
-CHANNEL = "gatenet:invalidate"
 FAST = 1.0  # seconds: how quickly a call must fail while Redis is down
 
 
@@ -88,44 +93,68 @@ async def _first(ids: AsyncIterator[str]) -> str:
     return await anext(ids)
 
 
-async def _subscribed(server: RedisServer, count: int) -> None:
-    """Wait until count clients listen on the invalidation channel."""
-    while await asyncio.to_thread(_listeners, server) < count:
-        await asyncio.sleep(0.01)
-
-
-def _listeners(server: RedisServer) -> int:
-    client = redis.Redis(port=server.port)
-    try:
-        return int(dict(client.pubsub_numsub(CHANNEL))[CHANNEL.encode()])
-    finally:
-        client.close()
-
-
-async def test_a_delete_invalidates_the_other_replica(redis_server: RedisServer) -> None:
+async def test_a_delete_reaches_the_other_replica_even_across_a_redis_kill(
+    redis_server: RedisServer,
+) -> None:
     a, b = await opened(redis_server), await opened(redis_server)
-    first, second = make_record("one"), make_record("two")
-    await a.put(first)
-    await a.put(second)
+    first, second, third = make_record("one"), make_record("two"), make_record("three")
+    for record in (first, second):
+        await a.put(record)
     ids = b.invalidations()
     heard = asyncio.create_task(_first(ids))
-    await _subscribed(redis_server, 1)
+    await asyncio.sleep(0.05)  # b is waiting on the stream (a delete before that counts too)
     assert (await a.delete(first.meta.model_id)) == first.meta
-    assert await asyncio.wait_for(heard, 1.0) == first.meta.model_id
+    assert await asyncio.wait_for(heard, 2.0) == first.meta.model_id
     assert await b.get(first.meta.model_id) is None
 
-    redis_server.kill()  # the subscriber reconnects once Redis is back
-    redis_server.start()
+    redis_server.kill()  # SIGKILL; b keeps retrying its read meanwhile
     heard = asyncio.create_task(_first(ids))
-    await _subscribed(redis_server, 1)
+    await asyncio.sleep(0.3)
+    redis_server.start()
+    # Deleted at once, before b has read again: pub/sub lost exactly this one.
     await a.delete(second.meta.model_id)
-    assert await asyncio.wait_for(heard, 1.0) == second.meta.model_id
+    assert await asyncio.wait_for(heard, 2.0) == second.meta.model_id
+
+    # Redis loses its data: b cannot know what it missed, so it drops everything.
+    redis_server.command(b"FLUSHALL")
+    await a.put(third)
+    await a.delete(third.meta.model_id)
+    assert await asyncio.wait_for(_first(ids), 2.0) == FORGET_ALL
 
     rest = asyncio.create_task(_first(ids))
     await b.close()  # ends the iterator
     with pytest.raises(StopAsyncIteration):
-        await asyncio.wait_for(rest, 1.0)
+        await asyncio.wait_for(rest, 2.0)
     await a.close()
+
+
+async def test_a_replica_whose_position_was_trimmed_away_forgets_everything(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_store, "STREAM_KEEP", 1)  # trim as soon as Redis can
+    a, b = await opened(redis_server), await opened(redis_server)
+    ids = b.invalidations()  # b reads nothing while a deletes many
+    for _ in range(250):  # past a whole stream node (100 entries): trimming frees it
+        record = make_record()
+        await a.put(record)
+        await a.delete(record.meta.model_id)
+    assert await asyncio.wait_for(_first(ids), 2.0) == FORGET_ALL
+    record = make_record()
+    await a.put(record)
+    await a.delete(record.meta.model_id)
+    assert await asyncio.wait_for(_first(ids), 2.0) == record.meta.model_id
+    await b.close()
+    await a.close()
+
+
+async def test_a_record_from_before_checksums_reads_unverified(redis_server: RedisServer) -> None:
+    store = await opened(redis_server)
+    record = make_record("legacy")
+    await store.put(record)
+    key = f"gatenet:model:{record.meta.model_id}"
+    assert redis_server.command(b"HDEL", key.encode(), b"checksum") == b":1"
+    assert_same(await store.get(record.meta.model_id), record)
+    await store.close()
 
 
 async def test_prefix_pages_across_scan_batches(

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 from storage_support import assert_same, check_prefix_pages, make_record
 
-from gatenet.server.storage import StoreError, StoreLocked, open_store, sqlite_sql
+from gatenet.server.storage import (
+    CorruptRecord,
+    StoreError,
+    StoreLocked,
+    encode_record,
+    open_store,
+    sqlite_sql,
+)
 from gatenet.server.storage.sqlite_sql import prefix_bounds
 
 HERE = Path(__file__).parent
@@ -109,7 +116,7 @@ async def test_schema_is_wal_with_a_version(tmp_path: Path) -> None:
     await store.put(make_record("x"))
     with sqlite3.connect(tmp_path / "gatenet.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
         assert conn.execute("SELECT name FROM models").fetchall() == [("x",)]
     conn.close()
     await store.close()
@@ -131,4 +138,56 @@ async def test_prefix_pages_agree_whichever_plan_runs(
     store = open_store("sqlite", tmp_path)
     await store.open()
     await check_prefix_pages(store)
+    await store.close()
+
+
+V1_SCHEMA = """
+CREATE TABLE models (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_id TEXT UNIQUE NOT NULL,
+    name TEXT,
+    created_at REAL NOT NULL,
+    meta TEXT NOT NULL,
+    tensors BLOB NOT NULL
+);
+CREATE UNIQUE INDEX models_by_name ON models (name);
+PRAGMA user_version=1;
+"""
+
+
+async def test_a_version_1_file_is_migrated_and_its_rows_checksummed(tmp_path: Path) -> None:
+    old = [make_record(f"old{i}") for i in range(3)]
+    with sqlite3.connect(tmp_path / "gatenet.db") as conn:  # as the last gatenet wrote it
+        conn.executescript(V1_SCHEMA)
+        for record in old:
+            meta_text, blob = encode_record(record)
+            conn.execute(
+                "INSERT INTO models (model_id, name, created_at, meta, tensors)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (record.meta.model_id, record.meta.name, record.meta.created_at, meta_text, blob),
+            )
+    conn.close()
+    store = open_store("sqlite", tmp_path)
+    await store.open()
+    for record in old:
+        assert_same(await store.get(record.meta.model_id), record)
+    await store.put(make_record("new"))
+    await store.close()
+    with sqlite3.connect(tmp_path / "gatenet.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        sums = conn.execute("SELECT checksum FROM models ORDER BY seq").fetchall()
+        assert len(sums) == 4 and all(str(s).startswith("sha256:") for (s,) in sums)
+        (blob,) = conn.execute(
+            "SELECT tensors FROM models WHERE model_id = ?", (old[0].meta.model_id,)
+        ).fetchone()
+        flipped = blob[:-1] + bytes([blob[-1] ^ 1])
+        conn.execute(
+            "UPDATE models SET tensors = ? WHERE model_id = ?", (flipped, old[0].meta.model_id)
+        )
+    conn.close()
+    store = open_store("sqlite", tmp_path)
+    await store.open()
+    with pytest.raises(CorruptRecord, match="tensors do not match their checksum"):
+        await store.get(old[0].meta.model_id)
+    assert_same(await store.get(old[1].meta.model_id), old[1])
     await store.close()
