@@ -148,7 +148,9 @@ def _add_files(sub: Any) -> None:
     p = sub.add_parser("export", help="write a model as safetensors, JSON or ONNX")
     p.add_argument("model", help="model id or name")
     p.add_argument(
-        "destination", nargs="?", help="a DIR: writes <id>.safetensors and <id>.json there"
+        "destination",
+        nargs="?",
+        help="a DIR (made if missing): writes <id>.safetensors and <id>.json there",
     )
     p.add_argument("-o", "--output", metavar="PATH", help="the file (or directory) to write")
     p.add_argument(

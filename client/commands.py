@@ -151,13 +151,17 @@ def cmd_export(client: Client, args: argparse.Namespace) -> int:
     destination = args.output or args.destination
     if not destination:
         raise cli_input.InputError("give where to write: -o FILE.safetensors|.json|.onnx or a DIR")
-    into_dir = os.path.isdir(destination)
+    # A positional destination is a directory (README: `gatenet export xor models/`), and so
+    # is an -o path ending in a separator; either is made when missing.
+    into_dir = not args.output or destination.endswith(os.sep) or os.path.isdir(destination)
     formats = [args.format] if args.format else None
     if not into_dir:
         formats = formats or [model_files.format_of(destination)]
     weights = client.get_weights(
         args.model, safetensors=formats is None or "safetensors" in formats
     )
+    if into_dir:
+        os.makedirs(destination, exist_ok=True)
     files = []
     for fmt in formats or ["safetensors", "json"]:
         path = os.path.join(destination, f"{weights.model_id}.{fmt}") if into_dir else destination
