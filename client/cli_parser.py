@@ -157,15 +157,21 @@ def _add_files(sub: Any) -> None:
         "--format", choices=FORMATS, help="default: from the extension (.safetensors .json .onnx)"
     )
     p.set_defaults(run=commands.cmd_export)
-    p = sub.add_parser("plot", help="draw a model to a PNG (needs gatenet[plot])")
+    p = sub.add_parser("plot", help="draw a model to a PNG, SVG, PDF... (needs gatenet[plot])")
     p.add_argument("model", help="model id or name")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the PNG to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE.png",
+        help="the file to write, in the format its extension names (.png .svg .pdf .jpg ...)",
+    )
     p.add_argument(
         "--size",
         type=_size,
         default=DEFAULT_PLOT_SIZE,
         metavar="WxH",
-        help="the PNG's size in pixels (default: {}x{})".format(*DEFAULT_PLOT_SIZE),
+        help="the picture's size in pixels (default: {}x{})".format(*DEFAULT_PLOT_SIZE),
     )
     p.add_argument("--loss", action="store_true", help="draw the loss curve instead")
     p.add_argument("--log", action="store_true", help="with --loss: a log-scale loss axis")

@@ -173,7 +173,7 @@ def cmd_export(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_plot(client: Client, args: argparse.Namespace) -> int:
-    """gatenet plot: a PNG of the model's decision surface, truth table or loss curve."""
+    """gatenet plot: a picture of the model's decision surface, truth table or loss curve."""
     try:
         from . import plot_command  # matplotlib is an extra: import it only when asked
     except ImportError as err:
@@ -181,6 +181,9 @@ def cmd_plot(client: Client, args: argparse.Namespace) -> int:
             raise
         print("gatenet plot needs matplotlib: pip install 'gatenet[plot]'", file=sys.stderr)
         return 1
+    if args.log and not args.loss:
+        raise cli_input.InputError("--log sets the loss axis: use it with --loss")
+    plot_command.plot.format_of(args.output)  # refused before any call, not after
     width, height = args.size
     plot_command.draw(client, args.model, args.output, args.size, loss=args.loss, log=args.log)
     _output(

@@ -105,3 +105,32 @@ def test_json_stream_prints_one_object(server, capsys):
         capsys, "--target", server.target, "train", "--gate", "or", "--stream", "--json"
     )
     assert code == 0 and json.loads(out)["fit"] is True
+
+
+# -- 20: plot writes the format its file's extension names --------------------------------
+
+MAGIC = {"png": b"\x89PNG", "svg": b"<?xml", "pdf": b"%PDF", "jpg": b"\xff\xd8\xff"}
+
+
+@pytest.mark.parametrize("extension", sorted(MAGIC))
+def test_plot_writes_the_format_its_extension_names(server, capsys, tmp_path, extension):
+    pytest.importorskip("matplotlib")
+    with Client(server.target) as c:
+        c.train(gate="and", seed=0, name=f"plot-{extension}")
+    path = tmp_path / f"and.{extension.upper()}"  # the extension's case does not matter
+    code, out, err = run_main(
+        capsys, "--target", server.target, "plot", f"plot-{extension}", "-o", str(path)
+    )
+    assert code == 0, err
+    assert path.read_bytes().startswith(MAGIC[extension])
+    assert out == f"wrote {path} (800x600)\n"
+
+
+@pytest.mark.parametrize("name", ["and.txt", "and", "and.bmp"])
+def test_plot_refuses_a_format_it_cannot_write(capsys, tmp_path, name):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / name
+    code, out, err = run_main(capsys, "--target", "127.0.0.1:1", "plot", "m", "-o", str(path))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: -o {path}: ") and "png" in err and "svg" in err, err
+    assert not path.exists()
