@@ -5,14 +5,34 @@ from __future__ import annotations
 import argparse
 import os
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
-from . import cli_input, commands
+from . import commands
 from .channel import DEFAULT_TARGET
 from .model_files import FORMATS
 from .options import GATES, choices
 
 DEFAULT_PLOT_SIZE = (800, 600)
+
+
+class UsageError(Exception):
+    """A command line argparse refuses; cli.py reports it (as JSON too under --json)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser, self.message = parser, message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, raising its usage errors instead of printing them and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
+def _gates(**_: object) -> tuple[str, ...]:
+    """Shell completion of --gate: the gate names, not the files argcomplete offers by default."""
+    return GATES
 
 
 def version() -> str:
@@ -71,10 +91,10 @@ def _choice(option: str) -> dict[str, Any]:
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model and print its summary")
     task = p.add_argument_group("task (one of)").add_mutually_exclusive_group(required=True)
-    task.add_argument("--gate", help=f"a named gate: {', '.join(GATES)}")
+    gate = task.add_argument("--gate", help=f"a named gate: {', '.join(GATES)}")
+    gate.completer = _gates  # argcomplete reads this attribute
     task.add_argument(
         "--table",
-        type=cli_input.truth_table,
         metavar="0,1,1,0",
         help="truth table outputs in row order 00..0, 00..1, ...; n is derived",
     )
@@ -87,7 +107,6 @@ def _add_train(sub: Any) -> None:
     net = p.add_argument_group("network")
     net.add_argument(
         "--hidden",
-        type=cli_input.hidden_sizes,
         metavar="4|4,4|none",
         help="hidden layer sizes; none = no hidden layer (default: the server's widths)",
     )
@@ -114,7 +133,6 @@ def _add_train(sub: Any) -> None:
     stop.add_argument("--check-every", type=int, help="steps between fit checks")
     rec.add_argument(
         "--row-order",
-        type=cli_input.row_indices,
         metavar="I,J,...",
         help="online/mini-batch: visit these rows in order, cycled (replays a notebook's samples)",
     )
@@ -180,9 +198,7 @@ def _add_files(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser for every subcommand but `serve` (which the server parses)."""
-    parser = argparse.ArgumentParser(
-        prog="gatenet", description="Train, query and inspect gatenet models."
-    )
+    parser = Parser(prog="gatenet", description="Train, query and inspect gatenet models.")
     parser.add_argument("--version", action="version", version=f"gatenet {version()}")
     _add_globals(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -16,11 +16,14 @@ from .results import ModelInfo, json_text
 
 HEALTH_TIMEOUT = 10.0  # seconds; a health probe must answer even when no --timeout is given
 
-# train flags whose dest is already the Client.train keyword
-_SAME_NAME = (
-    "hidden activation method loss reduction optimizer lr momentum schedule batch_size steps"
-    " init seed early_stop margin restarts check_every row_order curve_points"
-).split()
+# train flags (dest) -> the Client.train keyword (the proto's field name) they set
+_FLAG_KEYWORDS = {
+    name: name
+    for name in (
+        "activation method loss reduction optimizer momentum schedule batch_size steps"
+        " init seed early_stop margin restarts check_every curve_points"
+    ).split()
+} | {"lr": "learning_rate"}
 
 
 def _output(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -29,18 +32,23 @@ def _output(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def train_options(args: argparse.Namespace) -> dict[str, Any]:
     """Client.train keyword arguments from the train subcommand's flags."""
+    # Parsed here, not by argparse types: a bad value is one "error: ..." line, no usage dump.
     options = {
         "gate": args.gate,
         "num_inputs": args.inputs,
-        "truth_table": args.table,
+        "truth_table": cli_input.truth_table(args.table) if args.table is not None else None,
         "examples": cli_input.examples(args.examples) if args.examples else None,
         "initial_weights": (
             cli_input.weights_json(args.initial_weights) if args.initial_weights else None
         ),
         "name": args.name,
     }
-    for key in _SAME_NAME:
-        options[key] = getattr(args, key)
+    for key, option in _FLAG_KEYWORDS.items():
+        options[option] = getattr(args, key)
+    if args.hidden is not None:
+        options["hidden_sizes"] = cli_input.hidden_sizes(args.hidden)
+    if args.row_order is not None:
+        options["row_order"] = cli_input.row_indices(args.row_order)
     return options
 
 

@@ -18,6 +18,11 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def fixed(value: float, digits: int = 3) -> str:
+    """value with `digits` decimals; a value that rounds to zero prints 0.000, never -0.000."""
+    return f"{round(value, digits) + 0.0:.{digits}f}"
+
+
 def key_values(pairs: Sequence[tuple[str, Any]]) -> str:
     """Lines of "key  value" with the values aligned."""
     width = max(len(key) for key, _ in pairs)
@@ -72,7 +77,8 @@ def recipe_label(spec: dict[str, Any]) -> str:
             f"{_option(spec, 'loss')}/{_option(spec, 'reduction')}",
             _option(spec, "optimizer") + (f" lr={lr:g}" if lr is not None else ""),
             _option(spec, "schedule"),
-            f"init {_option(spec, 'init')}",
+            # explicit initial weights replace the init scheme (which the spec still names)
+            "initial weights" if spec.get("initial_weights") else f"init {_option(spec, 'init')}",
         ]
     )
 
@@ -86,8 +92,8 @@ def model_info(info: ModelInfo) -> str:
             ("task", task_label(info.spec)),
             ("network", network_label(info)),
             ("recipe", recipe_label(info.spec)),
-            ("fit", f"{fit}  (margin {info.margin_reached:.3f})"),
-            ("accuracy", f"{info.accuracy:.3f}"),
+            ("fit", f"{fit}  (margin {fixed(info.margin_reached)})"),
+            ("accuracy", fixed(info.accuracy)),
             ("final loss", _number(info.final_loss)),
             ("steps", info.steps),
             ("restarts", f"{info.restarts} ({info.restarts_fit} fit, kept #{info.restart_index})"),
@@ -108,7 +114,7 @@ def models_table(models: Sequence[ModelInfo]) -> str:
             task_label(m.spec),
             network_label(m),
             "yes" if m.fit else "no",
-            f"{m.accuracy:.3f}",
+            fixed(m.accuracy),
             _number(m.final_loss),
             m.steps,
             datetime.fromtimestamp(m.created_at).strftime("%Y-%m-%d %H:%M:%S"),

@@ -234,8 +234,8 @@ def test_numbers_out_of_range_fail_before_sending():
         build(gate="xor", steps=-1)
     with pytest.raises(ValueError, match="steps: 8589934592 is too large"):
         build(gate="xor", steps=2**33)
-    with pytest.raises(ValueError, match="lr: 'fast' is not a number"):
-        build(gate="xor", lr="fast")
+    with pytest.raises(ValueError, match="learning_rate: 'fast' is not a number"):
+        build(gate="xor", learning_rate="fast")
 
 
 def test_initial_weights_become_tensors():
