@@ -79,14 +79,14 @@ def test_hidden_none_leaves_the_widths_to_the_server():
 
 
 def test_hidden_empty_is_no_hidden_layer():
-    request = build_train_request(gate="and", hidden=[])
+    request = build_train_request(gate="and", hidden_sizes=[])
     assert request.network.no_hidden_layers and list(request.network.hidden_sizes) == []
-    request = build_train_request(gate="and", hidden=(), method="perceptron")
+    request = build_train_request(gate="and", hidden_sizes=(), method="perceptron")
     assert request.network.no_hidden_layers
 
 
 def test_hidden_sizes_are_sent_as_given():
-    request = build_train_request(gate="xor", hidden=[3, 2], activation="sigmoid")
+    request = build_train_request(gate="xor", hidden_sizes=[3, 2], activation="sigmoid")
     assert list(request.network.hidden_sizes) == [3, 2] and not request.network.no_hidden_layers
     assert request.network.activation == pb.ACTIVATION_SIGMOID
 

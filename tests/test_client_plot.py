@@ -23,7 +23,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 @pytest.fixture(scope="module")
 def xor(server) -> str:
     with Client(server.target, timeout=60) as client:
-        info = client.train(gate="xor", hidden=[4], activation="tanh", seed=0, restarts=8)
+        info = client.train(gate="xor", hidden_sizes=[4], activation="tanh", seed=0, restarts=8)
     assert info.fit
     return info.model_id
 
