@@ -30,7 +30,7 @@ FORMATS = tuple(
 def _figure(info: ModelInfo, size: tuple[int, int], what: str) -> Figure:
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
     FigureCanvasAgg(fig)  # draw with Agg: files only, no window, no display needed, no pyplot
-    fit = f"fit {'yes' if info.fit else 'no'} (margin {render.fixed(info.margin_reached)})"
+    fit = f"fit {render.fit_label(info)}"
     name = f"  ({info.name})" if info.name else ""
     fig.suptitle(
         f"{info.model_id}{name}\n{render.task_label(info.spec)}  ·  "

@@ -59,7 +59,7 @@ def test_every_gate_service_rpc_is_in_the_table_once():
 
 def test_model_info_has_every_summary_field_once():
     fields = [f.name for f in dataclasses.fields(ModelInfo)]
-    assert len(SUMMARY_FIELDS) == 11 and set(SUMMARY_FIELDS) <= set(fields)
+    assert len(SUMMARY_FIELDS) == 12 and set(SUMMARY_FIELDS) <= set(fields)
     assert len(fields) == len(set(fields))
     summary = pb.TrainSummary(fit=True, accuracy=0.75, steps=7, seed_used=2**40, train_seconds=1.5)
     info = ModelInfo.from_proto(pb.ModelInfo(model_id="m", summary=summary, imported_from="a"))
