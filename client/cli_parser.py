@@ -79,8 +79,9 @@ def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 _RECIPE_HELP = {
-    "loss": "bce, or mse = (p - y)^2 as torch's MSELoss: a notebook stepping on (p - y)^2 / 2 "
-    "needs half its learning rate here (seed 004: --lr 2 for its learning_rate 4)",
+    "loss": "bce, or mse = (p - y)^2 as torch's MSELoss: with sgd, a notebook stepping on "
+    "(p - y)^2 / 2 needs half its learning rate here (seed 004: --lr 2 for its learning_rate 4); "
+    "with adam the same rate matches",
 }
 
 
