@@ -4,11 +4,16 @@ through the real command against a real server."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from gatenet.client import Client, cli
+from gatenet.client.options import GATES
 
 SERVICE = "gatenet.v1.GateService"
 
@@ -236,8 +241,13 @@ def test_the_client_takes_the_protos_names(server):
         info = c.train(gate="xor", hidden_sizes=[3], learning_rate=0.05, steps=20, seed=1)
         assert info.spec["learning_rate"] == 0.05
         assert info.spec["network"]["hidden_sizes"] == [3]
-        with pytest.warns(DeprecationWarning, match="learning_rate"):
+        with pytest.warns(DeprecationWarning) as caught:
             old = c.train(gate="xor", hidden=[3], lr=0.05, steps=20, seed=1)
+        assert sorted(str(w.message) for w in caught) == [
+            "hidden= is deprecated; use hidden_sizes= (the proto's name)",
+            "lr= is deprecated; use learning_rate= (the proto's name)",
+        ]
+        assert all(w.filename == __file__ for w in caught)  # they point at the caller
         assert old.spec["learning_rate"] == 0.05
         with pytest.raises(ValueError, match="both lr and learning_rate"):
             c.train(gate="xor", lr=0.1, learning_rate=0.2)
@@ -272,3 +282,24 @@ def test_help_shows_the_readmes_default_target(capsys, monkeypatch):
     code, out, _ = run_main(capsys, "--help")
     assert code == 0 and "now 127.0.0.1:50051" in out and "localhost" not in out
     assert Client().target == "127.0.0.1:50051"
+
+
+def test_gate_completion_offers_the_gates(tmp_path, monkeypatch):
+    """What argcomplete answers a shell completing `gatenet train --gate ` (its protocol)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "not-a-gate.txt").write_text("")
+    out = tmp_path / "completions"
+    line = "gatenet train --gate "
+    env = {
+        **os.environ,
+        "_ARGCOMPLETE": "1",
+        "_ARGCOMPLETE_IFS": "\n",
+        "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+        "COMP_LINE": line,
+        "COMP_POINT": str(len(line)),
+    }
+    script = Path(sys.executable).parent / "gatenet"
+    result = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    offered = [word.rstrip() for word in out.read_text().split("\n")]
+    assert offered == list(GATES)
