@@ -62,8 +62,7 @@ def _error(err: ClientError) -> str:
 
 
 def _fail(as_json: bool, status: int, code: str, message: str, line: str) -> int:
-    """Report a failure: one line on stderr and, under --json, one error object on stdout
-    (--json promises exactly one JSON object, failures included)."""
+    """A failure: one line on stderr; under --json also one error object on stdout."""
     print(line, file=sys.stderr)
     if as_json:
         print(json_text({"error": {"code": code, "message": message}}))

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import cli_input, model_files, render
 from .client import Client
-from .errors import ClientError
+from .errors import ClientError, MissingExtra
 from .results import ModelInfo, json_text
 
 HEALTH_TIMEOUT = 10.0  # seconds; a health probe must answer even when no --timeout is given
@@ -187,8 +187,8 @@ def cmd_plot(client: Client, args: argparse.Namespace) -> int:
     except ImportError as err:
         if not (err.name or "").startswith("matplotlib"):
             raise
-        print("gatenet plot needs matplotlib: pip install 'gatenet[plot]'", file=sys.stderr)
-        return 1
+        hint = "gatenet plot needs matplotlib: pip install 'gatenet[plot]'"
+        raise MissingExtra(hint, name="matplotlib") from None
     if args.log and not args.loss:
         raise cli_input.InputError("--log sets the loss axis: use it with --loss")
     plot_command.plot.format_of(args.output)  # refused before any call, not after

@@ -161,6 +161,5 @@ def format_of(path: str) -> str:
 
 
 def save(fig: Figure, path: str) -> None:
-    """Write fig in the format path's extension names, at exactly its requested pixel size
-    (no tight bounding box; vector formats at DPI pixels an inch)."""
+    """Write fig in the format path's extension names, at exactly its requested pixel size."""
     fig.savefig(path, dpi=DPI, format=format_of(path))

@@ -98,5 +98,5 @@ def test_without_matplotlib_one_line_says_how_to_install(server, xor, tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == "gatenet plot needs matplotlib: pip install 'gatenet[plot]'\n"
+    assert result.stderr == "error: gatenet plot needs matplotlib: pip install 'gatenet[plot]'\n"
     assert not (tmp_path / "x.png").exists()

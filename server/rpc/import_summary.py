@@ -20,11 +20,8 @@ def summarize(
     field: str,
     limits: Limits,
 ) -> None:
-    """Fill info.summary from a measurement when the file gave a task but no summary.
-
-    `field` is the request field the file came in (safetensors or json), for error messages.
-    Runs numpy over the task's rows: call it off the event loop.
-    """
+    """Measure info.summary when the file named a task but carried no summary (numpy over
+    the task's rows: call it off the event loop). `field`: safetensors or json, for errors."""
     if info.HasField("summary") or info.spec.WhichOneof("task") is None:
         return  # the original's summary, or nothing to measure on: unknown
     spec = pb.TrainRequest()
