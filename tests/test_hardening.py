@@ -51,7 +51,7 @@ def test_a_training_hits_the_time_cap_and_hands_back_its_best(make_server):
 def test_a_deadline_frees_the_worker_even_inside_a_long_step(make_server):
     """One step of this recipe takes seconds; the worker is replaced instead of awaited."""
     srv = make_server(training_workers=1)
-    heavy = {"gate": "xor", "num_inputs": 12, "hidden": [900, 900], "restarts": 1, "steps": 5}
+    heavy = {"gate": "xor", "num_inputs": 12, "hidden_sizes": [900, 900], "restarts": 1, "steps": 5}
     with Client(srv.target, retries=0) as c:
         with pytest.raises(ClientError) as err:
             c.train(**heavy, timeout=0.5)

@@ -138,7 +138,7 @@ def test_seed_001_logistic_regression_autograd_agrees(client: Client) -> None:
 
 SEED_001_XOR = {
     "gate": "xor",
-    "hidden": [2],
+    "hidden_sizes": [2],
     "activation": "sigmoid",
     "method": "autograd",
     "loss": "bce",
@@ -191,7 +191,7 @@ def seed_002_initial_weights(skipped_draws: int) -> dict[str, np.ndarray]:
 
 SEED_002 = {
     "gate": "xor",
-    "hidden": [4],
+    "hidden_sizes": [4],
     "activation": "tanh",
     "method": "manual",
     "loss": "bce",
