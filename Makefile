@@ -12,8 +12,8 @@ $(VENV)/.server: pyproject.toml scripts/install-torch.sh
 	@echo "setup: $(VENV) (the first time takes a few minutes: torch is ~200 MB)"
 	test -x $(PY) || python3 -m venv $(VENV)
 	PIP=$(PIP) PY=$(PY) TORCH_VERSION=$(TORCH_VERSION) scripts/install-torch.sh
-	@echo "setup: gatenet and the server's dependencies (grpcio, protobuf, prometheus-client, ...)"
-	$(PIP) install -q -e '.[server]'
+	@echo "setup: gatenet, the server's dependencies (grpcio, protobuf, prometheus-client, ...) and the CLI's plot and onnx extras"
+	$(PIP) install -q -e '.[server,plot,onnx]'
 	@echo "setup: done"
 	touch $@
 

@@ -346,7 +346,7 @@ def _train_models(target: str) -> list[str]:
         return [
             client.train(
                 gate=gate,
-                hidden=[4],
+                hidden_sizes=[4],
                 activation=("tanh", "sigmoid")[i % 2],
                 steps=2000,
                 early_stop=False,

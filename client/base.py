@@ -10,7 +10,14 @@ from grpc_health.v1 import health_pb2_grpc
 
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 
-from .channel import DEFAULT_TARGET, call_metadata, credentials, open_channel, security
+from .channel import (
+    DEFAULT_TARGET,
+    call_metadata,
+    check_timeout,
+    credentials,
+    open_channel,
+    security,
+)
 
 C = TypeVar("C", grpc.Channel, grpc.aio.Channel)
 
@@ -34,7 +41,8 @@ class ClientBase(Generic[C]):
         channel: C | None = None,
     ) -> None:
         self.target = target
-        self.timeout = timeout  # default deadline (seconds) for every call; None = no deadline
+        # default deadline (seconds) for every call; None = no deadline
+        self.timeout = check_timeout(timeout)
         self.retries = retries  # extra attempts on UNAVAILABLE, idempotent calls only
         self.metadata = call_metadata(token)  # sent with every call
         self._credentials = credentials(tls, root_certificates, certificate_chain, private_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -11,7 +12,7 @@ import grpc
 
 from .errors import ClientError
 
-DEFAULT_TARGET = "localhost:50051"
+DEFAULT_TARGET = "127.0.0.1:50051"  # what `gatenet serve` binds by default
 # Weights of a large network pass the 4 MB default; the server enforces its own limit.
 _MESSAGE_LIMIT = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
@@ -71,10 +72,18 @@ def call_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),) if token else ()
 
 
+def check_timeout(timeout: float | None) -> float | None:
+    """timeout itself if it is None (no deadline) or a positive, finite number of seconds."""
+    if timeout is not None and not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
+        raise ValueError(f"timeout: {timeout!r} is not a positive number of seconds")
+    return timeout
+
+
 class Attempts:
     """Deadline and retry bookkeeping for one logical call (several attempts on UNAVAILABLE)."""
 
     def __init__(self, timeout: float | None, retries: int) -> None:
+        check_timeout(timeout)
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.left = retries
         self.attempt = 0

@@ -7,13 +7,20 @@ import importlib
 import os
 import sys
 
-from .cli_parser import build_parser
+from .cli_parser import UsageError, build_parser
 from .client import Client
 from .errors import ClientError, MissingExtra
+from .results import json_text
 
 SERVER_EXTRA_HINT = "gatenet serve needs the server extra: pip install 'gatenet[server]'"
 SERVER_EXTRA = {"torch", "prometheus_client", "safetensors", "grpc_reflection"}
 _GLOBALS_WITH_VALUE = ("--target", "--timeout", "--token", "--ca", "--cert", "--key")
+# --json's error code for a local file that cannot be read or written (gRPC's names)
+_OS_CODES: dict[type[OSError], str] = {
+    FileNotFoundError: "NOT_FOUND",
+    PermissionError: "PERMISSION_DENIED",
+    FileExistsError: "ALREADY_EXISTS",
+}
 
 __all__ = ["build_parser", "main", "serve"]
 
@@ -54,6 +61,14 @@ def _error(err: ClientError) -> str:
     return f"error: {err}"
 
 
+def _fail(as_json: bool, status: int, code: str, message: str, line: str) -> int:
+    """A failure: one line on stderr; under --json also one error object on stdout."""
+    print(line, file=sys.stderr)
+    if as_json:
+        print(json_text({"error": {"code": code, "message": message}}))
+    return status
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions: answer and exit
@@ -62,6 +77,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         argcomplete.autocomplete(parser)
     try:
         return parser.parse_args(argv)
+    except UsageError as err:  # argparse's usage line and message, exit 2; with --json, JSON
+        err.parser.print_usage(sys.stderr)
+        line = f"{err.parser.prog}: error: {err.message}"
+        sys.exit(_fail("--json" in argv, 2, "INVALID_ARGUMENT", err.message, line))
     except SystemExit:
         sys.stdout.flush()  # --help/--version into a closed pipe: fail here, where it's caught
         raise
@@ -72,6 +91,7 @@ def _run(argv: list[str]) -> int:
     if serve_args is not None:
         return serve(serve_args)
     args = _parse(argv)
+    as_json = bool(args.json)
     try:
         with Client(
             args.target,
@@ -82,26 +102,22 @@ def _run(argv: list[str]) -> int:
             certificate_chain=args.cert,
             private_key=args.key,
         ) as client:
-            code: int = args.run(client, args)
+            status: int = args.run(client, args)
             sys.stdout.flush()  # a closed pipe fails here, inside main, not at exit
-            return code
+            return status
     except ClientError as err:
-        print(_error(err), file=sys.stderr)
-        return 1
+        return _fail(as_json, 1, err.code, err.message, _error(err))
     except MissingExtra as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return _fail(as_json, 1, "FAILED_PRECONDITION", str(err), f"error: {err}")
     except ValueError as err:  # client-side validation and unreadable inputs: usage errors
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return _fail(as_json, 2, "INVALID_ARGUMENT", str(err), f"error: {err}")
     except BrokenPipeError:
         raise  # an OSError, but not a failure: main() handles it
     except OSError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        code = _OS_CODES.get(type(err), "UNKNOWN")
+        return _fail(as_json, 1, code, str(err), f"error: {err}")
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _fail(as_json, 130, "CANCELLED", "interrupted", "interrupted")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,37 +13,55 @@ class InputError(ValueError):
     """A flag value or input file the CLI cannot use (a usage error, exit 2)."""
 
 
+def _fields(text: str, what: str) -> list[str]:
+    """The comma-separated values of text; an empty one is an error, never skipped."""
+    parts = text.split(",")
+    for i, part in enumerate(parts):
+        if not part.strip():
+            raise InputError(f"{what}: {text!r}: value {i} is empty")
+    return parts
+
+
 def numbers(text: str, what: str) -> list[float]:
     """ "0,1,1" -> [0.0, 1.0, 1.0]."""
+    parts = _fields(text, what)
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        return [float(v) for v in parts]
     except ValueError:
         raise InputError(f"{what}: {text!r} is not comma-separated numbers") from None
 
 
 def hidden_sizes(text: str) -> list[int]:
-    """ "4" -> [4], "4,4" -> [4, 4], "none" or "" -> [] (no hidden layer)."""
-    if text.strip().lower() in ("", "none", "0"):
+    """ "4" -> [4], "4,4" -> [4, 4], "none" -> [] (no hidden layer)."""
+    if text.strip().lower() == "none":
         return []
+    parts = _fields(text, "--hidden")
     try:
-        return [int(v) for v in text.split(",")]
+        sizes = [int(v) for v in parts]
     except ValueError:
         raise InputError(f"--hidden: {text!r} is not sizes like 4 or 4,4 or none") from None
+    if any(size < 1 for size in sizes):
+        raise InputError(
+            f"--hidden: {text!r}: a layer needs at least 1 unit; for no hidden layer give"
+            " --hidden none"
+        )
+    return sizes
 
 
 def row_indices(text: str) -> list[int]:
     """ "0,3,1,2" -> [0, 3, 1, 2]: dataset rows, in the order to visit them."""
+    parts = _fields(text, "--row-order")
     try:
-        return [int(v) for v in text.split(",")]
+        return [int(v) for v in parts]
     except ValueError:
         raise InputError(f"--row-order: {text!r} is not row indices like 0,3,1,2") from None
 
 
 def truth_table(text: str) -> list[int]:
     """ "0,1,1,0" (or "0110") -> [0, 1, 1, 0]."""
-    parts = text.split(",") if "," in text else list(text.strip())
+    parts = _fields(text, "--table") if "," in text else list(text.strip())
     try:
-        return [int(v) for v in parts if v.strip()]
+        return [int(v) for v in parts]
     except ValueError:
         raise InputError(f"--table: {text!r} is not 0/1 outputs like 0,1,1,0") from None
 

@@ -5,14 +5,34 @@ from __future__ import annotations
 import argparse
 import os
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
-from . import cli_input, commands
+from . import commands
 from .channel import DEFAULT_TARGET
 from .model_files import FORMATS
 from .options import GATES, choices
 
 DEFAULT_PLOT_SIZE = (800, 600)
+
+
+class UsageError(Exception):
+    """A command line argparse refuses; cli.py reports it (as JSON too under --json)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser, self.message = parser, message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, raising its usage errors instead of printing them and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+
+def _gates(**_: object) -> tuple[str, ...]:
+    """Shell completion of --gate: the gate names, not the files argcomplete offers by default."""
+    return GATES
 
 
 def version() -> str:
@@ -59,8 +79,9 @@ def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 _RECIPE_HELP = {
-    "loss": "bce, or mse = (p - y)^2 as torch's MSELoss: a notebook stepping on (p - y)^2 / 2 "
-    "needs half its learning rate here (seed 004: --lr 2 for its learning_rate 4)",
+    "loss": "bce, or mse = (p - y)^2 as torch's MSELoss: with sgd, a notebook stepping on "
+    "(p - y)^2 / 2 needs half its learning rate here (seed 004: --lr 2 for its learning_rate 4); "
+    "with adam the same rate matches",
 }
 
 
@@ -71,10 +92,10 @@ def _choice(option: str) -> dict[str, Any]:
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model and print its summary")
     task = p.add_argument_group("task (one of)").add_mutually_exclusive_group(required=True)
-    task.add_argument("--gate", help=f"a named gate: {', '.join(GATES)}")
+    gate = task.add_argument("--gate", help=f"a named gate: {', '.join(GATES)}")
+    gate.completer = _gates  # argcomplete reads this attribute
     task.add_argument(
         "--table",
-        type=cli_input.truth_table,
         metavar="0,1,1,0",
         help="truth table outputs in row order 00..0, 00..1, ...; n is derived",
     )
@@ -87,7 +108,6 @@ def _add_train(sub: Any) -> None:
     net = p.add_argument_group("network")
     net.add_argument(
         "--hidden",
-        type=cli_input.hidden_sizes,
         metavar="4|4,4|none",
         help="hidden layer sizes; none = no hidden layer (default: the server's widths)",
     )
@@ -114,7 +134,6 @@ def _add_train(sub: Any) -> None:
     stop.add_argument("--check-every", type=int, help="steps between fit checks")
     rec.add_argument(
         "--row-order",
-        type=cli_input.row_indices,
         metavar="I,J,...",
         help="online/mini-batch: visit these rows in order, cycled (replays a notebook's samples)",
     )
@@ -148,22 +167,30 @@ def _add_files(sub: Any) -> None:
     p = sub.add_parser("export", help="write a model as safetensors, JSON or ONNX")
     p.add_argument("model", help="model id or name")
     p.add_argument(
-        "destination", nargs="?", help="a DIR: writes <id>.safetensors and <id>.json there"
+        "destination",
+        nargs="?",
+        help="a DIR (made if missing): writes <id>.safetensors and <id>.json there",
     )
     p.add_argument("-o", "--output", metavar="PATH", help="the file (or directory) to write")
     p.add_argument(
         "--format", choices=FORMATS, help="default: from the extension (.safetensors .json .onnx)"
     )
     p.set_defaults(run=commands.cmd_export)
-    p = sub.add_parser("plot", help="draw a model to a PNG (needs gatenet[plot])")
+    p = sub.add_parser("plot", help="draw a model to a PNG, SVG, PDF... (needs gatenet[plot])")
     p.add_argument("model", help="model id or name")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the PNG to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE.png",
+        help="the file to write, in the format its extension names (.png .svg .pdf .jpg ...)",
+    )
     p.add_argument(
         "--size",
         type=_size,
         default=DEFAULT_PLOT_SIZE,
         metavar="WxH",
-        help="the PNG's size in pixels (default: {}x{})".format(*DEFAULT_PLOT_SIZE),
+        help="the picture's size in pixels (default: {}x{})".format(*DEFAULT_PLOT_SIZE),
     )
     p.add_argument("--loss", action="store_true", help="draw the loss curve instead")
     p.add_argument("--log", action="store_true", help="with --loss: a log-scale loss axis")
@@ -172,9 +199,7 @@ def _add_files(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser for every subcommand but `serve` (which the server parses)."""
-    parser = argparse.ArgumentParser(
-        prog="gatenet", description="Train, query and inspect gatenet models."
-    )
+    parser = Parser(prog="gatenet", description="Train, query and inspect gatenet models.")
     parser.add_argument("--version", action="version", version=f"gatenet {version()}")
     _add_globals(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

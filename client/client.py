@@ -98,12 +98,18 @@ class Client(ClientBase[grpc.Channel]):
         call = self._stub_method(stream.rpc.service, stream.rpc.method)(
             stream.request, timeout=stream.timeout, metadata=stream.metadata
         )
-        return self._events(call, stream.rpc.parse)
+        return self._events(call, stream.rpc.parse, stream.rpc.last)
 
-    def _events(self, call: Any, parse: Callable[[Any], T]) -> Iterator[T]:
+    def _events(
+        self, call: Any, parse: Callable[[Any], T], last: Callable[[T], bool] | None
+    ) -> Iterator[T]:
         try:
             for event in call:
-                yield parse(event)
+                result = parse(event)
+                if last is not None and last(result):
+                    for _ in call:  # to the status: the call ends OK before the caller stops
+                        pass
+                yield result
         except grpc.RpcError as err:
             raise from_rpc_error(err, self.target, self._security) from err
         finally:

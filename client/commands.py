@@ -11,16 +11,19 @@ import numpy as np
 
 from . import cli_input, model_files, render
 from .client import Client
-from .errors import ClientError
+from .errors import ClientError, MissingExtra
 from .results import ModelInfo, json_text
 
 HEALTH_TIMEOUT = 10.0  # seconds; a health probe must answer even when no --timeout is given
 
-# train flags whose dest is already the Client.train keyword
-_SAME_NAME = (
-    "hidden activation method loss reduction optimizer lr momentum schedule batch_size steps"
-    " init seed early_stop margin restarts check_every row_order curve_points"
-).split()
+# train flags (dest) -> the Client.train keyword (the proto's field name) they set
+_FLAG_KEYWORDS = {
+    name: name
+    for name in (
+        "activation method loss reduction optimizer momentum schedule batch_size steps"
+        " init seed early_stop margin restarts check_every curve_points"
+    ).split()
+} | {"lr": "learning_rate"}
 
 
 def _output(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -29,18 +32,23 @@ def _output(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def train_options(args: argparse.Namespace) -> dict[str, Any]:
     """Client.train keyword arguments from the train subcommand's flags."""
+    # Parsed here, not by argparse types: a bad value is one "error: ..." line, no usage dump.
     options = {
         "gate": args.gate,
         "num_inputs": args.inputs,
-        "truth_table": args.table,
+        "truth_table": cli_input.truth_table(args.table) if args.table is not None else None,
         "examples": cli_input.examples(args.examples) if args.examples else None,
         "initial_weights": (
             cli_input.weights_json(args.initial_weights) if args.initial_weights else None
         ),
         "name": args.name,
     }
-    for key in _SAME_NAME:
-        options[key] = getattr(args, key)
+    for key, option in _FLAG_KEYWORDS.items():
+        options[option] = getattr(args, key)
+    if args.hidden is not None:
+        options["hidden_sizes"] = cli_input.hidden_sizes(args.hidden)
+    if args.row_order is not None:
+        options["row_order"] = cli_input.row_indices(args.row_order)
     return options
 
 
@@ -151,13 +159,17 @@ def cmd_export(client: Client, args: argparse.Namespace) -> int:
     destination = args.output or args.destination
     if not destination:
         raise cli_input.InputError("give where to write: -o FILE.safetensors|.json|.onnx or a DIR")
-    into_dir = os.path.isdir(destination)
+    # A positional destination is a directory (README: `gatenet export xor models/`), and so
+    # is an -o path ending in a separator; either is made when missing.
+    into_dir = not args.output or destination.endswith(os.sep) or os.path.isdir(destination)
     formats = [args.format] if args.format else None
     if not into_dir:
         formats = formats or [model_files.format_of(destination)]
     weights = client.get_weights(
         args.model, safetensors=formats is None or "safetensors" in formats
     )
+    if into_dir:
+        os.makedirs(destination, exist_ok=True)
     files = []
     for fmt in formats or ["safetensors", "json"]:
         path = os.path.join(destination, f"{weights.model_id}.{fmt}") if into_dir else destination
@@ -169,14 +181,17 @@ def cmd_export(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_plot(client: Client, args: argparse.Namespace) -> int:
-    """gatenet plot: a PNG of the model's decision surface, truth table or loss curve."""
+    """gatenet plot: a picture of the model's decision surface, truth table or loss curve."""
     try:
         from . import plot_command  # matplotlib is an extra: import it only when asked
     except ImportError as err:
         if not (err.name or "").startswith("matplotlib"):
             raise
-        print("gatenet plot needs matplotlib: pip install 'gatenet[plot]'", file=sys.stderr)
-        return 1
+        hint = "gatenet plot needs matplotlib: pip install 'gatenet[plot]'"
+        raise MissingExtra(hint, name="matplotlib") from None
+    if args.log and not args.loss:
+        raise cli_input.InputError("--log sets the loss axis: use it with --loss")
+    plot_command.plot.format_of(args.output)  # refused before any call, not after
     width, height = args.size
     plot_command.draw(client, args.model, args.output, args.size, loss=args.loss, log=args.log)
     _output(

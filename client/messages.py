@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypedDict, cast
 
@@ -32,13 +33,13 @@ class TrainOptions(TypedDict, total=False):
     num_inputs: int
     truth_table: Sequence[int] | None
     examples: tuple[Any, Any] | None
-    hidden: Sequence[int] | None
+    hidden_sizes: Sequence[int] | None
     activation: str | None
     method: str | None
     loss: str | None
     reduction: str | None
     optimizer: str | None
-    lr: float | None
+    learning_rate: float | None
     momentum: float | None
     schedule: str | None
     batch_size: int | None
@@ -53,6 +54,20 @@ class TrainOptions(TypedDict, total=False):
     row_order: Sequence[int] | None
     curve_points: int | None
     name: str
+    hidden: Sequence[int] | None  # deprecated: hidden_sizes
+    lr: float | None  # deprecated: learning_rate
+
+
+def _renamed(old: str, old_value: Any, new: str, value: Any) -> Any:
+    """The value of a keyword given by its old name (with a DeprecationWarning) or its new."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise ValueError(f"give {new}, not both {old} and {new}")
+    warnings.warn(
+        f"{old}= is deprecated; use {new}= (the proto's name)", DeprecationWarning, stacklevel=5
+    )
+    return old_value
 
 
 def _uint(option: str, value: Any) -> int:
@@ -148,13 +163,13 @@ def build_train_request(
     num_inputs: int = 0,
     truth_table: Sequence[int] | None = None,
     examples: tuple[Any, Any] | None = None,
-    hidden: Sequence[int] | None = None,
+    hidden_sizes: Sequence[int] | None = None,
     activation: str | None = None,
     method: str | None = None,
     loss: str | None = None,
     reduction: str | None = None,
     optimizer: str | None = None,
-    lr: float | None = None,
+    learning_rate: float | None = None,
     momentum: float | None = None,
     schedule: str | None = None,
     batch_size: int | None = None,
@@ -169,14 +184,21 @@ def build_train_request(
     row_order: Sequence[int] | None = None,
     curve_points: int | None = None,
     name: str = "",
+    hidden: Sequence[int] | None = None,
+    lr: float | None = None,
 ) -> pb.TrainRequest:
-    """Build a TrainRequest; None leaves a field to the server default. Raises ValueError."""
+    """Build a TrainRequest; None leaves a field to the server default. Raises ValueError.
+
+    Keywords are the proto's field names; `hidden` and `lr` are deprecated old names."""
+    hidden_sizes = _renamed("hidden", hidden, "hidden_sizes", hidden_sizes)
+    learning_rate = _renamed("lr", lr, "learning_rate", learning_rate)
     request = pb.TrainRequest(name=name or "")
     _task(request, gate, num_inputs, truth_table, examples)
-    if hidden is not None:  # None leaves hidden_sizes empty: the server's default widths
-        for i, size in enumerate(hidden):
-            _set(request.network, "hidden_sizes", f"hidden[{i}]", _uint(f"hidden[{i}]", size))
-        if not hidden:
+    if hidden_sizes is not None:  # None leaves hidden_sizes empty: the server's default widths
+        for i, size in enumerate(hidden_sizes):
+            option = f"hidden_sizes[{i}]"
+            _set(request.network, "hidden_sizes", option, _uint(option, size))
+        if not hidden_sizes:
             request.network.no_hidden_layers = True
     if activation is not None:
         request.network.activation = cast(pb.Activation, enum_value("activation", activation))
@@ -191,7 +213,7 @@ def build_train_request(
         if value is not None:
             setattr(request, option, enum_value(option, value))
     for option, field, number in (
-        ("lr", "learning_rate", lr),
+        ("learning_rate", "learning_rate", learning_rate),
         ("momentum", "momentum", momentum),
         ("margin", "margin", margin),
     ):

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar, Unpack
 
 from . import rpcs
 from .base import ClientBase
-from .channel import Attempts
+from .channel import Attempts, check_timeout
 from .errors import ClientError
 from .messages import ModelRef, TrainOptions
 from .model_files import Source
@@ -89,7 +89,7 @@ def train_stream(
     """Train, yielding Progress events and finally the ModelInfo; leaving early cancels it."""
     rpc = rpcs.TRAIN_STREAM
     request = rpc.build(**options)  # raise ValueError now, not on the first event
-    deadline = client.timeout if timeout is None else timeout
+    deadline = client.timeout if timeout is None else check_timeout(timeout)
     return Stream(rpc, request, deadline, rpc.metadata(request, client.metadata))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -16,12 +18,19 @@ AXES = (0.1, 0.1, 0.68, 0.74)  # the surface's axes: left, bottom, width, height
 COLORBAR = (0.83, 0.1, 0.03, 0.74)
 CMAP = "RdBu_r"  # probability 0 blue, 0.5 white, 1 red
 MAX_ROWS = 256  # rows a table plot shows
+# The formats a plot is written in, named by the file's extension: Agg's, less raw and rgba
+# (bare pixels no viewer opens) and pgf (needs a LaTeX install).
+FORMATS = tuple(
+    extension
+    for extension in FigureCanvasAgg.get_supported_filetypes()
+    if extension not in ("raw", "rgba", "pgf")
+)
 
 
 def _figure(info: ModelInfo, size: tuple[int, int], what: str) -> Figure:
     fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
     FigureCanvasAgg(fig)  # draw with Agg: files only, no window, no display needed, no pyplot
-    fit = f"fit {'yes' if info.fit else 'no'} (margin {info.margin_reached:.3f})"
+    fit = f"fit {render.fit_label(info)}"
     name = f"  ({info.name})" if info.name else ""
     fig.suptitle(
         f"{info.model_id}{name}\n{render.task_label(info.spec)}  ·  "
@@ -139,6 +148,18 @@ def loss(info: ModelInfo, log: bool, size: tuple[int, int]) -> Figure:
     return fig
 
 
+def format_of(path: str) -> str:
+    """The format path's extension names (png, svg, pdf, jpg...); ValueError for any other."""
+    extension = os.path.splitext(path)[1].lstrip(".").lower()
+    if extension not in FORMATS:
+        named = f"'.{extension}'" if extension else "a name without an extension"
+        raise ValueError(
+            f"-o {path}: {named} is not a format gatenet plot writes;"
+            f" use {', '.join('.' + f for f in FORMATS)}"
+        )
+    return extension
+
+
 def save(fig: Figure, path: str) -> None:
-    """Write fig as PNG at exactly its requested pixel size (no tight bounding box)."""
-    fig.savefig(path, dpi=DPI, format="png")
+    """Write fig in the format path's extension names, at exactly its requested pixel size."""
+    fig.savefig(path, dpi=DPI, format=format_of(path))

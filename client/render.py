@@ -18,6 +18,11 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def fixed(value: float, digits: int = 3) -> str:
+    """value with `digits` decimals; a value that rounds to zero prints 0.000, never -0.000."""
+    return f"{round(value, digits) + 0.0:.{digits}f}"
+
+
 def key_values(pairs: Sequence[tuple[str, Any]]) -> str:
     """Lines of "key  value" with the values aligned."""
     width = max(len(key) for key, _ in pairs)
@@ -38,6 +43,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: set[int]
     return "\n".join(lines)
 
 
+UNKNOWN = "unknown"  # a summary field nobody knows (an imported model's training)
+
+
+def _known(value: Any, text: str) -> str:
+    """text, or UNKNOWN when value is None."""
+    return UNKNOWN if value is None else text
+
+
 def task_label(spec: dict[str, Any]) -> str:
     """A short description of what a model learned: "xor", "table(3)", "examples(4x2)"."""
     if "gate" in spec:
@@ -47,7 +60,7 @@ def task_label(spec: dict[str, Any]) -> str:
     if "examples" in spec:
         ex = spec["examples"]
         return f"examples({len(ex.get('targets', []))}x{ex.get('num_inputs', '?')})"
-    return "?"
+    return UNKNOWN
 
 
 def network_label(info: ModelInfo) -> str:
@@ -72,27 +85,37 @@ def recipe_label(spec: dict[str, Any]) -> str:
             f"{_option(spec, 'loss')}/{_option(spec, 'reduction')}",
             _option(spec, "optimizer") + (f" lr={lr:g}" if lr is not None else ""),
             _option(spec, "schedule"),
-            f"init {_option(spec, 'init')}",
+            # explicit initial weights replace the init scheme (which the spec still names)
+            "initial weights" if spec.get("initial_weights") else f"init {_option(spec, 'init')}",
         ]
     )
 
 
+def fit_label(info: ModelInfo) -> str:
+    """ "yes  (margin 0.447)", "no  (margin -0.120, measured at import)" or "unknown"."""
+    if info.fit is None or info.margin_reached is None:
+        return UNKNOWN
+    how = ", measured at import" if info.measured else ""
+    return f"{'yes' if info.fit else 'no'}  (margin {fixed(info.margin_reached)}{how})"
+
+
 def model_info(info: ModelInfo) -> str:
     """A model's id, task, network and training summary as key: value lines."""
-    fit = "yes" if info.fit else "no"
+    restarts = f"{info.restarts} ({info.restarts_fit} fit, kept #{info.restart_index})"
+    task = task_label(info.spec)
     return key_values(
         [
             ("model", info.model_id + (f"  ({info.name})" if info.name else "")),
-            ("task", task_label(info.spec)),
+            ("task", task),
             ("network", network_label(info)),
-            ("recipe", recipe_label(info.spec)),
-            ("fit", f"{fit}  (margin {info.margin_reached:.3f})"),
-            ("accuracy", f"{info.accuracy:.3f}"),
-            ("final loss", _number(info.final_loss)),
-            ("steps", info.steps),
-            ("restarts", f"{info.restarts} ({info.restarts_fit} fit, kept #{info.restart_index})"),
-            ("seed", info.seed_used),
-            ("time", f"{info.train_seconds:.3f} s"),
+            ("recipe", recipe_label(info.spec) if task != UNKNOWN else UNKNOWN),
+            ("fit", fit_label(info)),
+            ("accuracy", _known(info.accuracy, fixed(info.accuracy or 0.0))),
+            ("final loss", _known(info.final_loss, _number(info.final_loss or 0.0))),
+            ("steps", _known(info.steps, str(info.steps))),
+            ("restarts", _known(info.restarts, restarts)),
+            ("seed", _known(info.seed_used, str(info.seed_used))),
+            ("time", _known(info.train_seconds, f"{info.train_seconds or 0.0:.3f} s")),
             *([("imported from", info.imported_from)] if info.imported_from else []),
         ]
     )
@@ -107,10 +130,10 @@ def models_table(models: Sequence[ModelInfo]) -> str:
             m.name or "-",
             task_label(m.spec),
             network_label(m),
-            "yes" if m.fit else "no",
-            f"{m.accuracy:.3f}",
-            _number(m.final_loss),
-            m.steps,
+            "-" if m.fit is None else "yes" if m.fit else "no",
+            "-" if m.accuracy is None else fixed(m.accuracy),
+            "-" if m.final_loss is None else _number(m.final_loss),
+            "-" if m.steps is None else m.steps,
             datetime.fromtimestamp(m.created_at).strftime("%Y-%m-%d %H:%M:%S"),
         ]
         for m in models
@@ -213,12 +236,12 @@ class ProgressBar:
     def finish(self, info: ModelInfo) -> None:
         """Show where training ended (from the model's summary) once the bar closes."""
         self._finished = True
-        self._pending = Progress(
-            step=info.steps,
-            best_loss=info.final_loss,
-            best_accuracy=info.accuracy,
-            restarts_fit=info.restarts_fit,
-            restarts=info.restarts,
+        self._pending = Progress(  # a trained model: every field is known
+            step=info.steps or 0,
+            best_loss=info.final_loss or 0.0,
+            best_accuracy=info.accuracy or 0.0,
+            restarts_fit=info.restarts_fit or 0,
+            restarts=info.restarts or 0,
         )
 
     def close(self) -> None:

@@ -20,6 +20,8 @@ from .errors import MissingExtra
 _INT64 = (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64)
 # ModelInfo's flat copy of TrainSummary: read off the proto, so a field is named once per side.
 SUMMARY_FIELDS = tuple(f.name for f in pb.TrainSummary.DESCRIPTOR.fields)
+# What an import measures on the task's rows; the rest only a training knows.
+MEASURED_FIELDS = ("fit", "accuracy", "final_loss", "margin_reached", "measured")
 TORCH_HINT = "Weights.to_torch needs torch: pip install 'gatenet[torch]'"
 ONNX_HINT = "Weights.to_onnx needs onnx: pip install 'gatenet[onnx]'"
 
@@ -51,22 +53,28 @@ def spec_dict(spec: pb.TrainRequest) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A registered model: its id, name, training summary, loss curve and resolved spec."""
+    """A registered model: its id, name, training summary, loss curve and resolved spec.
+
+    A summary field is None when unknown: an imported model whose file carried no summary
+    has none at all, or, when the file named its task, only what the server measured on the
+    task's rows (fit, accuracy, final_loss, margin_reached; `measured` is then True).
+    """
 
     model_id: str
     name: str
     num_inputs: int
-    fit: bool
-    accuracy: float
-    final_loss: float
-    steps: int
-    restarts: int
-    restart_index: int
-    restarts_fit: int
-    seed_used: int
-    margin_reached: float
-    train_seconds: float
-    stopped_by: str  # "early_stop" (a restart fit), "steps" (budget spent) or "time" (the cap)
+    fit: bool | None
+    accuracy: float | None
+    final_loss: float | None
+    steps: int | None
+    restarts: int | None
+    restart_index: int | None
+    restarts_fit: int | None
+    seed_used: int | None
+    margin_reached: float | None
+    train_seconds: float | None
+    stopped_by: str  # "early_stop" (a restart fit), "steps" (budget spent), "time" (the cap)
+    measured: bool = False  # fit, accuracy, loss and margin measured at import, not trained
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
     created_at: float = 0.0  # unix seconds
     spec: dict[str, Any] = field(default_factory=dict)
@@ -75,6 +83,15 @@ class ModelInfo:
     @classmethod
     def from_proto(cls, info: pb.ModelInfo) -> ModelInfo:
         """Build from a ModelInfo message."""
+        summary = info.summary
+        known: tuple[str, ...] = ()  # no summary: nothing known
+        if info.HasField("summary"):
+            known = MEASURED_FIELDS if summary.measured else SUMMARY_FIELDS
+        values: dict[str, Any] = {
+            name: getattr(summary, name) if name in known else None for name in SUMMARY_FIELDS
+        }
+        values["stopped_by"] = values["stopped_by"] or ""
+        values["measured"] = bool(values["measured"])
         return cls(
             model_id=info.model_id,
             name=info.name,
@@ -83,7 +100,7 @@ class ModelInfo:
             created_at=info.created_at,
             spec=spec_dict(info.spec),
             imported_from=info.imported_from,
-            **{name: getattr(info.summary, name) for name in SUMMARY_FIELDS},
+            **values,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -57,6 +57,9 @@ class Rpc(Generic[P, Req, Res, Out]):
     parse: Callable[[Res], Out]  # the typed result (of each event, for a stream)
     idempotent: bool  # safe to repeat, so retried on UNAVAILABLE
     route: Callable[[Req], str] | None = None  # the routing key of calls addressed to one model
+    # A stream's last event: the client reads the call's status before handing it over, so a
+    # caller that stops there (as it naturally does) leaves a call that ended OK, not CANCELLED.
+    last: Callable[[Out], bool] | None = None
 
     def metadata(self, request: Req, base: Metadata) -> Metadata:
         """The call's metadata: base (the token), plus the routing header if addressed."""
@@ -69,7 +72,14 @@ class Rpc(Generic[P, Req, Res, Out]):
 AnyRpc = Rpc[..., Any, Any, Any]
 
 TRAIN = Rpc("gate", "Train", build_train_request, ModelInfo.from_proto, idempotent=False)
-TRAIN_STREAM = Rpc("gate", "TrainStream", build_train_request, event_result, idempotent=False)
+TRAIN_STREAM = Rpc(
+    "gate",
+    "TrainStream",
+    build_train_request,
+    event_result,
+    idempotent=False,
+    last=lambda event: isinstance(event, ModelInfo),
+)
 PREDICT = Rpc("gate", "Predict", predict_request, Prediction.from_proto, True, _model)
 GET_WEIGHTS = Rpc("gate", "GetWeights", weights_request, Weights.from_proto, True, _model)
 LIST_MODELS = Rpc("gate", "ListModels", list_request, model_page, idempotent=True)

@@ -197,10 +197,10 @@ def test_unset_options_stay_unset_for_server_defaults():
 
 
 def test_hidden_empty_means_no_hidden_layer_and_is_sent():
-    request = build(gate="and", hidden=[])
+    request = build(gate="and", hidden_sizes=[])
     assert request.HasField("network") and list(request.network.hidden_sizes) == []
     assert request.network.no_hidden_layers
-    assert list(build(gate="xor", hidden=(10, 10, 10)).network.hidden_sizes) == [10, 10, 10]
+    assert list(build(gate="xor", hidden_sizes=(10, 10, 10)).network.hidden_sizes) == [10, 10, 10]
 
 
 def test_truth_table_derives_num_inputs():
@@ -234,12 +234,14 @@ def test_numbers_out_of_range_fail_before_sending():
         build(gate="xor", steps=-1)
     with pytest.raises(ValueError, match="steps: 8589934592 is too large"):
         build(gate="xor", steps=2**33)
-    with pytest.raises(ValueError, match="lr: 'fast' is not a number"):
-        build(gate="xor", lr="fast")
+    with pytest.raises(ValueError, match="learning_rate: 'fast' is not a number"):
+        build(gate="xor", learning_rate="fast")
 
 
 def test_initial_weights_become_tensors():
-    request = build(gate="xor", hidden=[2], initial_weights={"layers.0.weight": [[1, 2], [3, 4]]})
+    request = build(
+        gate="xor", hidden_sizes=[2], initial_weights={"layers.0.weight": [[1, 2], [3, 4]]}
+    )
     (tensor,) = request.initial_weights
     assert (tensor.name, list(tensor.shape), list(tensor.values)) == (
         "layers.0.weight",
@@ -273,7 +275,7 @@ def test_train_sends_the_request_and_returns_typed_info(fake):
     servicer, target = fake
     with Client(target) as client:
         info = client.train(
-            gate="xor", hidden=[4], activation="sigmoid", steps=500, seed=7, name="x1"
+            gate="xor", hidden_sizes=[4], activation="sigmoid", steps=500, seed=7, name="x1"
         )
     assert isinstance(info, ModelInfo)
     assert (info.model_id, info.name, info.fit, info.steps) == ("m1", "x1", True, 500)
@@ -375,7 +377,9 @@ def test_weights_rebuild_as_torch(fake):
     torch = pytest.importorskip("torch")
     _, target = fake
     with Client(target) as client:
-        weights = client.get_weights(client.train(gate="xor", hidden=[4], activation="sigmoid"))
+        weights = client.get_weights(
+            client.train(gate="xor", hidden_sizes=[4], activation="sigmoid")
+        )
     module = weights.to_torch()
     x = np.array(XOR_ROWS, dtype=np.float32)
     t = weights.tensors
@@ -497,7 +501,7 @@ def test_async_client_made_before_the_event_loop(fake):
 
 
 def test_real_xor_fits_and_predicts(client):
-    info = client.train(gate="xor", hidden=[4], activation="tanh", seed=0, restarts=8)
+    info = client.train(gate="xor", hidden_sizes=[4], activation="tanh", seed=0, restarts=8)
     assert info.fit and info.accuracy == 1.0 and info.num_inputs == 2
     result = client.predict(info.model_id, XOR_ROWS)
     assert result.model_id == info.model_id
@@ -506,7 +510,7 @@ def test_real_xor_fits_and_predicts(client):
 
 def test_real_weights_match_predict_through_torch(client):
     torch = pytest.importorskip("torch")
-    info = client.train(gate="xnor", hidden=[3], activation="sigmoid", seed=1, restarts=8)
+    info = client.train(gate="xnor", hidden_sizes=[3], activation="sigmoid", seed=1, restarts=8)
     weights = client.get_weights(info)
     assert weights.tensors["layers.0.weight"].shape == (2, 3)
     assert weights.tensors["layers.1.weight"].shape == (3, 1)

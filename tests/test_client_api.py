@@ -59,7 +59,7 @@ def test_every_gate_service_rpc_is_in_the_table_once():
 
 def test_model_info_has_every_summary_field_once():
     fields = [f.name for f in dataclasses.fields(ModelInfo)]
-    assert len(SUMMARY_FIELDS) == 11 and set(SUMMARY_FIELDS) <= set(fields)
+    assert len(SUMMARY_FIELDS) == 12 and set(SUMMARY_FIELDS) <= set(fields)
     assert len(fields) == len(set(fields))
     summary = pb.TrainSummary(fit=True, accuracy=0.75, steps=7, seed_used=2**40, train_seconds=1.5)
     info = ModelInfo.from_proto(pb.ModelInfo(model_id="m", summary=summary, imported_from="a"))
@@ -79,14 +79,14 @@ def test_hidden_none_leaves_the_widths_to_the_server():
 
 
 def test_hidden_empty_is_no_hidden_layer():
-    request = build_train_request(gate="and", hidden=[])
+    request = build_train_request(gate="and", hidden_sizes=[])
     assert request.network.no_hidden_layers and list(request.network.hidden_sizes) == []
-    request = build_train_request(gate="and", hidden=(), method="perceptron")
+    request = build_train_request(gate="and", hidden_sizes=(), method="perceptron")
     assert request.network.no_hidden_layers
 
 
 def test_hidden_sizes_are_sent_as_given():
-    request = build_train_request(gate="xor", hidden=[3, 2], activation="sigmoid")
+    request = build_train_request(gate="xor", hidden_sizes=[3, 2], activation="sigmoid")
     assert list(request.network.hidden_sizes) == [3, 2] and not request.network.no_hidden_layers
     assert request.network.activation == pb.ACTIVATION_SIGMOID
 

@@ -30,7 +30,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 def xor(server) -> str:
     """A trained 2-3-1 sigmoid XOR model on the shared server."""
     with Client(server.target, timeout=60) as client:
-        info = client.train(gate="xor", hidden=[3], activation="sigmoid", seed=4, restarts=8)
+        info = client.train(gate="xor", hidden_sizes=[3], activation="sigmoid", seed=4, restarts=8)
     return info.model_id
 
 
@@ -87,7 +87,7 @@ def test_onnx_export_predicts_like_the_server(client, tmp_path, capsys, hidden, 
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     info = client.train(
-        gate="xor", hidden=hidden, activation=activation, seed=1, restarts=1, steps=60
+        gate="xor", hidden_sizes=hidden, activation=activation, seed=1, restarts=1, steps=60
     )
     assert len(client.get_weights(info).tensors) == 2 * (len(hidden) + 1)  # weight + bias each
     path = tmp_path / "model.onnx"
@@ -113,7 +113,7 @@ def test_onnx_model_passes_the_checker_with_the_stated_opset(client):
     onnx = pytest.importorskip("onnx")
     from gatenet.client import onnx_export
 
-    model = client.get_weights(client.train(gate="and", hidden=[2], steps=20)).to_onnx()
+    model = client.get_weights(client.train(gate="and", hidden_sizes=[2], steps=20)).to_onnx()
     onnx.checker.check_model(model, full_check=True)
     assert [(o.domain, o.version) for o in model.opset_import] == [("", onnx_export.OPSET)]
     assert model.ir_version == onnx_export.IR_VERSION

@@ -17,7 +17,7 @@ ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 @pytest.fixture(scope="module")
 def original(server) -> ModelInfo:
     with Client(server.target, timeout=60) as client:
-        return client.train(gate="xor", hidden=[4], activation="relu", seed=2, restarts=8)
+        return client.train(gate="xor", hidden_sizes=[4], activation="relu", seed=2, restarts=8)
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

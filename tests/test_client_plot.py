@@ -23,7 +23,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 @pytest.fixture(scope="module")
 def xor(server) -> str:
     with Client(server.target, timeout=60) as client:
-        info = client.train(gate="xor", hidden=[4], activation="tanh", seed=0, restarts=8)
+        info = client.train(gate="xor", hidden_sizes=[4], activation="tanh", seed=0, restarts=8)
     assert info.fit
     return info.model_id
 
@@ -98,5 +98,5 @@ def test_without_matplotlib_one_line_says_how_to_install(server, xor, tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == "gatenet plot needs matplotlib: pip install 'gatenet[plot]'\n"
+    assert result.stderr == "error: gatenet plot needs matplotlib: pip install 'gatenet[plot]'\n"
     assert not (tmp_path / "x.png").exists()

@@ -51,7 +51,7 @@ def test_a_training_hits_the_time_cap_and_hands_back_its_best(make_server):
 def test_a_deadline_frees_the_worker_even_inside_a_long_step(make_server):
     """One step of this recipe takes seconds; the worker is replaced instead of awaited."""
     srv = make_server(training_workers=1)
-    heavy = {"gate": "xor", "num_inputs": 12, "hidden": [900, 900], "restarts": 1, "steps": 5}
+    heavy = {"gate": "xor", "num_inputs": 12, "hidden_sizes": [900, 900], "restarts": 1, "steps": 5}
     with Client(srv.target, retries=0) as c:
         with pytest.raises(ClientError) as err:
             c.train(**heavy, timeout=0.5)
@@ -72,7 +72,7 @@ def test_a_worker_killed_mid_training_fails_that_training_and_is_replaced():
 
             def long_training() -> None:
                 try:
-                    c.train(gate="xor", hidden=[256, 256], steps=10**6, early_stop=False)
+                    c.train(gate="xor", hidden_sizes=[256, 256], steps=10**6, early_stop=False)
                 except ClientError as exc:
                     outcome.append(exc)
 
@@ -128,7 +128,7 @@ def _ignore_errors(call):
 def test_a_response_over_the_message_limit_is_refused_and_counted(make_server):
     srv = make_server(max_message_bytes=4096)
     with Client(srv.target) as c:
-        model = c.train(gate="xor", hidden=[200], steps=20, early_stop=False).model_id
+        model = c.train(gate="xor", hidden_sizes=[200], steps=20, early_stop=False).model_id
         with pytest.raises(ClientError) as err:
             c.get_weights(model, safetensors=True)
     assert err.value.code == "RESOURCE_EXHAUSTED"

@@ -271,7 +271,7 @@ INVALID = {
     ),
     "nan": (
         lambda m: infer_request(m, [[0, float("nan")]]),
-        ["inputs", "value 1 is nan", "finite"],
+        ["inputs", "row 0, column 1 is nan", "finite"],
     ),
     "inf in FP64": (
         lambda m: infer_request(m, [[float("-inf"), 0]], "FP64", raw=False),

@@ -51,7 +51,7 @@ def test_grpc_and_training_metrics_count_what_happened(make_server):
     srv = make_server()
     with Client(srv.target) as c:
         model = c.train(gate="xor").model_id
-        c.train(gate="xor", hidden=[], steps=20, restarts=1)  # cannot fit: no hidden layer
+        c.train(gate="xor", hidden_sizes=[], steps=20, restarts=1)  # cannot fit: no hidden layer
         for _ in range(3):
             c.predict(model, [[0, 1], [1, 1]])
         with pytest.raises(ClientError):

@@ -41,12 +41,12 @@ def test_seed_000_online_xor_from_the_printed_weights(client: Client) -> None:
     }
     info = client.train(
         gate="xor",
-        hidden=[4],
+        hidden_sizes=[4],
         activation="sigmoid",
         method="autograd",
         loss="bce",
         optimizer="sgd",
-        lr=0.05,
+        learning_rate=0.05,
         schedule="online",
         steps=10_000,
         initial_weights=initial,
@@ -88,7 +88,12 @@ def test_seed_001_full_batch_perceptron_stops_once_converged(client: Client) -> 
 def test_seed_001_online_perceptron_learns_its_and_labels(client: Client) -> None:
     # The online cell says NAND but its labels are y = [0, 0, 0, 1] (AND); eta 0.5, 50 draws.
     info = client.train(
-        truth_table=[0, 0, 0, 1], method="perceptron", schedule="online", lr=0.5, steps=50, seed=3
+        truth_table=[0, 0, 0, 1],
+        method="perceptron",
+        schedule="online",
+        learning_rate=0.5,
+        steps=50,
+        seed=3,
     )
     assert info.fit
     weights = client.get_weights(info).tensors
@@ -99,12 +104,12 @@ def test_seed_001_logistic_regression_on_nand_is_exact(client: Client) -> None:
     # w -= dot(sigmoid(xw) - y, x) from zeros, 100 full-batch steps: BCE sum, lr 1.
     info = client.train(
         gate="nand",
-        hidden=[],
+        hidden_sizes=[],
         method="manual",
         loss="bce",
         reduction="sum",
         optimizer="sgd",
-        lr=1.0,
+        learning_rate=1.0,
         init="zeros",
         steps=100,
         early_stop=False,
@@ -119,12 +124,12 @@ def test_seed_001_logistic_regression_on_nand_is_exact(client: Client) -> None:
 
 def test_seed_001_logistic_regression_autograd_agrees(client: Client) -> None:
     manual = client.train(
-        gate="nand", hidden=[], method="manual", loss="bce", reduction="sum", optimizer="sgd",
-        lr=1.0, init="zeros", steps=100, early_stop=False,
+        gate="nand", hidden_sizes=[], method="manual", loss="bce", reduction="sum",
+        optimizer="sgd", learning_rate=1.0, init="zeros", steps=100, early_stop=False,
     )  # fmt: skip
     auto = client.train(
-        gate="nand", hidden=[], method="autograd", loss="bce", reduction="sum", optimizer="sgd",
-        lr=1.0, init="zeros", steps=100, early_stop=False,
+        gate="nand", hidden_sizes=[], method="autograd", loss="bce", reduction="sum",
+        optimizer="sgd", learning_rate=1.0, init="zeros", steps=100, early_stop=False,
     )  # fmt: skip
     a, b = client.get_weights(manual).tensors, client.get_weights(auto).tensors
     for name in a:
@@ -133,13 +138,13 @@ def test_seed_001_logistic_regression_autograd_agrees(client: Client) -> None:
 
 SEED_001_XOR = {
     "gate": "xor",
-    "hidden": [2],
+    "hidden_sizes": [2],
     "activation": "sigmoid",
     "method": "autograd",
     "loss": "bce",
     "reduction": "sum",  # BCEWithLogitsLoss(reduction='sum')
     "optimizer": "sgd",
-    "lr": 0.5,
+    "learning_rate": 0.5,
     "steps": 1000,
     "init": "torch_default",  # nn.Linear's own initialisation
     "early_stop": False,
@@ -186,13 +191,13 @@ def seed_002_initial_weights(skipped_draws: int) -> dict[str, np.ndarray]:
 
 SEED_002 = {
     "gate": "xor",
-    "hidden": [4],
+    "hidden_sizes": [4],
     "activation": "tanh",
     "method": "manual",
     "loss": "bce",
     "reduction": "sum",  # dz2 = yhat - y with no 1/N: sum gradients (it prints the mean loss)
     "optimizer": "sgd",
-    "lr": 0.1,
+    "learning_rate": 0.1,
     "steps": 1000,
     "early_stop": False,
 }
@@ -228,7 +233,7 @@ SEED_003 = {
     "loss": "bce",
     "reduction": "mean",  # nn.BCELoss()
     "optimizer": "sgd",
-    "lr": 1.0,
+    "learning_rate": 1.0,
     "init": "torch_default",
     "early_stop": False,
     "restarts": 1,
@@ -236,14 +241,14 @@ SEED_003 = {
 
 
 def test_seed_003_xor_nn_fits(client: Client) -> None:
-    info = client.train(**SEED_003, hidden=[2], steps=10_001, seed=0)
+    info = client.train(**SEED_003, hidden_sizes=[2], steps=10_001, seed=0)
     assert info.fit and info.accuracy == 1.0
     assert info.final_loss < 0.01  # the notebook: 0.0019 at step 10,000
 
 
 def test_seed_003_wide_deep_sigmoid_net_is_stuck_at_ln2(client: Client) -> None:
     # Three sigmoid layers of 10 with lr 1: the notebook's loss is 0.69310 at step 4000.
-    info = client.train(**SEED_003, hidden=[10, 10, 10], steps=3000, seed=0)
+    info = client.train(**SEED_003, hidden_sizes=[10, 10, 10], steps=3000, seed=0)
     assert not info.fit
     assert info.final_loss == pytest.approx(math.log(2), abs=2e-3)
     assert all(abs(loss - math.log(2)) < 0.02 for _, loss in info.loss_curve[1:])
@@ -260,13 +265,13 @@ def test_seed_004_online_mse_learns_not_x3(client: Client) -> None:
     targets = [1 - r[2] for r in rows]
     info = client.train(
         examples=(rows, targets),
-        hidden=[4],
+        hidden_sizes=[4],
         activation="sigmoid",
         method="manual",
         loss="mse",
         reduction="sum",
         optimizer="sgd",
-        lr=2.0,
+        learning_rate=2.0,
         schedule="online",
         steps=800,
         init="normal",
@@ -302,14 +307,14 @@ def test_an_explicit_row_order_replays_a_hand_written_online_loop(client: Client
                 p.grad.zero_()
     info = client.train(
         gate="xor",
-        hidden=[4],
+        hidden_sizes=[4],
         activation="sigmoid",
         init="uniform",
         method="autograd",
         loss="bce",
         reduction="sum",
         optimizer="sgd",
-        lr=0.05,
+        learning_rate=0.05,
         schedule="online",
         steps=len(order),
         row_order=order,

@@ -67,7 +67,7 @@ def test_model_info_reports_the_resolved_spec(client):
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
 def test_predict_matches_a_torch_forward_of_the_weights(client, activation):
     info = client.train(
-        truth_table=[0, 1, 1, 0, 1, 0, 0, 1], hidden=[5, 3], activation=activation, seed=3
+        truth_table=[0, 1, 1, 0, 1, 0, 0, 1], hidden_sizes=[5, 3], activation=activation, seed=3
     )
     weights = client.get_weights(info.model_id).tensors
     rows = np.random.default_rng(0).uniform(-2, 2, size=(64, 3)).astype(np.float32)
@@ -142,12 +142,12 @@ BAD_TRAIN = [
         "2",
     ),
     (pb.TrainRequest(truth_table=pb.TruthTableTask(num_inputs=40)), "truth_table.num_inputs", "12"),
-    ({"gate": "xor", "hidden": [100000]}, "hidden_sizes", "1024"),
+    ({"gate": "xor", "hidden_sizes": [100000]}, "hidden_sizes", "1024"),
     ({"gate": "xor", "steps": 0}, "steps", "0"),
     ({"gate": "xor", "steps": 10**9}, "steps", "1000000"),
-    ({"gate": "xor", "lr": 1e9}, "learning_rate", "1000"),
-    ({"gate": "xor", "lr": -1.0}, "learning_rate", "-1"),
-    ({"gate": "xor", "method": "perceptron", "hidden": [4]}, "perceptron", "hidden"),
+    ({"gate": "xor", "learning_rate": 1e9}, "learning_rate", "1000"),
+    ({"gate": "xor", "learning_rate": -1.0}, "learning_rate", "-1"),
+    ({"gate": "xor", "method": "perceptron", "hidden_sizes": [4]}, "perceptron", "hidden"),
     ({"gate": "xor", "restarts": 100000}, "restarts", "1024"),
     ({"gate": "xor", "margin": 0.7}, "margin", "0.5"),
     ({"examples": ([[0.0, float("nan")]], [1])}, "examples.inputs", "finite"),
@@ -322,7 +322,7 @@ def test_an_activation_alone_keeps_the_default_widths(client):
 
 
 def test_no_hidden_layers_trains_a_single_layer(client):
-    info = client.train(gate="and", hidden=[], method="autograd", seed=1)
+    info = client.train(gate="and", hidden_sizes=[], method="autograd", seed=1)
     assert info.spec["network"].get("hidden_sizes", []) == []
     assert info.spec["network"]["no_hidden_layers"] is True
     weights = client.get_weights(info)

@@ -53,5 +53,5 @@ async def answer(
 def _answer(
     model: CompiledModel, rows: predict_codec.Rows, count: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    predict_codec.check_finite(rows)
+    predict_codec.check_finite(rows, model.num_inputs)
     return model.answer(rows, count)

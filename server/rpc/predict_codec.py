@@ -138,8 +138,9 @@ def check_work(field: str, rows: int, work: int, max_work: int) -> None:
         )
 
 
-def check_finite(inputs: Rows) -> None:
-    """InvalidArgument naming the first value that is NaN or infinite."""
+def check_finite(inputs: Rows, columns: int) -> None:
+    """InvalidArgument naming the row and column of the first value that is NaN or infinite
+    (rows of `columns` values)."""
     if len(inputs) <= 4 * _SMALL:
         values = array("f")
         values.frombytes(inputs)  # array("f", view) would read a memoryview's bytes as ints
@@ -147,7 +148,7 @@ def check_finite(inputs: Rows) -> None:
             values.byteswap()
         # A float64 sum of float32 values cannot overflow: finite iff every value is.
         if not math.isfinite(sum(values)):
-            raise _not_finite(values)
+            raise _not_finite(values, columns)
     else:
         x = np.frombuffer(inputs, dtype=_F4)
         # A float32 sum is finite when every value is, unless finite values overflow it:
@@ -155,12 +156,15 @@ def check_finite(inputs: Rows) -> None:
         with np.errstate(over="ignore", invalid="ignore"):
             total = np.add.reduce(x)
         if not math.isfinite(total) and not np.isfinite(x).all():
-            raise _not_finite(x)
+            raise _not_finite(x, columns)
 
 
-def _not_finite(values: array[float] | np.ndarray) -> InvalidArgument:
+def _not_finite(values: array[float] | np.ndarray, columns: int) -> InvalidArgument:
     bad = next(i for i, v in enumerate(values) if not math.isfinite(v))
-    return InvalidArgument("inputs", f"value {bad} is {float(values[bad])}; inputs must be finite")
+    row, column = divmod(bad, max(columns, 1))
+    return InvalidArgument(
+        "inputs", f"row {row}, column {column} is {float(values[bad])}; inputs must be finite"
+    )
 
 
 def _packed_tag(field: str) -> bytes:

@@ -22,7 +22,7 @@ from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.models.registry import Registry
-from gatenet.server.rpc import forward, model_codec, predict_codec, train_codec
+from gatenet.server.rpc import forward, import_summary, model_codec, predict_codec, train_codec
 from gatenet.server.rpc.observe import note
 from gatenet.server.storage import ModelMeta, ModelRecord
 from gatenet.server.training.pool import TrainingPool
@@ -156,6 +156,14 @@ class GateService:
         await self._registry.ensure_name_free(request.name)
         model_id = uuid.uuid4().hex
         info = imported.info(model_id, request.name, time.time())
+        await asyncio.to_thread(  # numpy over up to 4,096 rows: off the event loop
+            import_summary.summarize,
+            info,
+            imported.weights,
+            imported.activation,
+            imported.field,
+            self._settings.limits,
+        )
         meta = ModelMeta(
             model_id, request.name, info.created_at, model_codec.document(info, imported.activation)
         )

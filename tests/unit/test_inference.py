@@ -24,7 +24,7 @@ def predict(model: CompiledModel, inputs: bytes, num_features: int = 0, max_rows
     """Predict's steps after the model lookup: check the rows, answer, encode."""
     call = predict_codec.PredictCall("m", inputs, num_features)
     count = predict_codec.count_rows(call, model.num_inputs, max_rows)
-    predict_codec.check_finite(call.inputs)
+    predict_codec.check_finite(call.inputs, model.num_inputs)
     return predict_codec.encode("m", *model.answer(call.inputs, count)), count
 
 
@@ -104,7 +104,7 @@ def test_predict_writes_the_bytes_protobuf_would(rows: int, inputs: str) -> None
         x = rng.normal(size=(rows, 2)).astype(np.float32)
     call = predict_codec.PredictCall("id-1", packed(x), 0)
     count = predict_codec.count_rows(call, model.num_inputs, 65536)
-    predict_codec.check_finite(call.inputs)
+    predict_codec.check_finite(call.inputs, model.num_inputs)
     raw = predict_codec.encode("id-1", *model.answer(call.inputs, count))
     assert count == rows
     response = pb.PredictResponse.FromString(raw)
@@ -148,7 +148,7 @@ def test_a_batch_that_is_not_all_bits_takes_the_forward(odd: float) -> None:
     x = np.random.default_rng(4).integers(0, 2, size=(300, 2)).astype(np.float32)
     x[123, 1] = odd
     if math.isnan(odd):
-        with pytest.raises(InvalidArgument, match="value 247 is nan"):
+        with pytest.raises(InvalidArgument, match="row 123, column 1 is nan"):
             run(model, x)
         return
     response, _ = run(model, x)
@@ -178,8 +178,8 @@ def test_a_probability_of_one_half_is_label_zero(rows: int) -> None:
         ([0.0, 1.0], 3, 10, "num_features: 3 does not match the model's 2 inputs"),
         ([0.0, 1.0, 1.0], 0, 10, "3 values is not a multiple of the model's 2 inputs"),
         ([0.0, 1.0] * 11, 2, 10, "11 rows exceeds the limit 10"),
-        ([0.0, 1.0, float("nan"), 1.0], 0, 10, "value 2 is nan; inputs must be finite"),
-        ([0.0, 1.0] * 40 + [float("-inf"), 1.0], 0, 100, "value 80 is -inf"),
+        ([0.0, 1.0, float("nan"), 1.0], 0, 10, "row 1, column 0 is nan; inputs must be finite"),
+        ([0.0, 1.0] * 40 + [float("-inf"), 1.0], 0, 100, "row 40, column 0 is -inf"),
     ],
 )
 def test_bad_inputs_name_the_field_and_bound(

@@ -45,9 +45,11 @@ def test_bodies_the_fast_reader_refuses_are_invalid(raw: bytes) -> None:
 def test_check_finite_reads_views_as_float32(bad: float, count: int) -> None:
     values = [0.5] * count
     values[1] = bad
-    with pytest.raises(InvalidArgument, match=f"value 1 is {bad}"):
-        check_finite(memoryview(floats(values)))
-    check_finite(memoryview(floats([0.5] * count)))
+    with pytest.raises(InvalidArgument, match=f"row 0, column 1 is {bad}"):
+        check_finite(memoryview(floats(values)), 2)
+    with pytest.raises(InvalidArgument, match=f"row 1, column 0 is {bad}"):
+        check_finite(memoryview(floats(values)), 1)
+    check_finite(memoryview(floats([0.5] * count)), 2)
 
 
 @pytest.mark.parametrize(

@@ -181,7 +181,7 @@ class TrainRequest(_message.Message):
     def __init__(self, gate: _Optional[_Union[GateTask, _Mapping]] = ..., truth_table: _Optional[_Union[TruthTableTask, _Mapping]] = ..., examples: _Optional[_Union[ExamplesTask, _Mapping]] = ..., network: _Optional[_Union[Network, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., loss: _Optional[_Union[Loss, str]] = ..., reduction: _Optional[_Union[Reduction, str]] = ..., optimizer: _Optional[_Union[Optimizer, str]] = ..., learning_rate: _Optional[float] = ..., momentum: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, str]] = ..., batch_size: _Optional[int] = ..., steps: _Optional[int] = ..., init: _Optional[_Union[Init, str]] = ..., initial_weights: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., early_stop: _Optional[bool] = ..., margin: _Optional[float] = ..., restarts: _Optional[int] = ..., check_every: _Optional[int] = ..., name: _Optional[str] = ..., row_order: _Optional[_Iterable[int]] = ..., curve_points: _Optional[int] = ...) -> None: ...
 
 class TrainSummary(_message.Message):
-    __slots__ = ("fit", "accuracy", "final_loss", "steps", "restarts", "restart_index", "restarts_fit", "seed_used", "margin_reached", "train_seconds", "stopped_by")
+    __slots__ = ("fit", "accuracy", "final_loss", "steps", "restarts", "restart_index", "restarts_fit", "seed_used", "margin_reached", "train_seconds", "stopped_by", "measured")
     FIT_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     FINAL_LOSS_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +193,7 @@ class TrainSummary(_message.Message):
     MARGIN_REACHED_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     STOPPED_BY_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
     fit: bool
     accuracy: float
     final_loss: float
@@ -204,7 +205,8 @@ class TrainSummary(_message.Message):
     margin_reached: float
     train_seconds: float
     stopped_by: str
-    def __init__(self, fit: _Optional[bool] = ..., accuracy: _Optional[float] = ..., final_loss: _Optional[float] = ..., steps: _Optional[int] = ..., restarts: _Optional[int] = ..., restart_index: _Optional[int] = ..., restarts_fit: _Optional[int] = ..., seed_used: _Optional[int] = ..., margin_reached: _Optional[float] = ..., train_seconds: _Optional[float] = ..., stopped_by: _Optional[str] = ...) -> None: ...
+    measured: bool
+    def __init__(self, fit: _Optional[bool] = ..., accuracy: _Optional[float] = ..., final_loss: _Optional[float] = ..., steps: _Optional[int] = ..., restarts: _Optional[int] = ..., restart_index: _Optional[int] = ..., restarts_fit: _Optional[int] = ..., seed_used: _Optional[int] = ..., margin_reached: _Optional[float] = ..., train_seconds: _Optional[float] = ..., stopped_by: _Optional[str] = ..., measured: _Optional[bool] = ...) -> None: ...
 
 class LossPoint(_message.Message):
     __slots__ = ("step", "loss")
