@@ -128,8 +128,8 @@ def models_table(models: Sequence[ModelInfo]) -> str:
         [
             m.model_id,
             m.name or "-",
-            task_label(m.spec),
-            network_label(m),
+            "DAMAGED" if m.damage else task_label(m.spec),
+            "-" if m.damage else network_label(m),
             "-" if m.fit is None else "yes" if m.fit else "no",
             "-" if m.accuracy is None else fixed(m.accuracy),
             "-" if m.final_loss is None else _number(m.final_loss),

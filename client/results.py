@@ -79,6 +79,7 @@ class ModelInfo:
     created_at: float = 0.0  # unix seconds
     spec: dict[str, Any] = field(default_factory=dict)
     imported_from: str = ""  # ImportModel: the original model's id, when its file named one
+    damage: str = ""  # ListModels: why the stored record is unreadable ("" for a sound one)
 
     @classmethod
     def from_proto(cls, info: pb.ModelInfo) -> ModelInfo:
@@ -100,6 +101,7 @@ class ModelInfo:
             created_at=info.created_at,
             spec=spec_dict(info.spec),
             imported_from=info.imported_from,
+            damage=info.damage,
             **values,
         )
 

@@ -15,6 +15,7 @@ import pytest
 from safetensors.numpy import load, save
 
 from gatenet.client import Client, ClientError
+from gatenet.client.render import models_table
 from gatenet.server.app import GatenetServer
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
@@ -193,6 +194,12 @@ def test_each_damaged_record_is_skipped_named_marked_counted_once_and_deletable(
         for model_id, what in damaged.items():  # warm-up read each whole: all are known
             assert marks[model_id], f"{what}: not marked in ListModels"
         assert [m.model_id for m in c.list_models(page_size=1)] == list(ids.values())
+        seen = c.list_models()
+        assert {m.model_id: m.damage for m in seen} == marks, "the client drops the mark"
+        table = models_table(seen).splitlines()
+        for model_id in damaged:  # `gatenet models` says which rows are damaged
+            assert "DAMAGED" in next(line for line in table if line.startswith(model_id))
+        assert "DAMAGED" not in next(line for line in table if line.startswith(ids["good"]))
         index = {m.name: (m.state, m.reason) for m in _repository_index(srv.target)}
         for i, what in enumerate(EDITS):
             state, reason = index[f"bad{i}"]
