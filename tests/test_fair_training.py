@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import grpc
@@ -76,3 +77,33 @@ def test_without_auth_a_header_does_not_make_another_client(make_server):
         assert "--max-trainings-per-client" in err.value.details()
     finally:
         running.cancel()
+
+
+def test_another_clients_small_train_waits_for_one_training_not_a_backlog(make_server, tmp_path):
+    """Alice queues 8 trainings of ~1 s (the cap); Bob's small one runs before her second ends."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text("alice train\nbob train\n")
+    srv = make_server(tokens_file=str(tokens), training_workers=1, max_train_seconds=1.0)
+    stub = _stub(srv)
+    ended: list[tuple[str, float]] = []
+    lock = threading.Lock()
+
+    def note(who: str):
+        def done(_: object) -> None:
+            with lock:
+                ended.append((who, time.monotonic()))
+
+        return done
+
+    alice = [stub.Train.future(LONG, metadata=_bearer("Bearer alice")) for _ in range(8)]
+    for call in alice:
+        call.add_done_callback(note("alice"))
+    in_flight = srv.metrics.trainings_in_progress
+    _until(lambda: in_flight._value.get() == 8)
+    bob = stub.Train.future(SMALL, metadata=_bearer("Bearer bob"))
+    bob.add_done_callback(note("bob"))
+    assert bob.result(timeout=60).summary.fit
+    for call in alice:
+        assert call.result(timeout=60).summary.stopped_by == "time"
+    order = [who for who, _ in sorted(ended, key=lambda e: e[1])]
+    assert order.index("bob") <= 1, f"bob's training ended after alice's {order.index('bob')}"

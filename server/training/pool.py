@@ -7,7 +7,9 @@ both ends; nothing from a client is unpickled): no thread sits between them, so
 a finished run wakes the awaiting handler directly. A shared flag cancels the run
 in flight. Workers run at a lower CPU priority than the server, so serving keeps
 its core, and they stop when the server's end of their pipe closes, even after a
-kill -9. Every method but close() runs on the server's event loop.
+kill -9. Waiting runs queue per client and clients take turns for a worker, so one
+client's backlog delays another's run by about one training. Every method but
+close() runs on the server's event loop.
 """
 
 from __future__ import annotations
@@ -138,10 +140,14 @@ class TrainingPool:
         self.max_per_client = max_per_client
         self.max_train_seconds = max_train_seconds
         self.closing = False
-        self._queue: collections.deque[_Run] = collections.deque()
+        self._queues: dict[str, collections.deque[_Run]] = {}  # each client's waiting runs
         self._workers: list[_Worker] = []
         self._in_flight = 0
         self._by_owner: dict[str, int] = {}
+        # When each client with runs in flight last got a worker (a dispatch count): the one
+        # served longest ago goes next, which is round-robin over the clients that wait.
+        self._served: dict[str, int] = {}
+        self._dispatches = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
@@ -179,7 +185,7 @@ class TrainingPool:
         self._in_flight += 1
         self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
         run = _Run(recipe, owner, asyncio.get_running_loop().create_future(), on_progress)
-        self._queue.append(run)
+        self._queues.setdefault(owner, collections.deque()).append(run)
         self._dispatch()
         try:
             return await run.done
@@ -190,10 +196,31 @@ class TrainingPool:
     def _dispatch(self) -> None:
         """Hand queued runs to idle, ready workers."""
         for worker in self._workers:
-            if not self._queue:
+            if not self._queues:
                 return
             if worker.ready and worker.run is None:
-                self._begin(worker, self._queue.popleft())
+                self._begin(worker, self._next())
+
+    def _next(self) -> _Run:
+        """The first waiting run of the client that got a worker longest ago (or never)."""
+        owner = min(self._queues, key=lambda o: self._served.get(o, -1))
+        queue = self._queues[owner]
+        run = queue.popleft()
+        if not queue:
+            del self._queues[owner]
+        self._dispatches += 1
+        self._served[owner] = self._dispatches
+        return run
+
+    def _unqueue(self, run: _Run) -> bool:
+        """Take a waiting run out of its client's queue; False if it was not waiting."""
+        queue = self._queues.get(run.owner)
+        if queue is None or run not in queue:
+            return False
+        queue.remove(run)
+        if not queue:
+            del self._queues[run.owner]
+        return True
 
     def _begin(self, worker: _Worker, run: _Run) -> None:
         assert self._loop is not None
@@ -215,8 +242,7 @@ class TrainingPool:
         to stop and its worker is killed if it does not stop soon."""
         worker = run.worker
         if worker is None:
-            if run in self._queue:
-                self._queue.remove(run)
+            if self._unqueue(run):
                 self._release(run)
             return
         if worker.run is run:
@@ -245,6 +271,7 @@ class TrainingPool:
             self._by_owner[run.owner] = left
         else:
             del self._by_owner[run.owner]
+            self._served.pop(run.owner, None)
 
     # -- what the workers say ---------------------------------------------------------
 
@@ -349,8 +376,9 @@ class TrainingPool:
         """Take no more runs; those still queued are refused now with UNAVAILABLE (a client
         retries them elsewhere) while the running ones finish."""
         self.closing = True
-        while self._queue:
-            run = self._queue.popleft()
+        queued = [run for queue in self._queues.values() for run in queue]
+        self._queues.clear()
+        for run in queued:
             run.settle(None, Unavailable("the server is shutting down; retry on another replica"))
             self._release(run)
 
