@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 
 import grpc
 import pytest
 
+from gatenet.server import logs
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 
@@ -107,3 +110,56 @@ def test_another_clients_small_train_waits_for_one_training_not_a_backlog(make_s
         assert call.result(timeout=60).summary.stopped_by == "time"
     order = [who for who, _ in sorted(ended, key=lambda e: e[1])]
     assert order.index("bob") <= 1, f"bob's training ended after alice's {order.index('bob')}"
+
+
+def test_refused_trainings_are_counted_and_logged_as_refused(make_server, tmp_path, capfd):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("alice train\nbob train\ncarol train\n")
+    srv = make_server(
+        tokens_file=str(tokens),
+        training_workers=1,
+        max_queued_trainings=1,
+        max_trainings_per_client=1,
+    )
+    stub = _stub(srv)
+    logs.configure("INFO", "json")
+    try:
+        running = _started(stub, _bearer("Bearer alice"))
+        try:
+            for who, flag in (("alice", "--max-trainings-per-client"), ("carol", "--max-queued")):
+                if who == "carol":  # bob's training takes the one place in the queue
+                    queued = stub.Train.future(SMALL, metadata=_bearer("Bearer bob"))
+                    _until(lambda: srv.metrics.trainings_in_progress._value.get() == 2)
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.Train(SMALL, metadata=_bearer(f"Bearer {who}"), timeout=10)
+                assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert flag in err.value.details()
+        finally:
+            running.cancel()
+        assert queued.result(timeout=60).summary.fit
+        _until(lambda: srv.metrics.trainings_in_progress._value.get() == 0)
+    finally:
+        logging.getLogger("gatenet").setLevel("WARNING")
+        logging.getLogger("gatenet").handlers[:] = []  # capfd's stderr closes with this test
+    assert _trainings(srv, "refused") == 2
+    assert _trainings(srv, "failed") == 0
+    lines = [json.loads(x) for x in capfd.readouterr().err.splitlines() if x.startswith("{")]
+    outcomes = [e["outcome"] for e in lines if e["msg"] == "training"]
+    assert sorted(outcomes) == ["cancelled", "fit", "refused", "refused"]
+
+
+def test_a_training_the_drain_turns_away_is_counted_as_refused(make_server):
+    srv = make_server(training_workers=1)
+    stub = _stub(srv)
+    running = _started(stub)
+    queued = stub.Train.future(SMALL)
+    _until(lambda: srv.metrics.trainings_in_progress._value.get() == 2)
+    stopper = threading.Thread(target=srv.stop, kwargs={"grace": 0.0})
+    stopper.start()
+    with pytest.raises(grpc.RpcError) as err:
+        queued.result(timeout=30)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    running.cancel()
+    stopper.join(30)
+    assert _trainings(srv, "refused") == 1
+    assert _trainings(srv, "failed") == 0

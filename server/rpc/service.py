@@ -24,7 +24,7 @@ from gatenet.server.models.registry import Registry
 from gatenet.server.rpc import auth, forward, model_codec, predict_codec, train_codec
 from gatenet.server.rpc.observe import note
 from gatenet.server.storage import ModelMeta, ModelRecord
-from gatenet.server.training.pool import TrainingPool
+from gatenet.server.training.pool import Draining, Refused, TrainingPool
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Progress, Recipe, TrainResult
 from gatenet.v1 import gatenet_pb2 as pb
@@ -106,6 +106,9 @@ class GateService:
                 )
             outcome = "fit" if result.summary.fit else "not_fit"
             return result
+        except (Refused, Draining):  # turned away untrained: not a failure
+            outcome = "refused"
+            raise
         except (asyncio.CancelledError, Cancelled):
             outcome = "cancelled"
             remaining = context.time_remaining()

@@ -39,6 +39,14 @@ _PROGRESS_EVERY_SECONDS = 0.05  # worker-side throttle on progress messages
 WORKER_NICE = 10  # CFS gives a nice-10 process about a tenth of a nice-0 one's share
 
 
+class Refused(ResourceExhausted):
+    """The pool, or the client's share of it, is full: the run was turned away untrained."""
+
+
+class Draining(Unavailable):
+    """The server is shutting down: the run was turned away untrained."""
+
+
 def _worker_main(conn: Any, cancel_flag: Any) -> None:
     """Worker process: warm torch up once, then train recipes until told to stop."""
     from gatenet.server.training import trainer
@@ -166,19 +174,20 @@ class TrainingPool:
     ) -> TrainResult:
         """Train on a worker and return the result; progress is called on this loop.
 
-        ResourceExhausted when the pool is full or `owner` (a client) has its share in
-        flight; Cancelled when the run was stopped; if the awaiting task is cancelled
+        Refused (RESOURCE_EXHAUSTED) when the pool is full or `owner` (a client) has its
+        share in flight, Draining (UNAVAILABLE) once the server drains, queued runs too;
+        Cancelled when the run was stopped; if the awaiting task is cancelled
         (client gone, deadline), the worker is told to stop.
         """
         if self.closing:
-            raise Unavailable("the server is shutting down; retry on another replica")
+            raise Draining("the server is shutting down; retry on another replica")
         if self._in_flight >= self.capacity:
-            raise ResourceExhausted(
+            raise Refused(
                 f"trainings in flight {self._in_flight} reached the limit {self.capacity} "
                 "(--training-workers + --max-queued-trainings); retry later"
             )
         if self._by_owner.get(owner, 0) >= self.max_per_client:
-            raise ResourceExhausted(
+            raise Refused(
                 f"this client has {self.max_per_client} trainings in flight, the limit "
                 "per client (--max-trainings-per-client); wait for one to finish"
             )
@@ -379,7 +388,7 @@ class TrainingPool:
         queued = [run for queue in self._queues.values() for run in queue]
         self._queues.clear()
         for run in queued:
-            run.settle(None, Unavailable("the server is shutting down; retry on another replica"))
+            run.settle(None, Draining("the server is shutting down; retry on another replica"))
             self._release(run)
 
     async def close(self) -> None:
