@@ -136,6 +136,7 @@ class GateService:
         self, described: train_codec.Description, result: TrainResult
     ) -> pb.ModelInfo:
         """Store the trained model (durable before we answer), cache it, describe it."""
+        described = train_codec.ran(described, result)
         model_id, activation = uuid.uuid4().hex, described.recipe.activation
         info = train_codec.model_info(model_id, time.time(), described, result)
         document = model_codec.document(info, activation, described.spec_json)

@@ -208,3 +208,23 @@ def test_uniform_init_draws_like_seed_000() -> None:
     w1, b1 = torch.rand(2, 4, generator=g), torch.rand(4, generator=g)
     np.testing.assert_allclose(weights["layers.0.weight"], w1, atol=1e-8)
     np.testing.assert_allclose(weights["layers.0.bias"], b1, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("method", "schedule"),
+    [("manual", "full_batch"), ("autograd", "online"), ("autograd", "mini_batch")],
+)
+def test_a_run_the_time_limit_stopped_is_repeated_by_its_steps(method: str, schedule: str) -> None:
+    """The limit ends the run at a step no chunk of the repeat need share; same weights."""
+    fields: dict[str, Any] = dict(
+        dataset=TABLE3, method=method, schedule=schedule, optimizer="sgd", seed=3, restarts=4
+    )
+    spec = TrainSpec(steps=1_000_000, early_stop=False, check_every=7, **fields)
+    capped = train(resolve(spec, LIMITS), time_limit=0.2)
+    assert capped.summary.stopped_by == "time"
+    assert 0 < capped.summary.steps < 1_000_000
+    assert capped.summary.train_seconds <= 0.2
+    again = run(steps=capped.summary.steps, early_stop=False, check_every=7, **fields)
+    assert again.summary.stopped_by == "steps"
+    assert same_weights(again.weights, capped.weights)
+    assert again.loss_curve == capped.loss_curve
