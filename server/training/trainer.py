@@ -22,16 +22,20 @@ from gatenet.server.training.tasks import gate_task
 
 POLL_SECONDS = 0.005  # should_stop() is called at least this often (and at every fit check)
 # A run with a time limit stops before work that would pass it, timed at the slowest pace seen
-# times this: on a busy machine one step took 2.3x the slowest before it (a 1.3 s step, then
-# 3.0 s), and the server kills a run that overruns its cap by a second.
+# times this: on a busy machine a step can take 1.6x the slowest before it (2.7 s, then 4.5 s
+# on this 2-core VM under load), and the server kills a run that overruns its cap by a second.
 PACE_SAFETY = 2.0
 
 
-def _one_thread() -> None:
+def _set_up_thread() -> None:
     # Tiny ops never gain from intra-op threads, and the server runs several trainings at once
     # in worker processes: one thread each keeps them from fighting over the cores.
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+    # Subnormal floats (below 1.2e-38) make x86 arithmetic ~5x slower: backprop errors of a big
+    # network pass through them for a few steps, which took 1.5 s steps to 7 s and broke the
+    # pace the time cap is judged by. Flushed to zero, every run of a recipe computes alike.
+    torch.set_flush_denormal(True)
 
 
 class Engine(Protocol):
@@ -105,7 +109,7 @@ def train(
     Within `time_limit` seconds the run ends as if its step budget were spent (stopped_by
     "time"), with the best restart at its last step; it runs at least one step.
     """
-    _one_thread()
+    _set_up_thread()
     started = time.perf_counter()
     data = recipe.dataset
     r = recipe.restarts
