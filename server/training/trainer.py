@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from collections.abc import Callable
@@ -21,10 +22,11 @@ from gatenet.server.training.spec import Limits, Progress, Recipe, Summary, Trai
 from gatenet.server.training.tasks import gate_task
 
 POLL_SECONDS = 0.005  # should_stop() is called at least this often (and at every fit check)
-# A run with a time limit stops before work that would pass it, timed at the slowest pace seen
-# times this: on a busy machine a step can take 1.6x the slowest before it (2.7 s, then 4.5 s
-# on this 2-core VM under load), and the server kills a run that overruns its cap by a second.
+# A run with a time limit stops before work that would pass it, timed at its recent pace times
+# this: on a busy machine a step can take 1.6x the slowest before it (2.7 s, then 4.5 s on this
+# 2-core VM under load), and the server kills a run that overruns its cap by a second.
 PACE_SAFETY = 2.0
+PACE_WINDOW = 8  # chunks (and fit checks) the pace is taken from
 
 
 def _set_up_thread() -> None:
@@ -53,22 +55,27 @@ _ENGINES: dict[str, Callable[[Params, Feed, Recipe], Engine]] = {
 
 class _Budget:
     """When a run with a time limit stops: before a chunk of steps and the fit check after it
-    would end past the limit, at the slowest pace seen so far."""
+    would end past the limit, at the pace of the latest chunks and checks."""
 
     def __init__(self, started: float, time_limit: float | None) -> None:
         self.deadline = started + time_limit if time_limit is not None else math.inf
-        self.step_seconds = 0.0  # the slowest step seen
-        self.check_seconds = 0.0  # the slowest fit check seen
+        self.step_seconds = 0.0  # per step, in the latest chunk
+        # A chunk takes at least as long as the slowest of the latest ones (a step of a big
+        # network); a one-off slow chunk is forgotten, not multiplied by the next chunk's size.
+        self.chunks: collections.deque[float] = collections.deque(maxlen=PACE_WINDOW)
+        self.checks: collections.deque[float] = collections.deque(maxlen=PACE_WINDOW)
 
     def stepped(self, steps: int, seconds: float) -> None:
-        self.step_seconds = max(self.step_seconds, seconds / steps)
+        self.step_seconds = seconds / steps
+        self.chunks.append(seconds)
 
     def checked(self, seconds: float) -> None:
-        self.check_seconds = max(self.check_seconds, seconds)
+        self.checks.append(seconds)
 
     def allows(self, steps: int) -> bool:
         """Whether `steps` more steps and a final fit check end within the limit."""
-        needed = PACE_SAFETY * (steps * self.step_seconds + self.check_seconds)
+        chunk = max(steps * self.step_seconds, max(self.chunks, default=0.0))
+        needed = PACE_SAFETY * (chunk + max(self.checks, default=0.0))
         return time.perf_counter() + needed <= self.deadline
 
 

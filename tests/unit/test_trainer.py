@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import numpy as np
@@ -228,3 +229,20 @@ def test_a_run_the_time_limit_stopped_is_repeated_by_its_steps(method: str, sche
     assert again.summary.stopped_by == "steps"
     assert same_weights(again.weights, capped.weights)
     assert again.loss_curve == capped.loss_curve
+
+
+def test_one_slow_chunk_does_not_end_a_timed_run_early() -> None:
+    """A first step slowed by a one-off cost (here 0.3 s) must not be taken as every step's
+    pace once the steps run in chunks of hundreds."""
+    calls = [0]
+
+    def one_slow_step() -> bool:
+        calls[0] += 1
+        if calls[0] == 2:  # right after the first step
+            time.sleep(0.3)
+        return False
+
+    spec = TrainSpec(dataset=XOR, steps=1_000_000, early_stop=False, seed=1)
+    result = train(resolve(spec, LIMITS), should_stop=one_slow_step, time_limit=1.5)
+    assert result.summary.stopped_by == "time"
+    assert 1.0 < result.summary.train_seconds <= 1.5
