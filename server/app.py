@@ -317,19 +317,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    # Before start-up, so a Ctrl-C while the workers warm up stops us without a traceback.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         server = build_server(settings)
         server.start()
     except (OSError, StoreError, ValueError) as exc:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 1
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     while not stopping.wait(0.5):  # a timed wait keeps the main thread responsive to signals
         pass
     server.stop()

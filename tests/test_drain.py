@@ -1,7 +1,8 @@
-"""SIGTERM drains without losing a call: a real `gatenet serve` under Predict load and Trains."""
+"""Stopping a real `gatenet serve`: SIGTERM or Ctrl-C drains without losing a call."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -11,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from serve_process import ServeProcess
 
-from gatenet.client import Client, ClientError
+from gatenet.client import Client, ClientError, ModelInfo, Progress
 
 pytestmark = pytest.mark.slow
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
@@ -82,3 +83,27 @@ def test_sigterm_under_load_fails_no_idempotent_call_five_times():
         assert failures == [], failures
         assert answered > 50 and trains > 3
         assert watch_ended, "Health.Watch must end when the drain starts, not hold the exit"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_to_the_process_group_drains_like_sigterm(sig):
+    """A terminal's Ctrl-C (or a kill of the group) reaches every process of the group; only
+    the server may act on it: it drains and then stops its workers itself."""
+    server = ServeProcess("--store", "memory", "--drain-delay", "0.2", "--grace-seconds", "30")
+    server.start()
+    assert server.proc is not None
+    try:
+        with Client(server.target, timeout=60) as c:
+            stream = c.train_stream(
+                gate="xor", method="autograd", steps=3000, early_stop=False, restarts=64
+            )
+            assert isinstance(next(stream), Progress)  # training on a worker now
+            os.killpg(server.proc.pid, sig)
+            events = list(stream)
+        _, err = server.proc.communicate(timeout=60)
+    finally:
+        server.stop()
+    assert isinstance(events[-1], ModelInfo) and events[-1].steps == 3000
+    assert server.proc.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "died" not in err, err
