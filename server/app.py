@@ -274,7 +274,7 @@ class GatenetServer:
             delay = self.settings.drain_delay if drain_delay is None else drain_delay
             log.info("draining", extra={"fields": {"drain_delay": delay, "grace_seconds": grace}})
             self._loop.run(self.health.enter_graceful_shutdown())
-            self._loop.run(self._registrar.end_watches())
+            self._loop.run(self._registrar.drain.end_streams())
             self._loop.run(self.pool.drain())
             time.sleep(delay)
             log.info("stopping", extra={"fields": {"grace_seconds": grace}})

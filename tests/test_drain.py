@@ -107,3 +107,40 @@ def test_ctrl_c_to_the_process_group_drains_like_sigterm(sig):
     assert server.proc.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert "died" not in err, err
+
+
+def test_an_open_health_watch_ends_when_the_drain_starts():
+    """The watcher gets NOT_SERVING, then the end of its stream, while the server still
+    answers for the drain delay; its stream does not hold the exit for the grace."""
+    server = ServeProcess("--store", "memory", "--drain-delay", "3", "--grace-seconds", "30")
+    server.start()
+    assert server.proc is not None
+    channel = grpc.insecure_channel(server.target)
+    try:
+        health = health_pb2_grpc.HealthStub(channel)
+        stream = health.Watch(health_pb2.HealthCheckRequest())
+        assert next(stream).status == health_pb2.HealthCheckResponse.SERVING
+        began = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        statuses = []
+        with pytest.raises(grpc.RpcError) as ended:
+            for reply in stream:
+                statuses.append(reply.status)
+        # Still in the drain delay: Check answers, NOT_SERVING; a new Watch gets that, then its end.
+        check = health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert check.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        again = health.Watch(health_pb2.HealthCheckRequest(), timeout=5)
+        assert next(again).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(grpc.RpcError) as ended_again:
+            next(again)
+        assert ended_again.value.code() == grpc.StatusCode.UNAVAILABLE
+        _, err = server.proc.communicate(timeout=60)
+        took = time.monotonic() - began
+    finally:
+        channel.close()
+        server.stop()
+    assert statuses == [health_pb2.HealthCheckResponse.NOT_SERVING]
+    assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "shutting down" in (ended.value.details() or "")
+    assert server.proc.returncode == 0, err
+    assert took < 3 + 5, f"exit took {took:.1f} s: something held it for the 30 s grace"
