@@ -43,6 +43,9 @@ _METHODS = {
     for m in gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].methods
 }
 _STORE_CHECK_SECONDS = 1.0
+# After the drain delay, new calls are answered UNAVAILABLE this long before the port closes:
+# shorter than the client's first retry backoff (50-100 ms), so no retry arrives as it closes.
+_REFUSE_SECONDS = 0.03
 
 
 def _cache_events(metrics: Metrics) -> CacheEvents:
@@ -265,8 +268,9 @@ class GatenetServer:
                 await self.health.set(STORE_HEALTH, status.SERVING if up else status.NOT_SERVING)
 
     def stop(self, grace: float | None = None, drain_delay: float | None = None) -> None:
-        """Drain: NOT_SERVING at once while still answering for the drain delay (balancers move
-        away), queued trainings refused; then no new calls and in-flight ones get the grace."""
+        """Drain: NOT_SERVING at once and Health.Watch streams ended, while still answering for
+        the drain delay (balancers move away), queued trainings refused; then new calls get
+        UNAVAILABLE for a moment, the port closes and in-flight calls get the grace."""
         with self._stop_lock:
             if self._stopped.is_set():
                 return
@@ -277,8 +281,11 @@ class GatenetServer:
             self._loop.run(self._registrar.drain.end_streams())
             self._loop.run(self.pool.drain())
             time.sleep(delay)
+            # A call queued in gRPC as the port closes is cancelled, and clients do not retry
+            # CANCELLED: so new calls are refused with UNAVAILABLE first.
+            self._loop.run(self._registrar.drain.refuse_calls(_REFUSE_SECONDS))
             log.info("stopping", extra={"fields": {"grace_seconds": grace}})
-            # Calls still running after the grace period are cancelled; their trainings with them.
+            # Calls still running after the grace period are cut (UNAVAILABLE); their trainings too.
             self._loop.run(self.grpc.stop(grace))
             self._loop.run(self.pool.close())
             self._loop.run(self._close_store())

@@ -1,7 +1,12 @@
-"""What the handler wrapper does during a drain: end open write-streams.
+"""What the handler wrapper does during a drain: end open write-streams, refuse late calls.
 
-A handler task grpc.aio cancels ends without a status, so a cancelled Health.Watch
-stayed open for its client until the server stopped (the whole grace).
+Two things grpc.aio does not do by itself. A handler task it cancels ends without a
+status, so a cancelled Health.Watch stayed open for its client until the server stopped
+(the whole grace). And gRPC core cancels the calls queued for a handler when the server
+stops taking calls: a client sees CANCELLED, which it does not retry. So once the drain
+delay is over, new calls are answered UNAVAILABLE for a moment before the port closes:
+clients retry idempotent calls after a backoff, by when the port is closed and they dial
+another replica; the calls queued in gRPC have been answered by then.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import contextlib
 from typing import Any
 
 import grpc
+
+from gatenet.server.errors import Unavailable
 
 SHUTTING_DOWN = "the server is shutting down; retry on another replica"
 
@@ -55,11 +62,17 @@ def _retrieve(write: asyncio.Future[None]) -> None:
 
 
 class Drain:
-    """The drain state the wrapper consults; the server's stop() drives it."""
+    """The drain state the wrapper consults on every call; the server's stop() drives it."""
 
     def __init__(self) -> None:
+        self.refusing = False
         self._ending = False
         self._streams: set[WriteStream] = set()
+
+    def admit(self) -> None:
+        """Raise UNAVAILABLE for a new call once calls are refused."""
+        if self.refusing:
+            raise Unavailable(SHUTTING_DOWN)
 
     def open_stream(self, context: grpc.aio.ServicerContext) -> WriteStream:
         """Track a write-stream so the drain can end it."""
@@ -79,3 +92,9 @@ class Drain:
         self._ending = True  # and a stream opened from now on ends after its first message
         for stream in list(self._streams):
             stream.end()
+
+    async def refuse_calls(self, seconds: float) -> None:
+        """Answer new calls UNAVAILABLE from now on, and return after `seconds`: by then the
+        calls queued in gRPC have been answered and their clients are backing off."""
+        self.refusing = True
+        await asyncio.sleep(seconds)

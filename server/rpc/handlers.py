@@ -7,7 +7,7 @@ INVALID_ARGUMENT, counted and logged like any call. No server interceptor: with
 none, grpc.aio dispatches a call straight to its registered handler (the
 cheapest path; bench/predict.py). Methods nobody registered reach a catch-all
 that answers UNIMPLEMENTED, counted under one bounded label. While the server
-stops, the wrapper ends write-streams (drain.py).
+stops, the wrapper ends write-streams and refuses late calls (drain.py).
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class Registrar:
         self._metrics = metrics
         self._auth = auth
         self._max_send = max_send
-        self.drain = Drain()  # ends write-streams while the server stops
+        self.drain = Drain()  # refuses calls and ends write-streams while the server stops
 
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
@@ -116,6 +116,7 @@ class Registrar:
         max_send, drain = self._max_send, self.drain
 
         def admit(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            drain.admit()
             if auth is not None:
                 auth.check(full_method, context.invocation_metadata())
             if streaming_in:
