@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -324,21 +325,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopping.set()
-
-    # Before start-up, so a Ctrl-C while the workers warm up stops us without a traceback.
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # A signal writes its number to this pipe and the main thread, blocked reading it, wakes:
+    # no polling, and nothing runs in the signal handler. Set before start-up, so a signal
+    # while the store opens or the workers warm up stops us right after it.
+    wake, woken = os.pipe()
+    os.set_blocking(woken, False)
+    signal.set_wakeup_fd(woken)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
     try:
         server = build_server(settings)
         server.start()
     except (OSError, StoreError, ValueError) as exc:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 1
-    while not stopping.wait(0.5):  # a timed wait keeps the main thread responsive to signals
+    while os.read(wake, 1)[0] not in (signal.SIGTERM, signal.SIGINT):
         pass
     server.stop()
     return 0
