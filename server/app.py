@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -42,6 +43,9 @@ _METHODS = {
     for m in gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].methods
 }
 _STORE_CHECK_SECONDS = 1.0
+# After the drain delay, new calls are answered UNAVAILABLE this long before the port closes:
+# shorter than the client's first retry backoff (50-100 ms), so no retry arrives as it closes.
+_REFUSE_SECONDS = 0.03
 
 
 def _cache_events(metrics: Metrics) -> CacheEvents:
@@ -268,8 +272,9 @@ class GatenetServer:
                 await self.health.set(STORE_HEALTH, status.SERVING if up else status.NOT_SERVING)
 
     def stop(self, grace: float | None = None, drain_delay: float | None = None) -> None:
-        """Drain: NOT_SERVING at once while still answering for the drain delay (balancers move
-        away), queued trainings refused; then no new calls and in-flight ones get the grace."""
+        """Drain: NOT_SERVING at once and Health.Watch streams ended, while still answering for
+        the drain delay (balancers move away), queued trainings refused; then new calls get
+        UNAVAILABLE for a moment, the port closes and in-flight calls get the grace."""
         with self._stop_lock:
             if self._stopped.is_set():
                 return
@@ -277,11 +282,14 @@ class GatenetServer:
             delay = self.settings.drain_delay if drain_delay is None else drain_delay
             log.info("draining", extra={"fields": {"drain_delay": delay, "grace_seconds": grace}})
             self._loop.run(self.health.enter_graceful_shutdown())
-            self._loop.run(self._registrar.end_watches())
+            self._loop.run(self._registrar.drain.end_streams())
             self._loop.run(self.pool.drain())
             time.sleep(delay)
+            # A call queued in gRPC as the port closes is cancelled, and clients do not retry
+            # CANCELLED: so new calls are refused with UNAVAILABLE first.
+            self._loop.run(self._registrar.drain.refuse_calls(_REFUSE_SECONDS))
             log.info("stopping", extra={"fields": {"grace_seconds": grace}})
-            # Calls still running after the grace period are cancelled; their trainings with them.
+            # Calls still running after the grace period are cut (UNAVAILABLE); their trainings too.
             self._loop.run(self.grpc.stop(grace))
             self._loop.run(self.pool.close())
             self._loop.run(self._close_store())
@@ -320,6 +328,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    # A signal writes its number to this pipe and the main thread, blocked reading it, wakes:
+    # no polling, and nothing runs in the signal handler. Set before start-up, so a signal
+    # while the store opens or the workers warm up stops us right after it.
+    wake, woken = os.pipe()
+    os.set_blocking(woken, False)
+    signal.set_wakeup_fd(woken)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
     try:
         server = build_server(settings)
         server.start()
@@ -329,14 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, StoreError, ValueError) as exc:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 1
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not stopping.wait(0.5):  # a timed wait keeps the main thread responsive to signals
+    while os.read(wake, 1)[0] not in (signal.SIGTERM, signal.SIGINT):
         pass
     server.stop()
     return 0

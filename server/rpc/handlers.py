@@ -6,7 +6,8 @@ mapping. Bodies are decoded here, after auth, so a body that does not parse is
 INVALID_ARGUMENT, counted and logged like any call. No server interceptor: with
 none, grpc.aio dispatches a call straight to its registered handler (the
 cheapest path; bench/predict.py). Methods nobody registered reach a catch-all
-that answers UNIMPLEMENTED, counted under one bounded label.
+that answers UNIMPLEMENTED, counted under one bounded label. While the server
+stops, the wrapper ends write-streams and refuses late calls (drain.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pool
 
-from gatenet.server.errors import InvalidArgument, ResourceExhausted, Unimplemented, clip
+from gatenet.server.errors import (
+    InvalidArgument,
+    ResourceExhausted,
+    Unavailable,
+    Unimplemented,
+    clip,
+)
 from gatenet.server.metrics import Metrics
 from gatenet.server.rpc.auth import Auth
+from gatenet.server.rpc.drain import SHUTTING_DOWN, Drain
 from gatenet.server.rpc.observe import MethodObserver, grpc_type, note
 from gatenet.server.rpc.status import set_status
 
@@ -81,14 +89,7 @@ class Registrar:
         self._metrics = metrics
         self._auth = auth
         self._max_send = max_send
-        self._watches: set[asyncio.Task[Any]] = set()
-
-    async def end_watches(self) -> None:
-        """End the open streams of context.write handlers (Health.Watch): at the start of a
-        drain they have had their NOT_SERVING and must not hold the exit."""
-        await asyncio.sleep(0)  # let the watchers send the status change first
-        for task in list(self._watches):
-            task.cancel()
+        self.drain = Drain()  # refuses calls and ends write-streams while the server stops
 
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
@@ -112,9 +113,10 @@ class Registrar:
         obs = MethodObserver(self._metrics, service, method, grpc_type(handler))
         behavior, decode, auth = _behavior(handler), _decoder(service, method, handler), self._auth
         full_method = f"/{service}/{method}"
-        max_send, watches = self._max_send, self._watches
+        max_send, drain = self._max_send, self.drain
 
         def admit(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            drain.admit()
             if auth is not None:
                 auth.check(full_method, context.invocation_metadata())
             if streaming_in:
@@ -160,19 +162,24 @@ class Registrar:
         async def written_response(request: Any, context: grpc.aio.ServicerContext) -> None:
             """Handlers that stream through context.write (e.g. Health.Watch)."""
             start = obs.begin()
-            task = asyncio.current_task()
-            if task is not None:
-                watches.add(task)
+            stream = drain.open_stream(context)
             try:
-                await behavior(admit(request, context), context)
+                await behavior(admit(request, context), stream)
             except Exception as exc:  # noqa: BLE001 - mapped to a status right here
                 set_status(context, exc, full_method)
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                # Ended by the drain (and by nothing else): answer it, or the client waits on.
+                if not stream.ended or task is None or task.uncancel() > 0:
+                    obs.finish(context, start, exc)
+                    raise
+                await stream.flushed()
+                set_status(context, Unavailable(SHUTTING_DOWN), full_method)
             except BaseException as exc:
                 obs.finish(context, start, exc)
                 raise
             finally:
-                if task is not None:
-                    watches.discard(task)
+                drain.close_stream(stream)
             obs.finish(context, start, None)
 
         if not streaming_out:

@@ -19,6 +19,7 @@ import collections
 import logging
 import multiprocessing as mp
 import os
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -51,6 +52,10 @@ def _worker_main(conn: Any, cancel_flag: Any) -> None:
     """Worker process: warm torch up once, then train recipes until told to stop."""
     from gatenet.server.training import trainer
 
+    # Ctrl-C and group kills reach every process of the group; stopping is the server's call
+    # (it drains, then sends None). A server that died closes the pipe, which ends us too.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     trainer.warm_up()  # at full priority: a replaced worker is ready again soon
     os.nice(WORKER_NICE)
     conn.send(("ready",))
