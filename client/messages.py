@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2
 
 from gatenet.v1 import gatenet_pb2 as pb
 
-from .model_files import Source, import_payload
+from .export.model_files import Source, import_payload
 from .options import enum_value
 
 

@@ -16,8 +16,8 @@ from . import rpcs
 from .base import ClientBase
 from .channel import Attempts, check_timeout
 from .errors import ClientError
+from .export.model_files import Source
 from .messages import ModelRef, TrainOptions
-from .model_files import Source
 from .results import ModelInfo, Prediction, Progress, Weights
 from .rpcs import AnyRpc, Metadata, Rpc
 

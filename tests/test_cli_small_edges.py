@@ -86,7 +86,7 @@ def test_a_nan_input_names_its_row_and_column(server, capsys):
 
 
 def test_summaries_never_print_minus_zero(server, capsys):
-    from gatenet.client import render
+    from gatenet.client.cli import render
     from gatenet.client.results import ModelInfo
 
     info = ModelInfo(

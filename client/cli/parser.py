@@ -7,16 +7,16 @@ import os
 from importlib import metadata
 from typing import Any, NoReturn
 
+from ..channel import DEFAULT_TARGET
+from ..export.model_files import FORMATS
+from ..options import GATES, choices
 from . import commands
-from .channel import DEFAULT_TARGET
-from .model_files import FORMATS
-from .options import GATES, choices
 
 DEFAULT_PLOT_SIZE = (800, 600)
 
 
 class UsageError(Exception):
-    """A command line argparse refuses; cli.py reports it (as JSON too under --json)."""
+    """A command line argparse refuses; main() reports it (as JSON too under --json)."""
 
     def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
         super().__init__(message)

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .results import ModelInfo, Prediction, Progress, Weights
+from ..results import ModelInfo, Prediction, Progress, Weights
 
 MAX_VALUES_SHOWN = 64  # bigger tensors print their shape only; --json has every value
 

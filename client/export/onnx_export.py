@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .layers import layers
+from ..layers import layers
 
 OPSET = 17  # every op used (MatMul, Add, Sigmoid, Tanh, Relu, Greater, Cast) is older than this
 IR_VERSION = 8  # the IR version of opset 17; onnx's newest would shut out older runtimes

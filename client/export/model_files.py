@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ClientError
-from .results import Weights, json_text
+from ..errors import ClientError
+from ..results import Weights, json_text
 
 FORMATS = ("safetensors", "json", "onnx")
 
