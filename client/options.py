@@ -16,9 +16,6 @@ ENUMS = {
     "init": pb.Init,
 }
 
-# Named gates the server knows (GateTask.name); listed in help, validated by the server.
-GATES = ("and", "or", "nand", "nor", "xor", "xnor", "not", "imply", "nimply", "buffer")
-
 
 def _prefix(option: str) -> str:
     return ENUMS[option].DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")

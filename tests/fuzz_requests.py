@@ -41,6 +41,7 @@ from prometheus_client import CollectorRegistry
 
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
+from gatenet.vocabulary import gates
 
 GATE = "/gatenet.v1.GateService/"
 HEALTH = "/grpc.health.v1.Health/"
@@ -78,7 +79,6 @@ STRINGS = (
     b"0" * 32,
     b"%s%n{}'\"",
 )
-GATE_NAMES = ("AND", "OR", "NAND", "NOR", "XOR", "XNOR", "NOT", "IMPLY", "NIMPLY", "BUFFER")
 
 
 # -- the wire, by hand ----------------------------------------------------------------------
@@ -264,7 +264,6 @@ def mutate(rng: random.Random, base: bytes, desc: Descriptor) -> tuple[bytes, st
 
 # -- Train recipes -----------------------------------------------------------------------------
 
-ARITY = {"NOT": 1, "BUFFER": 1}  # the other gates' natural arity is 2
 RECIPE_OPTIONS: dict[str, list[object]] = {
     "steps": [1, 2, 50, 1000, 1_000_000],
     "restarts": [1, 2, 12, 100, 1024],
@@ -286,10 +285,9 @@ def _make_coherent(request: pb.TrainRequest) -> None:
         request.ClearField("momentum")
     elif request.HasField("momentum"):
         request.optimizer = pb.OPTIMIZER_SGD
-    if request.gate.name.strip().upper() in ("NOT", "BUFFER"):
-        request.gate.num_inputs = 0
-    elif request.gate.name.strip().upper() in ("IMPLY", "NIMPLY"):
-        request.gate.num_inputs = 2
+    rule = gates.gate(request.gate.name)
+    if rule is not None and rule.most is not None:  # a gate of fixed arity: its natural one
+        request.gate.num_inputs = rule.natural
     if request.HasField("seed") and request.seed > 2**64 - 1025:
         request.seed = 2**64 - 1025  # restart k uses seed + k: it must stay a uint64
 
@@ -428,11 +426,12 @@ class FuzzRequests:
         """Fill one of the three tasks; return its number of inputs."""
         rng, roll = self.rng, self.rng.random()
         if roll < 0.45:
-            name = rng.choice(GATE_NAMES)
-            request.gate.name = name if rng.random() < 0.9 else f" {name.lower()} "
-            n = rng.choice([0, ARITY.get(name, 2), 3, 12])
+            name = rng.choice(gates.GATE_NAMES)
+            request.gate.name = name.upper() if rng.random() < 0.9 else f" {name} "
+            natural = gates.GATES[name].natural
+            n = rng.choice([0, natural, 3, 12])
             request.gate.num_inputs = n
-            return n or ARITY.get(name, 2)
+            return n or natural
         if roll < 0.75:
             n = rng.choice([1, 2, 3, 8, 12])
             request.truth_table.num_inputs = n
