@@ -42,6 +42,7 @@ from prometheus_client import CollectorRegistry
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 from gatenet.vocabulary import gates
+from gatenet.vocabulary.wire import length_delimited, tag, varint
 
 GATE = "/gatenet.v1.GateService/"
 HEALTH = "/grpc.health.v1.Health/"
@@ -82,27 +83,6 @@ STRINGS = (
 
 
 # -- the wire, by hand ----------------------------------------------------------------------
-
-
-def varint(n: int) -> bytes:
-    """Protobuf's base-128 varint; a negative n as its 64-bit two's complement (10 bytes)."""
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def tag(number: int, wire_type: int) -> bytes:
-    """A field key: its number and wire type."""
-    return varint(number << 3 | wire_type)
-
-
-def length_delimited(number: int, payload: bytes) -> bytes:
-    """A string, bytes, message or packed field."""
-    return tag(number, 2) + varint(len(payload)) + payload
 
 
 def scalar(number: int, wire_type: int, payload: bytes) -> bytes:

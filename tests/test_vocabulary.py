@@ -74,7 +74,7 @@ def test_enum_names_both_ways():
 
 
 # The vocabulary's names, and the literals that would mean a second copy of one of its rules.
-_DEFINED = {"table_inputs", "GATES", "_GATES", "GATE_NAMES"}
+_DEFINED = {"table_inputs", "GATES", "_GATES", "GATE_NAMES", "varint", "_varint"}
 _LITERALS: set[tuple[str, ...]] = set()
 
 
