@@ -11,10 +11,10 @@ import numpy as np
 from grpc_health.v1 import health_pb2
 
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet.vocabulary.enums import enum_value
 from gatenet.vocabulary.wire import VARINT, length_delimited, tag, varint
 
 from .export.model_files import Source, import_payload
-from .options import enum_value
 
 
 class Identified(Protocol):

@@ -41,7 +41,7 @@ from prometheus_client import CollectorRegistry
 
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
-from gatenet.vocabulary import gates
+from gatenet.vocabulary import enums, gates
 from gatenet.vocabulary.wire import length_delimited, tag, varint
 
 GATE = "/gatenet.v1.GateService/"
@@ -816,11 +816,11 @@ def prepare(target: str, metadata: Metadata = ()) -> tuple[Targets, dict[str, pb
 
 def weights_json(weights: pb.GetWeightsResponse) -> str:
     """The document `gatenet weights --json` writes for these weights."""
-    activation = pb.Activation.Name(weights.spec.network.activation)
+    activation = enums.enum_name("activation", weights.spec.network.activation)
     return json.dumps(
         {
             "model_id": weights.model_id,
-            "activation": activation.removeprefix("ACTIVATION_").lower(),
+            "activation": activation,
             "spec": json_format.MessageToDict(weights.spec, preserving_proto_field_name=True),
             "tensors": {
                 t.name: {"shape": list(t.shape), "values": list(t.values)} for t in weights.tensors

@@ -13,6 +13,7 @@ from google.protobuf import wrappers_pb2
 
 from gatenet.client import Client, cli
 from gatenet.client.cli import tasks
+from gatenet.server.training import spec
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary import enums, gates, layers, wire
 
@@ -64,6 +65,15 @@ def test_the_varint_writer_writes_what_protobuf_writes(n: int):
     )
 
 
+def test_the_training_cores_names_are_the_protos():
+    # The training core knows no proto; its option names must still be the enums' short names.
+    assert spec.ACTIVATIONS == enums.choices("activation")
+    assert spec.METHODS == enums.choices("method") and spec.LOSSES == enums.choices("loss")
+    assert spec.REDUCTIONS == enums.choices("reduction") and spec.INITS == enums.choices("init")
+    assert spec.OPTIMIZERS == enums.choices("optimizer")
+    assert spec.SCHEDULES == enums.choices("schedule")
+
+
 def test_enum_names_both_ways():
     assert enums.enum_value("activation", "tanh") == pb.ACTIVATION_TANH
     assert enums.enum_value("schedule", "mini-batch") == pb.SCHEDULE_MINI_BATCH
@@ -74,8 +84,8 @@ def test_enum_names_both_ways():
 
 
 # The vocabulary's names, and the literals that would mean a second copy of one of its rules.
-_DEFINED = {"table_inputs", "GATES", "_GATES", "GATE_NAMES", "varint", "_varint"}
-_LITERALS: set[tuple[str, ...]] = set()
+_DEFINED = {"table_inputs", "GATES", "_GATES", "GATE_NAMES", "varint", "_varint", "ENUMS", "_ENUMS"}
+_LITERALS = {("sigmoid", "tanh", "relu")}
 
 
 def _copies(path: Path) -> list[str]:

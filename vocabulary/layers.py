@@ -6,7 +6,9 @@ import re
 from collections.abc import Iterable
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")  # of the hidden layers; the output is a sigmoid
-DEFAULT_ACTIVATION = "tanh"  # what ACTIVATION_UNSPECIFIED means
+DEFAULT_ACTIVATION = (
+    "tanh"  # ACTIVATION_UNSPECIFIED; zero-centred, so Adam's first steps move every unit
+)
 KINDS = ("weight", "bias")  # weight [fan_in, fan_out] (used as x @ W), bias [fan_out]
 _NAME = re.compile(r"layers\.(\d+)\.(weight|bias)")
 

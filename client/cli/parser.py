@@ -7,11 +7,11 @@ import os
 from importlib import metadata
 from typing import Any, NoReturn
 
+from gatenet.vocabulary.enums import choices
 from gatenet.vocabulary.gates import GATE_NAMES
 
 from ..channel import DEFAULT_TARGET
 from ..export.model_files import FORMATS
-from ..options import choices
 from . import commands
 
 DEFAULT_PLOT_SIZE = (800, 600)
