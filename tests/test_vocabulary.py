@@ -84,7 +84,17 @@ def test_enum_names_both_ways():
 
 
 # The vocabulary's names, and the literals that would mean a second copy of one of its rules.
-_DEFINED = {"table_inputs", "GATES", "_GATES", "GATE_NAMES", "varint", "_varint", "ENUMS", "_ENUMS"}
+_DEFINED = {
+    "table_inputs",
+    "GATES",
+    "_GATES",
+    "GATE_NAMES",
+    "varint",
+    "_varint",
+    "ENUMS",
+    "_ENUMS",
+    "file_checksum",
+}
 _LITERALS = {("sigmoid", "tanh", "relu")}
 
 

@@ -24,11 +24,11 @@ from safetensors.numpy import save as save_safetensors
 from gatenet.server.errors import DataLoss, InvalidArgument
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.storage import ModelMeta
-from gatenet.server.storage.checksum import file_checksum
 from gatenet.server.training.spec import Limits
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary import enums
 from gatenet.vocabulary.layers import ACTIVATIONS, layer_count, parameter_names, weight_name
+from gatenet.vocabulary.model_file import file_checksum
 
 FORMAT = "1"  # gatenet_format in safetensors metadata
 
