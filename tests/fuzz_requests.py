@@ -835,11 +835,7 @@ def answers(
     """Each kept model's answer to fixed rows: every 0/1 row, or the wide model's own rows."""
     out = {}
     for ref, inputs in targets.kept:
-        rows = (
-            _WIDE_ROWS
-            if inputs > 8
-            else [[(k >> i) & 1 for i in range(inputs)] for k in range(2**inputs)]
-        )
+        rows = _WIDE_ROWS if inputs > 8 else gates.table_inputs(inputs).tolist()
         request = pb.PredictRequest(model=ref, inputs=[float(v) for row in rows for v in row])
         out[ref] = stub.Predict(request, timeout=30, metadata=metadata)
     return out
