@@ -25,12 +25,13 @@ $(VENV)/.dev: $(VENV)/.server
 serve: $(VENV)/.server  ## run the service on 127.0.0.1:50051, metrics on 127.0.0.1:8000
 	$(VENV)/bin/gatenet serve $(ARGS)
 
-test: $(VENV)/.dev  ## stubs fresh, lint, types, the fast suite, then the slow and e2e suites
+test: $(VENV)/.dev  ## stubs fresh, lint, types, layer contracts, the fast suite, then the slow and e2e suites
 	scripts/ensure-tools.sh
 	PY=$(PY) scripts/stubs.sh --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	PY=$(PY) scripts/typecheck.sh
+	PY=$(PY) scripts/lint-imports.sh
 	$(VENV)/bin/pytest -m "not slow and not e2e"
 	$(VENV)/bin/pytest -m "slow or e2e"
 

@@ -54,7 +54,7 @@ def _version(package: str) -> str:
         return ""
 
 
-OUTCOMES = ("fit", "not_fit", "cancelled", "failed")
+OUTCOMES = ("fit", "not_fit", "cancelled", "failed", "refused")
 TASKS = ("gate", "truth_table", "examples")
 
 

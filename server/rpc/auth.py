@@ -6,6 +6,7 @@ memory nor timing gives one away. The scheme is case-insensitive (RFC 6750).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import hmac
 from collections.abc import Iterable
@@ -25,6 +26,9 @@ _NEEDS = {
 }
 _HEALTH = "/grpc.health.v1.Health/"
 _REFLECTION = "/grpc.reflection."
+# The authenticated caller of the call running in this context; each call runs in a task of its
+# own, so one call's identity never reaches another's.
+_CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("gatenet_caller", default=None)
 
 
 def _digest(token: str) -> bytes:
@@ -79,12 +83,15 @@ class Auth:
         given = next((v for k, v in metadata or () if k == "authorization"), None)
         if given is None:
             raise Unauthenticated("authorization: missing; send 'authorization: Bearer <token>'")
-        scheme, _, token = str(given).strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(str(given))
+        if token is None:
             raise Unauthenticated("authorization: not a bearer token; send 'Bearer <token>'")
-        role = self._role(_digest(token.strip()))
+        digest = _digest(token)
+        role = self._role(digest)
         if role is None:
             raise Unauthenticated("authorization: the bearer token is not accepted")
+        # Whom the call counts against: the token, however its header was spelled.
+        _CALLER.set("token:" + digest.hex()[:16])
         needed = _NEEDS.get(method, "read")
         if ROLES.index(role) < ROLES.index(needed):
             name = method.rsplit("/", 1)[-1]
@@ -98,3 +105,15 @@ class Auth:
             if hmac.compare_digest(known, digest):
                 found = role
         return found
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an `authorization` value: scheme case-insensitive, any spaces around."""
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def caller() -> str | None:
+    """The authenticated identity of the current call ("token:<digest>"); None without auth."""
+    return _CALLER.get()

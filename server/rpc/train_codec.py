@@ -172,6 +172,23 @@ def describe(recipe: Recipe, name: str) -> Description:
     )
 
 
+def ran(described: Description, result: TrainResult) -> Description:
+    """The description of what ran: a run the time cap stopped records the steps it took, so
+    its spec, sent again, trains the same weights."""
+    steps = result.summary.steps
+    if result.summary.stopped_by != "time" or steps == described.recipe.steps:
+        return described
+    spec = pb.TrainRequest()
+    spec.CopyFrom(described.spec)
+    spec.steps = steps
+    return dataclasses.replace(
+        described,
+        recipe=dataclasses.replace(described.recipe, steps=steps),
+        spec=spec,
+        spec_json={**described.spec_json, "steps": steps},
+    )
+
+
 def model_info(
     model_id: str, created_at: float, described: Description, result: TrainResult
 ) -> pb.ModelInfo:

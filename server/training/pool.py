@@ -7,7 +7,9 @@ both ends; nothing from a client is unpickled): no thread sits between them, so
 a finished run wakes the awaiting handler directly. A shared flag cancels the run
 in flight. Workers run at a lower CPU priority than the server, so serving keeps
 its core, and they stop when the server's end of their pipe closes, even after a
-kill -9. Every method but close() runs on the server's event loop.
+kill -9. Waiting runs queue per client and clients take turns for a worker, so one
+client's backlog delays another's run by about one training. Every method but
+close() runs on the server's event loop.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ _CAP_GRACE_SECONDS = 1.0  # past its time cap a run gets this long to hand back 
 _RESTART_DELAY_SECONDS = 1.0  # a worker that died before it was ready is restarted after this
 _PROGRESS_EVERY_SECONDS = 0.05  # worker-side throttle on progress messages
 WORKER_NICE = 10  # CFS gives a nice-10 process about a tenth of a nice-0 one's share
+
+
+class Refused(ResourceExhausted):
+    """The pool, or the client's share of it, is full: the run was turned away untrained."""
+
+
+class Draining(Unavailable):
+    """The server is shutting down: the run was turned away untrained."""
 
 
 def _worker_main(conn: Any, cancel_flag: Any) -> None:
@@ -138,10 +148,14 @@ class TrainingPool:
         self.max_per_client = max_per_client
         self.max_train_seconds = max_train_seconds
         self.closing = False
-        self._queue: collections.deque[_Run] = collections.deque()
+        self._queues: dict[str, collections.deque[_Run]] = {}  # each client's waiting runs
         self._workers: list[_Worker] = []
         self._in_flight = 0
         self._by_owner: dict[str, int] = {}
+        # When each client with runs in flight last got a worker (a dispatch count): the one
+        # served longest ago goes next, which is round-robin over the clients that wait.
+        self._served: dict[str, int] = {}
+        self._dispatches = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
@@ -160,26 +174,27 @@ class TrainingPool:
     ) -> TrainResult:
         """Train on a worker and return the result; progress is called on this loop.
 
-        ResourceExhausted when the pool is full or `owner` (a client) has its share in
-        flight; Cancelled when the run was stopped; if the awaiting task is cancelled
+        Refused (RESOURCE_EXHAUSTED) when the pool is full or `owner` (a client) has its
+        share in flight, Draining (UNAVAILABLE) once the server drains, queued runs too;
+        Cancelled when the run was stopped; if the awaiting task is cancelled
         (client gone, deadline), the worker is told to stop.
         """
         if self.closing:
-            raise Unavailable("the server is shutting down; retry on another replica")
+            raise Draining("the server is shutting down; retry on another replica")
         if self._in_flight >= self.capacity:
-            raise ResourceExhausted(
+            raise Refused(
                 f"trainings in flight {self._in_flight} reached the limit {self.capacity} "
                 "(--training-workers + --max-queued-trainings); retry later"
             )
         if self._by_owner.get(owner, 0) >= self.max_per_client:
-            raise ResourceExhausted(
+            raise Refused(
                 f"this client has {self.max_per_client} trainings in flight, the limit "
                 "per client (--max-trainings-per-client); wait for one to finish"
             )
         self._in_flight += 1
         self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
         run = _Run(recipe, owner, asyncio.get_running_loop().create_future(), on_progress)
-        self._queue.append(run)
+        self._queues.setdefault(owner, collections.deque()).append(run)
         self._dispatch()
         try:
             return await run.done
@@ -190,10 +205,31 @@ class TrainingPool:
     def _dispatch(self) -> None:
         """Hand queued runs to idle, ready workers."""
         for worker in self._workers:
-            if not self._queue:
+            if not self._queues:
                 return
             if worker.ready and worker.run is None:
-                self._begin(worker, self._queue.popleft())
+                self._begin(worker, self._next())
+
+    def _next(self) -> _Run:
+        """The first waiting run of the client that got a worker longest ago (or never)."""
+        owner = min(self._queues, key=lambda o: self._served.get(o, -1))
+        queue = self._queues[owner]
+        run = queue.popleft()
+        if not queue:
+            del self._queues[owner]
+        self._dispatches += 1
+        self._served[owner] = self._dispatches
+        return run
+
+    def _unqueue(self, run: _Run) -> bool:
+        """Take a waiting run out of its client's queue; False if it was not waiting."""
+        queue = self._queues.get(run.owner)
+        if queue is None or run not in queue:
+            return False
+        queue.remove(run)
+        if not queue:
+            del self._queues[run.owner]
+        return True
 
     def _begin(self, worker: _Worker, run: _Run) -> None:
         assert self._loop is not None
@@ -215,8 +251,7 @@ class TrainingPool:
         to stop and its worker is killed if it does not stop soon."""
         worker = run.worker
         if worker is None:
-            if run in self._queue:
-                self._queue.remove(run)
+            if self._unqueue(run):
                 self._release(run)
             return
         if worker.run is run:
@@ -245,6 +280,7 @@ class TrainingPool:
             self._by_owner[run.owner] = left
         else:
             del self._by_owner[run.owner]
+            self._served.pop(run.owner, None)
 
     # -- what the workers say ---------------------------------------------------------
 
@@ -349,9 +385,10 @@ class TrainingPool:
         """Take no more runs; those still queued are refused now with UNAVAILABLE (a client
         retries them elsewhere) while the running ones finish."""
         self.closing = True
-        while self._queue:
-            run = self._queue.popleft()
-            run.settle(None, Unavailable("the server is shutting down; retry on another replica"))
+        queued = [run for queue in self._queues.values() for run in queue]
+        self._queues.clear()
+        for run in queued:
+            run.settle(None, Draining("the server is shutting down; retry on another replica"))
             self._release(run)
 
     async def close(self) -> None:

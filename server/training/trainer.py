@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from collections.abc import Callable
@@ -21,13 +22,22 @@ from gatenet.server.training.spec import Limits, Progress, Recipe, Summary, Trai
 from gatenet.server.training.tasks import gate_task
 
 POLL_SECONDS = 0.005  # should_stop() is called at least this often (and at every fit check)
+# A run with a time limit stops before work that would pass it, timed at its recent pace times
+# this: on a busy machine a step can take 1.6x the slowest before it (2.7 s, then 4.5 s on this
+# 2-core VM under load), and the server kills a run that overruns its cap by a second.
+PACE_SAFETY = 2.0
+PACE_WINDOW = 8  # chunks (and fit checks) the pace is taken from
 
 
-def _one_thread() -> None:
+def _set_up_thread() -> None:
     # Tiny ops never gain from intra-op threads, and the server runs several trainings at once
     # in worker processes: one thread each keeps them from fighting over the cores.
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+    # Subnormal floats (below 1.2e-38) make x86 arithmetic ~5x slower: backprop errors of a big
+    # network pass through them for a few steps, which took 1.5 s steps to 7 s and broke the
+    # pace the time cap is judged by. Flushed to zero, every run of a recipe computes alike.
+    torch.set_flush_denormal(True)
 
 
 class Engine(Protocol):
@@ -41,6 +51,32 @@ _ENGINES: dict[str, Callable[[Params, Feed, Recipe], Engine]] = {
     "manual": ManualEngine,
     "perceptron": PerceptronEngine,
 }
+
+
+class _Budget:
+    """When a run with a time limit stops: before a chunk of steps and the fit check after it
+    would end past the limit, at the pace of the latest chunks and checks."""
+
+    def __init__(self, started: float, time_limit: float | None) -> None:
+        self.deadline = started + time_limit if time_limit is not None else math.inf
+        self.step_seconds = 0.0  # per step, in the latest chunk
+        # A chunk takes at least as long as the slowest of the latest ones (a step of a big
+        # network); a one-off slow chunk is forgotten, not multiplied by the next chunk's size.
+        self.chunks: collections.deque[float] = collections.deque(maxlen=PACE_WINDOW)
+        self.checks: collections.deque[float] = collections.deque(maxlen=PACE_WINDOW)
+
+    def stepped(self, steps: int, seconds: float) -> None:
+        self.step_seconds = seconds / steps
+        self.chunks.append(seconds)
+
+    def checked(self, seconds: float) -> None:
+        self.checks.append(seconds)
+
+    def allows(self, steps: int) -> bool:
+        """Whether `steps` more steps and a final fit check end within the limit."""
+        chunk = max(steps * self.step_seconds, max(self.chunks, default=0.0))
+        needed = PACE_SAFETY * (chunk + max(self.checks, default=0.0))
+        return time.perf_counter() + needed <= self.deadline
 
 
 class _Curve:
@@ -77,10 +113,10 @@ def train(
 ) -> TrainResult:
     """Train a recipe's restarts at once and return the kept restart and how it went.
 
-    After `time_limit` seconds the run ends as if its step budget were spent (stopped_by
-    "time"), with the best restart so far.
+    Within `time_limit` seconds the run ends as if its step budget were spent (stopped_by
+    "time"), with the best restart at its last step; it runs at least one step.
     """
-    _one_thread()
+    _set_up_thread()
     started = time.perf_counter()
     data = recipe.dataset
     r = recipe.restarts
@@ -95,33 +131,40 @@ def train(
 
     curve = _Curve(recipe.curve_points)
     step, poll = 0, 1
-    deadline = started + time_limit if time_limit is not None else math.inf
+    budget = _Budget(started, time_limit)
     timed_out = False
     if should_stop():
         raise Cancelled("training cancelled at step 0")
     while True:
+        t0 = time.perf_counter()
         check = evaluate(params)
         curve.add(step, check.loss)
         fitting = int(check.fit.sum())
         done = timed_out or step >= recipe.steps or (recipe.early_stop and fitting > 0)
         if on_progress is not None:  # at every fit check; the caller throttles if it must
             on_progress(_progress(check, step, fitting, r))
+        budget.checked(time.perf_counter() - t0)
         if done:
             break
+        checked_at = step
         target = min(step + recipe.check_every, recipe.steps)
         while step < target:
             n = min(poll, target - step)
+            # Step 0 is no model a request can ask for again (steps >= 1): one step always runs.
+            if step and not budget.allows(n):
+                timed_out = True
+                break
             t0 = time.perf_counter()
             engine.run(n)
             step += n
             if should_stop():
                 raise Cancelled(f"training cancelled at step {step}")
-            now = time.perf_counter()
-            if now >= deadline:
-                timed_out = True
-                break
+            took = time.perf_counter() - t0
+            budget.stepped(n, took)
             # Aim for one should_stop() call per POLL_SECONDS, whatever a step costs.
-            poll = max(1, int(POLL_SECONDS * n / max(now - t0, 1e-9)))
+            poll = max(1, int(POLL_SECONDS * n / max(took, 1e-9)))
+        if timed_out and step == checked_at:  # the last check was of this very step
+            break
 
     k = Evaluator.best(check)
     summary = Summary(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import numpy as np
@@ -208,3 +209,40 @@ def test_uniform_init_draws_like_seed_000() -> None:
     w1, b1 = torch.rand(2, 4, generator=g), torch.rand(4, generator=g)
     np.testing.assert_allclose(weights["layers.0.weight"], w1, atol=1e-8)
     np.testing.assert_allclose(weights["layers.0.bias"], b1, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("method", "schedule"),
+    [("manual", "full_batch"), ("autograd", "online"), ("autograd", "mini_batch")],
+)
+def test_a_run_the_time_limit_stopped_is_repeated_by_its_steps(method: str, schedule: str) -> None:
+    """The limit ends the run at a step no chunk of the repeat need share; same weights."""
+    fields: dict[str, Any] = dict(
+        dataset=TABLE3, method=method, schedule=schedule, optimizer="sgd", seed=3, restarts=4
+    )
+    spec = TrainSpec(steps=1_000_000, early_stop=False, check_every=7, **fields)
+    capped = train(resolve(spec, LIMITS), time_limit=0.2)
+    assert capped.summary.stopped_by == "time"
+    assert 0 < capped.summary.steps < 1_000_000
+    assert capped.summary.train_seconds <= 0.2
+    again = run(steps=capped.summary.steps, early_stop=False, check_every=7, **fields)
+    assert again.summary.stopped_by == "steps"
+    assert same_weights(again.weights, capped.weights)
+    assert again.loss_curve == capped.loss_curve
+
+
+def test_one_slow_chunk_does_not_end_a_timed_run_early() -> None:
+    """A first step slowed by a one-off cost (here 0.3 s) must not be taken as every step's
+    pace once the steps run in chunks of hundreds."""
+    calls = [0]
+
+    def one_slow_step() -> bool:
+        calls[0] += 1
+        if calls[0] == 2:  # right after the first step
+            time.sleep(0.3)
+        return False
+
+    spec = TrainSpec(dataset=XOR, steps=1_000_000, early_stop=False, seed=1)
+    result = train(resolve(spec, LIMITS), should_stop=one_slow_step, time_limit=1.5)
+    assert result.summary.stopped_by == "time"
+    assert 1.0 < result.summary.train_seconds <= 1.5
