@@ -47,6 +47,7 @@ COPY pyproject.toml README* ./
 COPY proto/ proto/
 COPY server/ server/
 COPY client/ client/
+COPY vocabulary/ vocabulary/
 RUN pip install --no-deps . \
     && python3 -c "import gatenet.server.app, gatenet.client.cli, torch; print('torch', torch.__version__)"
 

@@ -18,8 +18,9 @@ import torch
 
 from gatenet.server.training.recipe import DEFAULT_MARGIN, resolve
 from gatenet.server.training.spec import Dataset, Limits, TrainSpec
-from gatenet.server.training.tasks import GATE_NAMES, examples_task, gate_task, truth_table_task
+from gatenet.server.training.tasks import examples_task, gate_task, truth_table_task
 from gatenet.server.training.trainer import train, warm_up
+from gatenet.vocabulary.gates import GATE_NAMES
 
 LIMITS = Limits()
 XOR_X = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]

@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar, Unpack
 
 import grpc
 
 from . import plans
 from .base import ClientBase
 from .errors import ClientError, from_rpc_error
+from .export.model_files import Source
+from .messages import ModelRef, TrainOptions
 from .plans import Plan, Send, Stream, Wait
+from .results import ModelInfo, Prediction, Progress, Weights
 
-P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def _awaiting(
-    plan: Callable[Concatenate[plans.AnyClient, P], Plan[T]],
-) -> Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]]:
-    """An AsyncClient coroutine method that runs plan to its result."""
-
-    async def method(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._run(plan(self, *args, **kwargs))
-
-    plans.describe(method, plan, "AsyncClient")
-    return method
-
-
-def _awaiting_stream(
-    plan: Callable[Concatenate[plans.AnyClient, P], Stream[T]],
-) -> Callable[Concatenate[AsyncClient, P], AsyncIterator[T]]:
-    """An AsyncClient method that opens plan's stream for `async for`."""
-
-    def method(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
-        return self._open(plan(self, *args, **kwargs))
-
-    plans.describe(method, plan, "AsyncClient")
-    return method
 
 
 class AsyncClient(ClientBase[grpc.aio.Channel]):
@@ -46,15 +24,57 @@ class AsyncClient(ClientBase[grpc.aio.Channel]):
 
     _aio = True
 
-    train = _awaiting(plans.train)
-    train_stream = _awaiting_stream(plans.train_stream)
-    predict = _awaiting(plans.predict)
-    get_weights = _awaiting(plans.get_weights)
-    list_models = _awaiting(plans.list_models)
-    get_model = _awaiting(plans.get_model)
-    delete_model = _awaiting(plans.delete_model)
-    import_model = _awaiting(plans.import_model)
-    health = _awaiting(plans.health)
+    async def train(
+        self, *, timeout: float | None = None, **options: Unpack[TrainOptions]
+    ) -> ModelInfo:
+        """Train a model to completion and return its info (never retried)."""
+        return await self._run(plans.train(self, timeout=timeout, **options))
+
+    def train_stream(
+        self, *, timeout: float | None = None, **options: Unpack[TrainOptions]
+    ) -> AsyncIterator[Progress | ModelInfo]:
+        """Train, yielding Progress events and finally the ModelInfo; leaving early cancels it."""
+        return self._open(plans.train_stream(self, timeout=timeout, **options))
+
+    async def predict(
+        self, model: ModelRef, rows: Any, *, timeout: float | None = None
+    ) -> Prediction:
+        """Predict rows (2-D array-like) with a model given by id, name or ModelInfo."""
+        return await self._run(plans.predict(self, model, rows, timeout=timeout))
+
+    async def get_weights(
+        self, model: ModelRef, *, safetensors: bool = False, timeout: float | None = None
+    ) -> Weights:
+        """A model's parameter tensors as numpy arrays (and a safetensors blob if asked)."""
+        return await self._run(
+            plans.get_weights(self, model, safetensors=safetensors, timeout=timeout)
+        )
+
+    async def list_models(
+        self, *, name_prefix: str = "", page_size: int = 0, timeout: float | None = None
+    ) -> list[ModelInfo]:
+        """Every registered model (oldest first), following pages to the end."""
+        return await self._run(
+            plans.list_models(self, name_prefix=name_prefix, page_size=page_size, timeout=timeout)
+        )
+
+    async def get_model(self, model: ModelRef, *, timeout: float | None = None) -> ModelInfo:
+        """One model's info by id or name."""
+        return await self._run(plans.get_model(self, model, timeout=timeout))
+
+    async def delete_model(self, model: ModelRef, *, timeout: float | None = None) -> str:
+        """Remove a model (never retried); returns the id removed."""
+        return await self._run(plans.delete_model(self, model, timeout=timeout))
+
+    async def import_model(
+        self, source: Source, name: str | None = None, *, timeout: float | None = None
+    ) -> ModelInfo:
+        """Register a model from a safetensors or `weights --json` file (path or contents)."""
+        return await self._run(plans.import_model(self, source, name, timeout=timeout))
+
+    async def health(self, service: str = "", *, timeout: float | None = None) -> str:
+        """The grpc.health.v1 status name: "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"..."""
+        return await self._run(plans.health(self, service, timeout=timeout))
 
     async def __aenter__(self) -> AsyncClient:
         return self

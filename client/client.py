@@ -4,41 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import grpc
 
 from . import plans
 from .base import ClientBase
 from .errors import ClientError, from_rpc_error
+from .export.model_files import Source
+from .messages import ModelRef, TrainOptions
 from .plans import Plan, Send, Stream, Wait
+from .results import ModelInfo, Prediction, Progress, Weights
 
-P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def _blocking(
-    plan: Callable[Concatenate[plans.AnyClient, P], Plan[T]],
-) -> Callable[Concatenate[Client, P], T]:
-    """A Client method that runs plan to its result."""
-
-    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._run(plan(self, *args, **kwargs))
-
-    plans.describe(method, plan, "Client")
-    return method
-
-
-def _blocking_stream(
-    plan: Callable[Concatenate[plans.AnyClient, P], Stream[T]],
-) -> Callable[Concatenate[Client, P], Iterator[T]]:
-    """A Client method that opens plan's stream and iterates its events."""
-
-    def method(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
-        return self._open(plan(self, *args, **kwargs))
-
-    plans.describe(method, plan, "Client")
-    return method
 
 
 class Client(ClientBase[grpc.Channel]):
@@ -46,15 +24,51 @@ class Client(ClientBase[grpc.Channel]):
 
     _aio = False
 
-    train = _blocking(plans.train)
-    train_stream = _blocking_stream(plans.train_stream)
-    predict = _blocking(plans.predict)
-    get_weights = _blocking(plans.get_weights)
-    list_models = _blocking(plans.list_models)
-    get_model = _blocking(plans.get_model)
-    delete_model = _blocking(plans.delete_model)
-    import_model = _blocking(plans.import_model)
-    health = _blocking(plans.health)
+    def train(self, *, timeout: float | None = None, **options: Unpack[TrainOptions]) -> ModelInfo:
+        """Train a model to completion and return its info (never retried)."""
+        return self._run(plans.train(self, timeout=timeout, **options))
+
+    def train_stream(
+        self, *, timeout: float | None = None, **options: Unpack[TrainOptions]
+    ) -> Iterator[Progress | ModelInfo]:
+        """Train, yielding Progress events and finally the ModelInfo; leaving early cancels it."""
+        return self._open(plans.train_stream(self, timeout=timeout, **options))
+
+    def predict(self, model: ModelRef, rows: Any, *, timeout: float | None = None) -> Prediction:
+        """Predict rows (2-D array-like) with a model given by id, name or ModelInfo."""
+        return self._run(plans.predict(self, model, rows, timeout=timeout))
+
+    def get_weights(
+        self, model: ModelRef, *, safetensors: bool = False, timeout: float | None = None
+    ) -> Weights:
+        """A model's parameter tensors as numpy arrays (and a safetensors blob if asked)."""
+        return self._run(plans.get_weights(self, model, safetensors=safetensors, timeout=timeout))
+
+    def list_models(
+        self, *, name_prefix: str = "", page_size: int = 0, timeout: float | None = None
+    ) -> list[ModelInfo]:
+        """Every registered model (oldest first), following pages to the end."""
+        return self._run(
+            plans.list_models(self, name_prefix=name_prefix, page_size=page_size, timeout=timeout)
+        )
+
+    def get_model(self, model: ModelRef, *, timeout: float | None = None) -> ModelInfo:
+        """One model's info by id or name."""
+        return self._run(plans.get_model(self, model, timeout=timeout))
+
+    def delete_model(self, model: ModelRef, *, timeout: float | None = None) -> str:
+        """Remove a model (never retried); returns the id removed."""
+        return self._run(plans.delete_model(self, model, timeout=timeout))
+
+    def import_model(
+        self, source: Source, name: str | None = None, *, timeout: float | None = None
+    ) -> ModelInfo:
+        """Register a model from a safetensors or `weights --json` file (path or contents)."""
+        return self._run(plans.import_model(self, source, name, timeout=timeout))
+
+    def health(self, service: str = "", *, timeout: float | None = None) -> str:
+        """The grpc.health.v1 status name: "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"..."""
+        return self._run(plans.health(self, service, timeout=timeout))
 
     def __enter__(self) -> Client:
         return self

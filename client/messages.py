@@ -11,9 +11,10 @@ import numpy as np
 from grpc_health.v1 import health_pb2
 
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet.vocabulary.enums import enum_value
+from gatenet.vocabulary.wire import VARINT, length_delimited, tag, varint
 
-from .model_files import Source, import_payload
-from .options import enum_value
+from .export.model_files import Source, import_payload
 
 
 class Identified(Protocol):
@@ -251,23 +252,9 @@ def predict_request(model: ModelRef, rows: Any) -> pb.PredictRequest:
     """
     matrix = _matrix("rows", rows)
     values = np.ascontiguousarray(matrix, dtype="<f4").tobytes()
-    wire = _length_field(1, model_ref(model).encode()) + _length_field(2, values)
-    wire += _varint(3 << 3) + _varint(matrix.shape[1])  # num_features, a varint field
+    wire = length_delimited(1, model_ref(model).encode()) + length_delimited(2, values)
+    wire += tag(3, VARINT) + varint(matrix.shape[1])  # num_features
     return pb.PredictRequest.FromString(wire)
-
-
-def _length_field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field (wire type 2): tag, length, payload."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def weights_request(model: ModelRef, *, safetensors: bool = False) -> pb.GetWeightsRequest:

@@ -7,8 +7,7 @@ sync client runs it with blocking calls and time.sleep, the async one with await
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, Unpack
 
@@ -16,8 +15,19 @@ from . import rpcs
 from .base import ClientBase
 from .channel import Attempts, check_timeout
 from .errors import ClientError
-from .messages import ModelRef, TrainOptions
-from .model_files import Source
+from .export.model_files import Source
+from .messages import (
+    ModelRef,
+    TrainOptions,
+    build_train_request,
+    delete_request,
+    get_model_request,
+    health_request,
+    import_request,
+    list_request,
+    predict_request,
+    weights_request,
+)
 from .results import ModelInfo, Prediction, Progress, Weights
 from .rpcs import AnyRpc, Metadata, Rpc
 
@@ -49,15 +59,13 @@ Plan = Generator[Send | Wait, Any, T]
 class Stream(Generic[T]):
     """A server-streaming call to open; each event is read with rpc.parse."""
 
-    rpc: Rpc[..., Any, Any, T]
+    rpc: Rpc[Any, T]
     request: Any
     timeout: float | None
     metadata: Metadata
 
 
-def unary(
-    client: AnyClient, rpc: Rpc[..., Any, Any, T], request: Any, timeout: float | None
-) -> Plan[T]:
+def unary(client: AnyClient, rpc: Rpc[Any, T], request: Any, timeout: float | None) -> Plan[T]:
     """One RPC: retried with backoff on UNAVAILABLE if idempotent, within one deadline."""
     attempts = Attempts(
         client.timeout if timeout is None else timeout,
@@ -79,16 +87,16 @@ def unary(
 def train(
     client: AnyClient, *, timeout: float | None = None, **options: Unpack[TrainOptions]
 ) -> Plan[ModelInfo]:
-    """Train a model to completion and return its info (never retried)."""
-    return unary(client, rpcs.TRAIN, rpcs.TRAIN.build(**options), timeout)
+    """Client.train: one Train call, never retried."""
+    return unary(client, rpcs.TRAIN, build_train_request(**options), timeout)
 
 
 def train_stream(
     client: AnyClient, *, timeout: float | None = None, **options: Unpack[TrainOptions]
 ) -> Stream[Progress | ModelInfo]:
-    """Train, yielding Progress events and finally the ModelInfo; leaving early cancels it."""
+    """Client.train_stream: the TrainStream call to open (the request checked now)."""
     rpc = rpcs.TRAIN_STREAM
-    request = rpc.build(**options)  # raise ValueError now, not on the first event
+    request = build_train_request(**options)  # raise ValueError now, not on the first event
     deadline = client.timeout if timeout is None else check_timeout(timeout)
     return Stream(rpc, request, deadline, rpc.metadata(request, client.metadata))
 
@@ -96,23 +104,23 @@ def train_stream(
 def predict(
     client: AnyClient, model: ModelRef, rows: Any, *, timeout: float | None = None
 ) -> Plan[Prediction]:
-    """Predict rows (2-D array-like) with a model given by id, name or ModelInfo."""
-    return unary(client, rpcs.PREDICT, rpcs.PREDICT.build(model, rows), timeout)
+    """Client.predict: Predict, retried on UNAVAILABLE."""
+    return unary(client, rpcs.PREDICT, predict_request(model, rows), timeout)
 
 
 def get_weights(
     client: AnyClient, model: ModelRef, *, safetensors: bool = False, timeout: float | None = None
 ) -> Plan[Weights]:
-    """A model's parameter tensors as numpy arrays (and a safetensors blob if asked)."""
-    request = rpcs.GET_WEIGHTS.build(model, safetensors=safetensors)
+    """Client.get_weights: GetWeights, retried on UNAVAILABLE."""
+    request = weights_request(model, safetensors=safetensors)
     return unary(client, rpcs.GET_WEIGHTS, request, timeout)
 
 
 def list_models(
     client: AnyClient, *, name_prefix: str = "", page_size: int = 0, timeout: float | None = None
 ) -> Plan[list[ModelInfo]]:
-    """Every registered model (oldest first), following pages to the end."""
-    request = rpcs.LIST_MODELS.build(name_prefix=name_prefix, page_size=page_size)
+    """Client.list_models: ListModels page after page, each retried on UNAVAILABLE."""
+    request = list_request(name_prefix=name_prefix, page_size=page_size)
     return _every_page(client, request, timeout)
 
 
@@ -129,26 +137,26 @@ def _every_page(client: AnyClient, request: Any, timeout: float | None) -> Plan[
 def get_model(
     client: AnyClient, model: ModelRef, *, timeout: float | None = None
 ) -> Plan[ModelInfo]:
-    """One model's info by id or name."""
-    return unary(client, rpcs.GET_MODEL, rpcs.GET_MODEL.build(model), timeout)
+    """Client.get_model: GetModel, retried on UNAVAILABLE."""
+    return unary(client, rpcs.GET_MODEL, get_model_request(model), timeout)
 
 
 def delete_model(client: AnyClient, model: ModelRef, *, timeout: float | None = None) -> Plan[str]:
-    """Remove a model (never retried); returns the id removed."""
-    return unary(client, rpcs.DELETE_MODEL, rpcs.DELETE_MODEL.build(model), timeout)
+    """Client.delete_model: DeleteModel, never retried."""
+    return unary(client, rpcs.DELETE_MODEL, delete_request(model), timeout)
 
 
 def import_model(
     client: AnyClient, source: Source, name: str | None = None, *, timeout: float | None = None
 ) -> Plan[ModelInfo]:
-    """Register a model from a safetensors or `weights --json` file (path or contents)."""
-    request = rpcs.IMPORT_MODEL.build(source, name=name)
+    """Client.import_model: ImportModel with the file's payload, never retried."""
+    request = import_request(source, name=name)
     return unary(client, rpcs.IMPORT_MODEL, request, timeout)
 
 
 def health(client: AnyClient, service: str = "", *, timeout: float | None = None) -> Plan[str]:
-    """The grpc.health.v1 status name: "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"..."""
-    return _health(client, rpcs.HEALTH.build(service), timeout)
+    """Client.health: Check, retried on UNAVAILABLE; NOT_FOUND is SERVICE_UNKNOWN."""
+    return _health(client, health_request(service), timeout)
 
 
 def _health(client: AnyClient, request: Any, timeout: float | None) -> Plan[str]:
@@ -158,16 +166,3 @@ def _health(client: AnyClient, request: Any, timeout: float | None) -> Plan[str]
         if err.code == "NOT_FOUND":  # Check's way of saying the service is not registered
             return "SERVICE_UNKNOWN"
         raise
-
-
-def describe(method: Callable[..., Any], plan: Callable[..., Any], owner: str) -> None:
-    """Give a client method its plan's name, docstring and signature (for help() and IDEs)."""
-    method.__name__ = plan.__name__
-    method.__qualname__ = f"{owner}.{plan.__name__}"
-    method.__doc__ = plan.__doc__
-    signature = inspect.signature(plan)
-    (first, *rest) = signature.parameters.values()
-    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[first.replace(name="self", annotation=inspect.Parameter.empty), *rest],
-        return_annotation=inspect.Signature.empty,
-    )

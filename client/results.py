@@ -203,7 +203,7 @@ class Weights:
     def to_torch(self) -> Any:
         """Rebuild the network as a torch.nn.Sequential (needs gatenet[torch])."""
         try:  # imported here so that torch stays out of `import gatenet.client`
-            from .torch_export import to_sequential
+            from .export.torch_export import to_sequential
         except ImportError as err:
             if err.name != "torch":
                 raise
@@ -213,7 +213,7 @@ class Weights:
     def to_onnx(self) -> Any:
         """The network as a checked onnx.ModelProto (needs gatenet[onnx]); see onnx_export."""
         try:
-            from .onnx_export import to_onnx
+            from .export.onnx_export import to_onnx
         except ImportError as err:
             if err.name != "onnx":
                 raise

@@ -1,21 +1,11 @@
-"""The one table of RPCs that Client and AsyncClient call: request, parser, retry and route."""
+"""The one table of RPCs that Client and AsyncClient call: method, parser, retry and route."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from .messages import (
-    build_train_request,
-    delete_request,
-    get_model_request,
-    health_request,
-    import_request,
-    list_request,
-    predict_request,
-    weights_request,
-)
 from .results import (
     ModelInfo,
     Prediction,
@@ -26,8 +16,6 @@ from .results import (
     model_page,
 )
 
-P = ParamSpec("P")
-Req = TypeVar("Req")
 Res = TypeVar("Res")
 Out = TypeVar("Out")
 Metadata = tuple[tuple[str, str], ...]
@@ -48,20 +36,19 @@ def _model(request: _Addressed) -> str:
 
 
 @dataclass(frozen=True)
-class Rpc(Generic[P, Req, Res, Out]):
+class Rpc(Generic[Res, Out]):
     """One RPC as the clients call it."""
 
     service: str  # "gate" (gatenet.v1.GateService) or "health" (grpc.health.v1.Health)
     method: str  # the stub's method name
-    build: Callable[P, Req]  # the request, from the client method's arguments
     parse: Callable[[Res], Out]  # the typed result (of each event, for a stream)
     idempotent: bool  # safe to repeat, so retried on UNAVAILABLE
-    route: Callable[[Req], str] | None = None  # the routing key of calls addressed to one model
+    route: Callable[[Any], str] | None = None  # the routing key of calls addressed to one model
     # A stream's last event: the client reads the call's status before handing it over, so a
     # caller that stops there (as it naturally does) leaves a call that ended OK, not CANCELLED.
     last: Callable[[Out], bool] | None = None
 
-    def metadata(self, request: Req, base: Metadata) -> Metadata:
+    def metadata(self, request: Any, base: Metadata) -> Metadata:
         """The call's metadata: base (the token), plus the routing header if addressed."""
         key = None if self.route is None else self.route(request)
         if key is None or len(key) > ROUTING_MAX or not (key.isascii() and key.isprintable()):
@@ -69,21 +56,20 @@ class Rpc(Generic[P, Req, Res, Out]):
         return (*base, (ROUTING_HEADER, key))
 
 
-AnyRpc = Rpc[..., Any, Any, Any]
+AnyRpc = Rpc[Any, Any]
 
-TRAIN = Rpc("gate", "Train", build_train_request, ModelInfo.from_proto, idempotent=False)
+TRAIN = Rpc("gate", "Train", ModelInfo.from_proto, idempotent=False)
 TRAIN_STREAM = Rpc(
     "gate",
     "TrainStream",
-    build_train_request,
     event_result,
     idempotent=False,
     last=lambda event: isinstance(event, ModelInfo),
 )
-PREDICT = Rpc("gate", "Predict", predict_request, Prediction.from_proto, True, _model)
-GET_WEIGHTS = Rpc("gate", "GetWeights", weights_request, Weights.from_proto, True, _model)
-LIST_MODELS = Rpc("gate", "ListModels", list_request, model_page, idempotent=True)
-GET_MODEL = Rpc("gate", "GetModel", get_model_request, ModelInfo.from_proto, True, _model)
-DELETE_MODEL = Rpc("gate", "DeleteModel", delete_request, deleted_id, False, _model)
-IMPORT_MODEL = Rpc("gate", "ImportModel", import_request, ModelInfo.from_proto, idempotent=False)
-HEALTH = Rpc("health", "Check", health_request, health_status, idempotent=True)
+PREDICT = Rpc("gate", "Predict", Prediction.from_proto, True, _model)
+GET_WEIGHTS = Rpc("gate", "GetWeights", Weights.from_proto, True, _model)
+LIST_MODELS = Rpc("gate", "ListModels", model_page, idempotent=True)
+GET_MODEL = Rpc("gate", "GetModel", ModelInfo.from_proto, True, _model)
+DELETE_MODEL = Rpc("gate", "DeleteModel", deleted_id, False, _model)
+IMPORT_MODEL = Rpc("gate", "ImportModel", ModelInfo.from_proto, idempotent=False)
+HEALTH = Rpc("health", "Check", health_status, idempotent=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mypy on gatenet.server and gatenet.client as installed. The editable install maps folders to
+# mypy on gatenet.server, gatenet.client and gatenet.vocabulary as installed. The editable install maps folders to
 # packages through an import hook mypy cannot follow, so mirror that mapping with symlinks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +10,5 @@ mkdir "$tree/gatenet"
 for entry in proto/gatenet/*; do ln -s "$PWD/$entry" "$tree/gatenet/"; done
 ln -s "$PWD/server" "$tree/gatenet/server"
 ln -s "$PWD/client" "$tree/gatenet/client"
-MYPYPATH=$tree "$PY" -m mypy -p gatenet.server -p gatenet.client "$@"
+ln -s "$PWD/vocabulary" "$tree/gatenet/vocabulary"
+MYPYPATH=$tree "$PY" -m mypy -p gatenet.server -p gatenet.client -p gatenet.vocabulary "$@"

@@ -41,6 +41,8 @@ from prometheus_client import CollectorRegistry
 
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
+from gatenet.vocabulary import enums, gates
+from gatenet.vocabulary.wire import length_delimited, tag, varint
 
 GATE = "/gatenet.v1.GateService/"
 HEALTH = "/grpc.health.v1.Health/"
@@ -78,31 +80,9 @@ STRINGS = (
     b"0" * 32,
     b"%s%n{}'\"",
 )
-GATE_NAMES = ("AND", "OR", "NAND", "NOR", "XOR", "XNOR", "NOT", "IMPLY", "NIMPLY", "BUFFER")
 
 
 # -- the wire, by hand ----------------------------------------------------------------------
-
-
-def varint(n: int) -> bytes:
-    """Protobuf's base-128 varint; a negative n as its 64-bit two's complement (10 bytes)."""
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def tag(number: int, wire_type: int) -> bytes:
-    """A field key: its number and wire type."""
-    return varint(number << 3 | wire_type)
-
-
-def length_delimited(number: int, payload: bytes) -> bytes:
-    """A string, bytes, message or packed field."""
-    return tag(number, 2) + varint(len(payload)) + payload
 
 
 def scalar(number: int, wire_type: int, payload: bytes) -> bytes:
@@ -264,7 +244,6 @@ def mutate(rng: random.Random, base: bytes, desc: Descriptor) -> tuple[bytes, st
 
 # -- Train recipes -----------------------------------------------------------------------------
 
-ARITY = {"NOT": 1, "BUFFER": 1}  # the other gates' natural arity is 2
 RECIPE_OPTIONS: dict[str, list[object]] = {
     "steps": [1, 2, 50, 1000, 1_000_000],
     "restarts": [1, 2, 12, 100, 1024],
@@ -286,10 +265,9 @@ def _make_coherent(request: pb.TrainRequest) -> None:
         request.ClearField("momentum")
     elif request.HasField("momentum"):
         request.optimizer = pb.OPTIMIZER_SGD
-    if request.gate.name.strip().upper() in ("NOT", "BUFFER"):
-        request.gate.num_inputs = 0
-    elif request.gate.name.strip().upper() in ("IMPLY", "NIMPLY"):
-        request.gate.num_inputs = 2
+    rule = gates.gate(request.gate.name)
+    if rule is not None and rule.most is not None:  # a gate of fixed arity: its natural one
+        request.gate.num_inputs = rule.natural
     if request.HasField("seed") and request.seed > 2**64 - 1025:
         request.seed = 2**64 - 1025  # restart k uses seed + k: it must stay a uint64
 
@@ -428,11 +406,12 @@ class FuzzRequests:
         """Fill one of the three tasks; return its number of inputs."""
         rng, roll = self.rng, self.rng.random()
         if roll < 0.45:
-            name = rng.choice(GATE_NAMES)
-            request.gate.name = name if rng.random() < 0.9 else f" {name.lower()} "
-            n = rng.choice([0, ARITY.get(name, 2), 3, 12])
+            name = rng.choice(gates.GATE_NAMES)
+            request.gate.name = name.upper() if rng.random() < 0.9 else f" {name} "
+            natural = gates.GATES[name].natural
+            n = rng.choice([0, natural, 3, 12])
             request.gate.num_inputs = n
-            return n or ARITY.get(name, 2)
+            return n or natural
         if roll < 0.75:
             n = rng.choice([1, 2, 3, 8, 12])
             request.truth_table.num_inputs = n
@@ -837,11 +816,11 @@ def prepare(target: str, metadata: Metadata = ()) -> tuple[Targets, dict[str, pb
 
 def weights_json(weights: pb.GetWeightsResponse) -> str:
     """The document `gatenet weights --json` writes for these weights."""
-    activation = pb.Activation.Name(weights.spec.network.activation)
+    activation = enums.enum_name("activation", weights.spec.network.activation)
     return json.dumps(
         {
             "model_id": weights.model_id,
-            "activation": activation.removeprefix("ACTIVATION_").lower(),
+            "activation": activation,
             "spec": json_format.MessageToDict(weights.spec, preserving_proto_field_name=True),
             "tensors": {
                 t.name: {"shape": list(t.shape), "values": list(t.values)} for t in weights.tensors
@@ -856,11 +835,7 @@ def answers(
     """Each kept model's answer to fixed rows: every 0/1 row, or the wide model's own rows."""
     out = {}
     for ref, inputs in targets.kept:
-        rows = (
-            _WIDE_ROWS
-            if inputs > 8
-            else [[(k >> i) & 1 for i in range(inputs)] for k in range(2**inputs)]
-        )
+        rows = _WIDE_ROWS if inputs > 8 else gates.table_inputs(inputs).tolist()
         request = pb.PredictRequest(model=ref, inputs=[float(v) for row in rows for v in row])
         out[ref] = stub.Predict(request, timeout=30, metadata=metadata)
     return out

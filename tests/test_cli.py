@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gatenet.client import build_train_request, cli
-from gatenet.client.commands import train_options
+from gatenet.client.cli.commands import train_options
 from gatenet.v1 import gatenet_pb2 as pb
 
 

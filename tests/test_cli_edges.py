@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gatenet.client.render import ProgressBar
+from gatenet.client.cli.render import ProgressBar
 from gatenet.client.results import Progress
 
 pytestmark = pytest.mark.slow  # real processes or many trainings: make test's second step

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gatenet.client import Client, cli
-from gatenet.client.options import GATES
+from gatenet.vocabulary.gates import GATE_NAMES
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -86,7 +86,7 @@ def test_a_nan_input_names_its_row_and_column(server, capsys):
 
 
 def test_summaries_never_print_minus_zero(server, capsys):
-    from gatenet.client import render
+    from gatenet.client.cli import render
     from gatenet.client.results import ModelInfo
 
     info = ModelInfo(
@@ -183,4 +183,4 @@ def test_gate_completion_offers_the_gates(tmp_path, monkeypatch):
     result = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     offered = [word.rstrip() for word in out.read_text().split("\n")]
-    assert offered == list(GATES)
+    assert offered == list(GATE_NAMES)

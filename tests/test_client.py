@@ -20,9 +20,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gatenet.client import AsyncClient, Client, ClientError, ModelInfo, Progress
 from gatenet.client import build_train_request as build
-from gatenet.client.options import choices
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
+from gatenet.vocabulary.enums import choices
 
 XOR_ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from gatenet.client import Client, Weights, build_train_request, cli
-from gatenet.client.commands import train_options
+from gatenet.client.cli.commands import train_options
+from gatenet.client.export.model_files import is_safetensors
 from gatenet.client.messages import import_request
-from gatenet.client.model_files import is_safetensors
 
 ROWS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 
@@ -111,7 +111,7 @@ def test_onnx_export_predicts_like_the_server(client, tmp_path, capsys, hidden, 
 
 def test_onnx_model_passes_the_checker_with_the_stated_opset(client):
     onnx = pytest.importorskip("onnx")
-    from gatenet.client import onnx_export
+    from gatenet.client.export import onnx_export
 
     model = client.get_weights(client.train(gate="and", hidden_sizes=[2], steps=20)).to_onnx()
     onnx.checker.check_model(model, full_check=True)

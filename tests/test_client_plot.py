@@ -11,7 +11,7 @@ import pytest
 from gatenet.client import Client, cli
 
 imread = pytest.importorskip("matplotlib.image").imread  # only with the plot extra
-plot = pytest.importorskip("gatenet.client.plot")
+plot = pytest.importorskip("gatenet.client.cli.plot")
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

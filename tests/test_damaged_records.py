@@ -15,7 +15,7 @@ import pytest
 from safetensors.numpy import load, save
 
 from gatenet.client import Client, ClientError
-from gatenet.client.render import models_table
+from gatenet.client.cli.render import models_table
 from gatenet.server.app import GatenetServer
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc

@@ -18,6 +18,8 @@ from array import array
 
 import numpy as np
 
+from gatenet.vocabulary.layers import bias_name, weight_name
+
 # Models with up to this many inputs answer rows of 0s and 1s from their truth table:
 # at most 256 entries of 5 bytes, held as two ready array views (~420 bytes for 2 inputs).
 TABLE_INPUTS = 8
@@ -93,9 +95,9 @@ class CompiledModel:
         parts: list[np.ndarray] = []
         shapes: list[tuple[int, int]] = []
         i = 0
-        while f"layers.{i}.weight" in weights:
-            w = np.asarray(weights[f"layers.{i}.weight"], dtype=np.float32)
-            b = np.asarray(weights[f"layers.{i}.bias"], dtype=np.float32)
+        while weight_name(i) in weights:
+            w = np.asarray(weights[weight_name(i)], dtype=np.float32)
+            b = np.asarray(weights[bias_name(i)], dtype=np.float32)
             if w.ndim != 2 or b.shape != (w.shape[1],):
                 raise ValueError(f"layer {i}: weight {w.shape} and bias {b.shape} do not fit")
             if shapes and shapes[-1][1] != w.shape[0]:
@@ -135,8 +137,8 @@ class CompiledModel:
         """The layers by tensor name: contiguous [in, out] weights and [out] biases."""
         named = {}
         for i, (wt, b) in enumerate(self._layers()):
-            named[f"layers.{i}.weight"] = np.ascontiguousarray(wt.T)
-            named[f"layers.{i}.bias"] = b.copy()
+            named[weight_name(i)] = np.ascontiguousarray(wt.T)
+            named[bias_name(i)] = b.copy()
         return named
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gatenet.vocabulary.layers import bias_name, weight_name
+
 _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sigmoid": lambda z: 0.5 + 0.5 * np.tanh(0.5 * z),  # no overflow for any finite z
     "tanh": np.tanh,
@@ -35,8 +37,8 @@ def logits(weights: dict[str, np.ndarray], activation: str, x: np.ndarray) -> np
     layers = len(weights) // 2
     h = x.astype(np.float64)
     for i in range(layers):
-        z = h @ weights[f"layers.{i}.weight"].astype(np.float64)
-        z += weights[f"layers.{i}.bias"].astype(np.float64)
+        z = h @ weights[weight_name(i)].astype(np.float64)
+        z += weights[bias_name(i)].astype(np.float64)
         h = _ACTIVATIONS[activation](z) if i < layers - 1 else z
     return np.asarray(h[:, 0])
 

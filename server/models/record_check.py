@@ -14,9 +14,16 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
-from gatenet.server.models.inference import ACTIVATIONS
 from gatenet.server.storage import ModelMeta
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet.vocabulary import enums
+from gatenet.vocabulary.layers import (
+    ACTIVATIONS,
+    bias_name,
+    layer_count,
+    parameter_names,
+    weight_name,
+)
 
 _WHY = 120  # characters of a parser's message a reason repeats
 
@@ -48,7 +55,9 @@ def _document(meta: ModelMeta) -> tuple[pb.ModelInfo, int]:
     if info.num_inputs != num_inputs:
         raise ValueError(f"info.num_inputs {info.num_inputs} is not num_inputs {num_inputs}")
     network = info.spec.network
-    if network.activation and pb.Activation.Name(network.activation) != _enum(activation):
+    if network.activation and pb.Activation.Name(network.activation) != enums.full_name(
+        "activation", activation
+    ):
         raise ValueError(
             f"info's network activation {pb.Activation.Name(network.activation)}"
             f" is not {activation!r}"
@@ -56,19 +65,14 @@ def _document(meta: ModelMeta) -> tuple[pb.ModelInfo, int]:
     return info, num_inputs
 
 
-def _enum(activation: str) -> str:
-    return f"ACTIVATION_{activation.upper()}"
-
-
 def _tensors(tensors: Mapping[str, np.ndarray], num_inputs: int, network: pb.Network) -> None:
-    layers = sum(1 for name in tensors if name.endswith(".weight"))
-    expected = [f"layers.{i}.{kind}" for i in range(layers) for kind in ("weight", "bias")]
-    if not layers or set(tensors) != set(expected):
+    layers = layer_count(tensors)
+    if not layers or set(tensors) != set(parameter_names(layers)):
         found = sorted(tensors)[:6]
         raise ValueError(f"tensors must be layers.0.weight, layers.0.bias, ...; found {found}")
     width = num_inputs
     for i in range(layers):
-        w, b = tensors[f"layers.{i}.weight"], tensors[f"layers.{i}.bias"]
+        w, b = tensors[weight_name(i)], tensors[bias_name(i)]
         if w.ndim != 2 or w.shape[0] != width or b.shape != (w.shape[1],):
             raise ValueError(
                 f"layer {i}: weight {_shape(w)} and bias {_shape(b)} do not follow {width} inputs"
@@ -76,7 +80,7 @@ def _tensors(tensors: Mapping[str, np.ndarray], num_inputs: int, network: pb.Net
         width = int(w.shape[1])
     if width != 1:
         raise ValueError(f"the output layer has {width} units; a model has 1")
-    hidden = [int(tensors[f"layers.{i}.weight"].shape[1]) for i in range(layers - 1)]
+    hidden = [int(tensors[weight_name(i)].shape[1]) for i in range(layers - 1)]
     declared: list[int] | None = list(network.hidden_sizes) or None
     if network.no_hidden_layers:
         declared = []

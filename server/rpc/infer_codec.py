@@ -22,6 +22,7 @@ import numpy as np
 from gatenet.inference import grpc_service_pb2 as v2
 from gatenet.server.errors import InvalidArgument, NotFound, clip
 from gatenet.server.rpc import predict_codec
+from gatenet.vocabulary.wire import LENGTH, tag, varint
 
 INPUT = "inputs"
 PROBABILITY = "probability"
@@ -223,7 +224,7 @@ def encode(call: InferCall, probabilities: np.ndarray, labels: np.ndarray) -> by
     for name in call.outputs:
         # float32 probabilities and 0/1 label bytes: already what FP32 and BOOL are raw.
         values = probabilities if name == PROBABILITY else labels
-        parts += (_RAW_OUTPUT, predict_codec.varint(values.nbytes), values.data)
+        parts += (_RAW_OUTPUT, varint(values.nbytes), values.data)
     return b"".join(parts)
 
 
@@ -236,8 +237,8 @@ def _described(outputs: tuple[str, ...], rows: int) -> bytes:
     return response.SerializeToString()
 
 
-_RAW_OUTPUT = predict_codec.varint(
-    v2.ModelInferResponse.DESCRIPTOR.fields_by_name["raw_output_contents"].number << 3 | 2
+_RAW_OUTPUT = tag(
+    v2.ModelInferResponse.DESCRIPTOR.fields_by_name["raw_output_contents"].number, LENGTH
 )
 
 

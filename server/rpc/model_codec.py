@@ -24,9 +24,11 @@ from safetensors.numpy import save as save_safetensors
 from gatenet.server.errors import DataLoss, InvalidArgument
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.storage import ModelMeta
-from gatenet.server.storage.checksum import file_checksum
-from gatenet.server.training.spec import ACTIVATIONS, Limits
+from gatenet.server.training.spec import Limits
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet.vocabulary import enums
+from gatenet.vocabulary.layers import ACTIVATIONS, layer_count, parameter_names, weight_name
+from gatenet.vocabulary.model_file import file_checksum
 
 FORMAT = "1"  # gatenet_format in safetensors metadata
 
@@ -158,7 +160,7 @@ class ImportedFile:
         network = info.spec.network
         network.hidden_sizes[:] = [n_out for _, n_out in self.compiled.layout.shapes[:-1]]
         network.no_hidden_layers = len(self.compiled.layout.shapes) == 1
-        network.activation = pb.Activation.Value(f"ACTIVATION_{self.activation.upper()}")  # type: ignore[assignment]
+        network.activation = enums.enum_value("activation", self.activation)  # type: ignore[assignment]
         return info
 
 
@@ -235,13 +237,13 @@ def _original_info(raw: Any, field: str) -> pb.ModelInfo | None:
 def _activation_of(info: pb.ModelInfo | None) -> str:
     if info is None or not info.spec.network.activation:
         return ""
-    return pb.Activation.Name(info.spec.network.activation).removeprefix("ACTIVATION_").lower()
+    return enums.enum_name("activation", info.spec.network.activation)
 
 
 def _checked(tensors: dict[str, np.ndarray], field: str, limits: Limits) -> dict[str, np.ndarray]:
     """Layer tensors in order, float32, finite, within the parameter limit."""
-    layers = sum(1 for name in tensors if name.endswith(".weight"))
-    expected = [f"layers.{i}.{kind}" for i in range(layers) for kind in ("weight", "bias")]
+    layers = layer_count(tensors)
+    expected = parameter_names(layers)
     missing = [name for name in expected if name not in tensors]
     extra = sorted(set(tensors) - set(expected))
     if not layers or missing or extra:
@@ -262,7 +264,8 @@ def _checked(tensors: dict[str, np.ndarray], field: str, limits: Limits) -> dict
         if not np.isfinite(t).all():
             raise InvalidArgument(field, f"{name} holds NaN or infinite values")
         out[name] = t
-    inputs = out["layers.0.weight"].shape[0] if out["layers.0.weight"].ndim == 2 else 0
+    first = out[weight_name(0)]
+    inputs = first.shape[0] if first.ndim == 2 else 0
     if not 1 <= inputs <= limits.max_features:
         raise InvalidArgument(field, f"{inputs} inputs is outside 1..{limits.max_features}")
     return out

@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError
 
 from gatenet.server.errors import InvalidArgument
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet.vocabulary.wire import LENGTH, tag, varint
 
 _F4 = np.dtype("<f4")
 _BIG_ENDIAN = sys.byteorder == "big"  # the wire's floats are little-endian
@@ -36,16 +37,6 @@ class PredictCall(NamedTuple):
     model: str
     inputs: Rows
     num_features: int
-
-
-def varint(n: int) -> bytes:
-    """n as a protobuf varint."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def decode(raw: bytes) -> PredictCall:
@@ -169,7 +160,7 @@ def _not_finite(values: array[float] | np.ndarray, columns: int) -> InvalidArgum
 
 def _packed_tag(field: str) -> bytes:
     number = pb.PredictResponse.DESCRIPTOR.fields_by_name[field].number
-    return varint(number << 3 | 2)  # wire type 2: length-delimited
+    return tag(number, LENGTH)
 
 
 _MODEL_ID = _packed_tag("model_id")

@@ -20,18 +20,9 @@ from gatenet.server.training.spec import (
     TrainSpec,
 )
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet.vocabulary import enums
 
-# (request field, proto enum, value prefix)
-_ENUMS: dict[str, tuple[Any, str]] = {
-    "activation": (pb.Activation, "ACTIVATION_"),
-    "method": (pb.Method, "METHOD_"),
-    "loss": (pb.Loss, "LOSS_"),
-    "reduction": (pb.Reduction, "REDUCTION_"),
-    "optimizer": (pb.Optimizer, "OPTIMIZER_"),
-    "schedule": (pb.Schedule, "SCHEDULE_"),
-    "init": (pb.Init, "INIT_"),
-}
-_TOP_ENUMS = tuple(name for name in _ENUMS if name != "activation")  # TrainRequest's own
+_TOP_ENUMS = tuple(name for name in enums.ENUMS if name != "activation")  # TrainRequest's own
 _OPTIONAL = (
     "learning_rate",
     "momentum",
@@ -49,20 +40,11 @@ _MAX_TENSOR_DIMS = 2  # parameters are weights [in, out] and biases [out]
 
 def _enum_name(field: str, value: int) -> str | None:
     """Proto enum number -> lower-case domain name; 0 (unspecified) -> None."""
-    if value == 0:
-        return None
-    enum, prefix = _ENUMS[field]
     try:
-        return enum.Name(value)[len(prefix) :].lower()
+        return enums.enum_name(field, value) or None
     except ValueError:
-        allowed = ", ".join(n[len(prefix) :].lower() for n in enum.keys()[1:])
+        allowed = ", ".join(enums.choices(field))
         raise InvalidArgument(field, f"{value} is not a known value; allowed: {allowed}") from None
-
-
-def enum_value(field: str, name: str) -> Any:
-    """Lower-case domain name -> proto enum number."""
-    enum, prefix = _ENUMS[field]
-    return enum.Value(prefix + name.upper())
 
 
 def _dataset(request: pb.TrainRequest, limits: Limits) -> Dataset:
@@ -160,9 +142,9 @@ def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
     _task(request, recipe.dataset)
     request.network.hidden_sizes[:] = list(recipe.hidden_sizes)
     request.network.no_hidden_layers = not recipe.hidden_sizes
-    request.network.activation = enum_value("activation", recipe.activation)
+    request.network.activation = enums.enum_value("activation", recipe.activation)  # type: ignore[assignment]
     for field in _TOP_ENUMS:
-        setattr(request, field, enum_value(field, getattr(recipe, field)))
+        setattr(request, field, enums.enum_value(field, getattr(recipe, field)))
     for field in _OPTIONAL:
         setattr(request, field, getattr(recipe, field))
     if recipe.initial_weights is not None:

@@ -1,10 +1,7 @@
-"""Checksums: of a stored record's bytes, and of the tensors a model file carries.
+"""Checksums of a stored record's bytes (a model file's: gatenet.vocabulary.model_file).
 
 A record's checksum holds one SHA-256 per half (metadata text, tensor bytes), so a
-read of the metadata alone verifies what it read. A file's checksum covers what
-changes its answers (activation, tensor names, shapes and values) in a canonical
-form, so the safetensors and JSON files of one model carry the same one; the
-client computes it the same way (client/model_files.py).
+read of the metadata alone verifies what it read.
 """
 
 from __future__ import annotations
@@ -12,9 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
-
-import numpy as np
 
 from .errors import CorruptRecord
 
@@ -43,13 +37,3 @@ def verify_record(
         raise CorruptRecord(model_id, "metadata does not match its checksum")
     if blob is not None and not hmac.compare_digest(parts[2], _hex(blob)):
         raise CorruptRecord(model_id, "tensors do not match their checksum")
-
-
-def file_checksum(activation: str, tensors: Mapping[str, np.ndarray]) -> str:
-    """sha256:<hex> of activation, then each tensor by name: name, shape, float32 LE bytes."""
-    digest = hashlib.sha256(f"gatenet-model-file 1\n{activation}\n".encode())
-    for name in sorted(tensors):
-        value = np.ascontiguousarray(tensors[name], dtype="<f4")
-        digest.update(f"{name}\n{list(value.shape)}\n".encode())
-        digest.update(value.tobytes())
-    return PREFIX + digest.hexdigest()

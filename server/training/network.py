@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from gatenet.server.training.shapes import Shape, layer_shapes, parameter_count
+from gatenet.vocabulary.layers import bias_name, weight_name
 
 __all__ = ["Params", "initialise", "forward_logits", "layer_shapes"]
 
@@ -45,8 +46,8 @@ class Params:
             off += r * fi * fo
             biases = flat[off : off + r * fo].reshape(r, fo)
             off += r * fo
-            out[f"layers.{i}.weight"] = np.array(weights[k], dtype=np.float32)
-            out[f"layers.{i}.bias"] = np.array(biases[k], dtype=np.float32)
+            out[weight_name(i)] = np.array(weights[k], dtype=np.float32)
+            out[bias_name(i)] = np.array(biases[k], dtype=np.float32)
         return out
 
 
@@ -83,8 +84,8 @@ def initialise(
     with torch.no_grad():
         for i, (w, b) in enumerate(zip(params.weights, params.biases, strict=True)):
             if initial is not None:
-                w.copy_(torch.from_numpy(initial[f"layers.{i}.weight"]).expand_as(w))
-                b.copy_(torch.from_numpy(initial[f"layers.{i}.bias"]).expand_as(b))
+                w.copy_(torch.from_numpy(initial[weight_name(i)]).expand_as(w))
+                b.copy_(torch.from_numpy(initial[bias_name(i)]).expand_as(b))
         if initial is not None:
             return
         for k, gen in enumerate(gens):

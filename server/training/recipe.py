@@ -21,6 +21,7 @@ from gatenet.server.training.spec import (
     Recipe,
     TrainSpec,
 )
+from gatenet.vocabulary.layers import DEFAULT_ACTIVATION
 
 # Gradient-method defaults, tuned so every gate and every 2- and 3-input function fits on every
 # seed within a few milliseconds (bench/train.py measures it): Adam with a large step on a small
@@ -28,7 +29,6 @@ from gatenet.server.training.spec import (
 DEFAULT_HIDDEN = 4  # units of the one hidden layer, or 2 per input past two inputs (parity of
 # n inputs needs n units; 2n makes gradient descent find it: 8-input XOR in ~600 steps) ...
 DEFAULT_HIDDEN_MAX = 24  # ... up to 24 (12 table inputs), so 64-feature examples stay cheap
-DEFAULT_ACTIVATION = "tanh"  # zero-centred, so Adam's first steps move every unit
 DEFAULT_METHOD = "manual"  # no autograd graph: ~6x cheaper per step than autograd (bench)
 DEFAULT_LOSS = "bce"
 DEFAULT_REDUCTION = "mean"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gatenet.vocabulary import layers
+
 Shape = tuple[int, int]
 
 
@@ -15,15 +17,15 @@ def layer_shapes(num_inputs: int, hidden_sizes: Sequence[int]) -> list[Shape]:
 
 def parameter_names(shapes: Sequence[Shape]) -> list[str]:
     """Parameter names in their canonical order: layers.0.weight, layers.0.bias, ..."""
-    return [f"layers.{i}.{kind}" for i in range(len(shapes)) for kind in ("weight", "bias")]
+    return layers.parameter_names(len(shapes))
 
 
 def parameter_shapes(shapes: Sequence[Shape]) -> dict[str, tuple[int, ...]]:
     """Name -> shape of one restart's parameter (weight [fan_in, fan_out], bias [fan_out])."""
     out: dict[str, tuple[int, ...]] = {}
     for i, (fi, fo) in enumerate(shapes):
-        out[f"layers.{i}.weight"] = (fi, fo)
-        out[f"layers.{i}.bias"] = (fo,)
+        out[layers.weight_name(i)] = (fi, fo)
+        out[layers.bias_name(i)] = (fo,)
     return out
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu")
+from gatenet.vocabulary.layers import ACTIVATIONS as ACTIVATIONS  # re-exported
+
 METHODS = ("autograd", "manual", "perceptron")
 LOSSES = ("bce", "mse")
 REDUCTIONS = ("mean", "sum")

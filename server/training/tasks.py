@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from gatenet.server.errors import InvalidArgument, clip
 from gatenet.server.training.spec import Dataset, Limits
-
-# name -> (smallest arity, largest arity or None for max_table_inputs, natural arity, rule);
-# a rule maps the 0/1 input matrix [rows, n] to 0/1 targets.
-_Rule = Callable[[np.ndarray], Any]
-_GATES: dict[str, tuple[int, int | None, int, _Rule]] = {
-    "AND": (2, None, 2, lambda x: x.all(axis=1)),
-    "OR": (2, None, 2, lambda x: x.any(axis=1)),
-    "NAND": (2, None, 2, lambda x: ~x.all(axis=1)),
-    "NOR": (2, None, 2, lambda x: ~x.any(axis=1)),
-    "XOR": (2, None, 2, lambda x: x.sum(axis=1) % 2 == 1),  # parity
-    "XNOR": (2, None, 2, lambda x: x.sum(axis=1) % 2 == 0),
-    "NOT": (1, 1, 1, lambda x: ~x[:, 0]),
-    "BUFFER": (1, 1, 1, lambda x: x[:, 0]),
-    "IMPLY": (2, 2, 2, lambda x: ~x[:, 0] | x[:, 1]),
-    "NIMPLY": (2, 2, 2, lambda x: x[:, 0] & ~x[:, 1]),
-}
-GATE_NAMES = tuple(_GATES)
-
-
-def table_inputs(num_inputs: int) -> np.ndarray:
-    """All 2^n input rows as 0/1 float32, row order 00..0, 00..1, ... (first input = MSB)."""
-    rows = np.arange(2**num_inputs)[:, None]
-    shifts = np.arange(num_inputs - 1, -1, -1)[None, :]
-    return ((rows >> shifts) & 1).astype(np.float32)
+from gatenet.vocabulary.gates import GATE_NAMES, gate, gate_targets, table_inputs
 
 
 def gate_task(name: str, num_inputs: int, limits: Limits) -> Dataset:
     """The truth table of a named gate (case-insensitive); num_inputs 0 = natural arity."""
-    key = name.strip().upper()
-    if key not in _GATES:
-        known = ", ".join(GATE_NAMES)
+    rule = gate(name)
+    if rule is None:
+        known = ", ".join(GATE_NAMES).upper()
         raise InvalidArgument("gate.name", f"{clip(name)!r} is not a gate; known: {known}")
-    low, high, natural, rule = _GATES[key]
-    n = natural if num_inputs == 0 else int(num_inputs)
+    key = name.strip().upper()
+    low, high = rule.fewest, rule.most
+    n = rule.natural if num_inputs == 0 else int(num_inputs)
     top = limits.max_table_inputs if high is None else high
     if not low <= n <= top:
         allowed = f"exactly {low}" if low == top else f"{low}..{top}"
@@ -50,8 +27,9 @@ def gate_task(name: str, num_inputs: int, limits: Limits) -> Dataset:
             raise InvalidArgument("gate.num_inputs", f"{n} exceeds the limit {top} for {key}")
         raise InvalidArgument("gate.num_inputs", f"{n} is not allowed for {key}: {allowed}")
     inputs = table_inputs(n)
-    targets = rule(inputs.astype(bool)).astype(np.float32)
-    return Dataset(kind="gate", label=key.lower(), inputs=inputs, targets=targets)
+    return Dataset(
+        kind="gate", label=key.lower(), inputs=inputs, targets=gate_targets(rule, inputs)
+    )
 
 
 def truth_table_task(num_inputs: int, outputs: Sequence[int], limits: Limits) -> Dataset:

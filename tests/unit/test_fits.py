@@ -8,8 +8,9 @@ import pytest
 
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Limits, TrainSpec
-from gatenet.server.training.tasks import GATE_NAMES, gate_task, truth_table_task
+from gatenet.server.training.tasks import gate_task, truth_table_task
 from gatenet.server.training.trainer import train
+from gatenet.vocabulary.gates import GATE_NAMES
 
 LIMITS = Limits()
 N_ARY = ("AND", "OR", "NAND", "NOR", "XOR", "XNOR")

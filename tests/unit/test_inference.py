@@ -13,6 +13,7 @@ from gatenet.server.errors import InvalidArgument
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.rpc import predict_codec
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet.vocabulary.layers import ACTIVATIONS
 
 
 def packed(values) -> bytes:
@@ -34,7 +35,6 @@ def run(model: CompiledModel, values, num_features: int = 0, max_rows: int = 655
     return pb.PredictResponse.FromString(raw), count
 
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu")
 SHAPES = ((2,), (2, 4), (3, 2), (2, 10, 10, 10), (5, 6, 3))  # inputs, then hidden widths
 
 

@@ -9,13 +9,8 @@ import pytest
 
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.training.spec import Limits
-from gatenet.server.training.tasks import (
-    GATE_NAMES,
-    examples_task,
-    gate_task,
-    table_inputs,
-    truth_table_task,
-)
+from gatenet.server.training.tasks import examples_task, gate_task, truth_table_task
+from gatenet.vocabulary.gates import GATE_NAMES, table_inputs
 
 LIMITS = Limits()
 
@@ -56,16 +51,16 @@ def test_gate_truth_tables_at_natural_arity(name: str, expected: list[int]) -> N
 def test_gate_names_are_case_insensitive_and_all_listed() -> None:
     assert targets("xor") == targets("Xor") == targets("XOR")
     assert set(GATE_NAMES) == {
-        "AND",
-        "OR",
-        "NAND",
-        "NOR",
-        "XOR",
-        "XNOR",
-        "NOT",
-        "BUFFER",
-        "IMPLY",
-        "NIMPLY",
+        "and",
+        "or",
+        "nand",
+        "nor",
+        "xor",
+        "xnor",
+        "not",
+        "buffer",
+        "imply",
+        "nimply",
     }
 
 

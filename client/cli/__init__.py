@@ -7,10 +7,10 @@ import importlib
 import os
 import sys
 
-from .cli_parser import UsageError, build_parser
-from .client import Client
-from .errors import ClientError, MissingExtra
-from .results import json_text
+from ..client import Client
+from ..errors import ClientError, MissingExtra
+from ..results import json_text
+from .parser import UsageError, build_parser
 
 SERVER_EXTRA_HINT = "gatenet serve needs the server extra: pip install 'gatenet[server]'"
 SERVER_EXTRA = {"torch", "prometheus_client", "safetensors", "grpc_reflection"}
@@ -130,7 +130,3 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

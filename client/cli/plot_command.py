@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..client import Client
 from . import plot, tasks
-from .client import Client
 
 GRID = 121  # points per axis of a surface; 121^2 rows is one Predict well under its row limit
 

@@ -7,16 +7,18 @@ import os
 from importlib import metadata
 from typing import Any, NoReturn
 
+from gatenet.vocabulary.enums import choices
+from gatenet.vocabulary.gates import GATE_NAMES
+
+from ..channel import DEFAULT_TARGET
+from ..export.model_files import FORMATS
 from . import commands
-from .channel import DEFAULT_TARGET
-from .model_files import FORMATS
-from .options import GATES, choices
 
 DEFAULT_PLOT_SIZE = (800, 600)
 
 
 class UsageError(Exception):
-    """A command line argparse refuses; cli.py reports it (as JSON too under --json)."""
+    """A command line argparse refuses; main() reports it (as JSON too under --json)."""
 
     def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
         super().__init__(message)
@@ -32,7 +34,7 @@ class Parser(argparse.ArgumentParser):
 
 def _gates(**_: object) -> tuple[str, ...]:
     """Shell completion of --gate: the gate names, not the files argcomplete offers by default."""
-    return GATES
+    return GATE_NAMES
 
 
 def version() -> str:
@@ -92,7 +94,7 @@ def _choice(option: str) -> dict[str, Any]:
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model and print its summary")
     task = p.add_argument_group("task (one of)").add_mutually_exclusive_group(required=True)
-    gate = task.add_argument("--gate", help=f"a named gate: {', '.join(GATES)}")
+    gate = task.add_argument("--gate", help=f"a named gate: {', '.join(GATE_NAMES)}")
     gate.completer = _gates  # argcomplete reads this attribute
     task.add_argument(
         "--table",

@@ -8,7 +8,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .layers import layers
+from gatenet.vocabulary.layers import bias_name, weight_name
+
+from ..layers import layers
 
 OPSET = 17  # every op used (MatMul, Add, Sigmoid, Tanh, Relu, Greater, Cast) is older than this
 IR_VERSION = 8  # the IR version of opset 17; onnx's newest would shut out older runtimes
@@ -29,12 +31,12 @@ def to_onnx(
     x = INPUT
     for i, (weight, bias) in enumerate(found):
         last = i == len(found) - 1
-        initializers.append(numpy_helper.from_array(weight, f"layers.{i}.weight"))
-        nodes.append(helper.make_node("MatMul", [x, f"layers.{i}.weight"], [f"matmul{i}"]))
+        initializers.append(numpy_helper.from_array(weight, weight_name(i)))
+        nodes.append(helper.make_node("MatMul", [x, weight_name(i)], [f"matmul{i}"]))
         x = f"matmul{i}"
         if bias is not None:
-            initializers.append(numpy_helper.from_array(bias, f"layers.{i}.bias"))
-            nodes.append(helper.make_node("Add", [x, f"layers.{i}.bias"], [f"linear{i}"]))
+            initializers.append(numpy_helper.from_array(bias, bias_name(i)))
+            nodes.append(helper.make_node("Add", [x, bias_name(i)], [f"linear{i}"]))
             x = f"linear{i}"
         out = PROBABILITY if last else f"hidden{i}"
         nodes.append(helper.make_node("Sigmoid" if last else _NODES[activation], [x], [out]))

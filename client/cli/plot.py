@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..results import ModelInfo
 from . import render
-from .results import ModelInfo
 
 DPI = 100  # pixels per inch: a WxH request is a (W/DPI)x(H/DPI) inch figure
 LIMITS = (-0.25, 1.25)  # the square a 2-input surface covers, unless rows lie outside it

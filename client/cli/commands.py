@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from . import cli_input, model_files, render
-from .client import Client
-from .errors import ClientError, MissingExtra
-from .results import ModelInfo, json_text
+from ..client import Client
+from ..errors import ClientError, MissingExtra
+from ..export import model_files
+from ..results import ModelInfo, json_text
+from . import cli_input, render
 
 HEALTH_TIMEOUT = 10.0  # seconds; a health probe must answer even when no --timeout is given
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import activation, layers
+from ..layers import activation, layers
 
 _MODULES: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 

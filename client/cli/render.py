@@ -9,7 +9,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .results import ModelInfo, Prediction, Progress, Weights
+from gatenet.vocabulary import enums
+
+from ..results import ModelInfo, Prediction, Progress, Weights
 
 MAX_VALUES_SHOWN = 64  # bigger tensors print their shape only; --json has every value
 
@@ -67,13 +69,13 @@ def network_label(info: ModelInfo) -> str:
     """The layer widths and activation, e.g. "2-4-1 tanh"."""
     network = info.spec.get("network", {})
     sizes = [info.num_inputs, *network.get("hidden_sizes", []), 1]
-    activation = str(network.get("activation", "")).removeprefix("ACTIVATION_").lower()
+    activation = enums.short_name("activation", str(network.get("activation", "")))
     shape = "-".join(str(s) for s in sizes)
     return f"{shape} {activation}" if len(sizes) > 2 and activation else shape
 
 
 def _option(spec: dict[str, Any], key: str) -> str:
-    return str(spec.get(key, "-")).split("_", 1)[-1].lower()
+    return enums.short_name(key, str(spec[key])) if key in spec else "-"
 
 
 def recipe_label(spec: dict[str, Any]) -> str:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
 
 import numpy as np
 
-from .errors import ClientError
-from .results import Weights, json_text
+from gatenet.vocabulary.model_file import file_checksum
+
+from ..errors import ClientError
+from ..results import Weights, json_text
 
 FORMATS = ("safetensors", "json", "onnx")
 
@@ -44,20 +45,6 @@ def read_source(source: Source) -> bytes:
         return source.encode()
     with open(source, "rb") as f:
         return f.read()
-
-
-def file_checksum(activation: str, tensors: dict[str, np.ndarray]) -> str:
-    """sha256:<hex> of activation, then each tensor by name: name, shape, float32 LE bytes.
-
-    The server computes the same (gatenet.server.storage.checksum.file_checksum) for the
-    safetensors files it sends; the JSON files export writes carry it too.
-    """
-    digest = hashlib.sha256(f"gatenet-model-file 1\n{activation}\n".encode())
-    for name in sorted(tensors):
-        value = np.ascontiguousarray(tensors[name], dtype="<f4")
-        digest.update(f"{name}\n{list(value.shape)}\n".encode())
-        digest.update(value.tobytes())
-    return "sha256:" + digest.hexdigest()
 
 
 _DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2"}

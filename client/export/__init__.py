@@ -1,0 +1,1 @@
+"""The files a model leaves in: safetensors and JSON, ONNX, a torch module."""
