@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import NamedTuple
 
+from ..offload import LARGE_BYTES, run_if
 from .codec import decode_meta, decode_record, encode_record
 from .errors import CorruptRecord, InvalidPageToken
 from .protocol import ErrorHook
@@ -28,6 +29,11 @@ class Row(NamedTuple):
     model_id: str
     meta: str | bytes | None  # None: vanished between listing and reading
     tensors: bytes | None  # None unless asked for
+
+
+def _large(*texts: str | bytes | None) -> bool:
+    """Whether decoding these stored texts is work for the codec thread (offload.py)."""
+    return sum(len(t) for t in texts if t is not None) > LARGE_BYTES
 
 
 def parse_token(token: str) -> int:
@@ -58,7 +64,7 @@ class BaseStore(ABC):
 
     async def put(self, record: ModelRecord) -> None:
         """Write the record durably and atomically; NameTaken if its name is held."""
-        meta_text, blob = encode_record(record)
+        meta_text, blob = await run_if(record.size_bytes > LARGE_BYTES, encode_record, record)
         try:  # both backends store names as UTF-8 keys
             record.meta.name.encode("utf-8")
         except UnicodeEncodeError:
@@ -71,7 +77,8 @@ class BaseStore(ABC):
         if row is None or row.meta is None or row.tensors is None:
             return None
         try:
-            return decode_record(model_id, row.meta, row.tensors)
+            large = _large(row.meta, row.tensors)
+            return await run_if(large, decode_record, model_id, row.meta, row.tensors)
         except CorruptRecord as exc:
             self._report(exc)
             raise
@@ -82,7 +89,7 @@ class BaseStore(ABC):
         if row is None or row.meta is None:
             return None
         try:
-            return decode_meta(model_id, row.meta)
+            return await run_if(_large(row.meta), decode_meta, model_id, row.meta)
         except CorruptRecord as exc:
             self._report(exc)
             raise
@@ -118,8 +125,9 @@ class BaseStore(ABC):
         while len(found) <= size:  # one past size tells whether another page exists
             want = size + 1 - len(found)
             rows = await self._scan(after, want, name_prefix, newest_first=False, tensors=False)
-            for row in rows:
-                meta = self._decode_listed(row)
+            large = _large(*(row.meta for row in rows))
+            decoded = await run_if(large, self._decode_rows, rows)
+            for row, meta in zip(rows, decoded, strict=True):
                 if meta is not None:
                     found.append((row.seq, meta))
             if len(rows) < want:
@@ -156,6 +164,9 @@ class BaseStore(ABC):
         await self._closed.wait()
         return
         yield  # an async generator that never yields
+
+    def _decode_rows(self, rows: list[Row]) -> list[ModelMeta | None]:
+        return [self._decode_listed(row) for row in rows]
 
     def _decode_listed(self, row: Row) -> ModelMeta | None:
         if row.meta is None:

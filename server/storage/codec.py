@@ -16,6 +16,7 @@ import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError
 
+from . import json_text
 from .errors import CorruptRecord
 from .record import ModelMeta, ModelRecord
 
@@ -51,7 +52,7 @@ def encode_meta(meta: ModelMeta) -> str:
     }
     try:
         # ASCII escapes keep lone surrogates storable; allow_nan=False keeps it strict JSON.
-        return json.dumps(doc, allow_nan=False, separators=(",", ":"))
+        return json_text.dumps(doc, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"model {meta.model_id}: document is not plain finite JSON ({exc})"
