@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, Unpack
 
-from . import rpcs
+from . import chunks, rpcs
 from .base import ClientBase
 from .channel import Attempts
 from .errors import ClientError
@@ -105,7 +105,12 @@ def get_weights(
 ) -> Plan[Weights]:
     """A model's parameter tensors as numpy arrays (and a safetensors blob if asked)."""
     request = rpcs.GET_WEIGHTS.build(model, safetensors=safetensors)
-    return unary(client, rpcs.GET_WEIGHTS, request, timeout)
+    try:
+        return (yield from unary(client, rpcs.GET_WEIGHTS, request, timeout))
+    except ClientError as error:
+        if error.code != "RESOURCE_EXHAUSTED":  # else: more than one message holds
+            raise
+    return (yield from unary(client, rpcs.GET_WEIGHTS_CHUNKED, request, timeout))
 
 
 def list_models(
@@ -143,7 +148,15 @@ def import_model(
 ) -> Plan[ModelInfo]:
     """Register a model from a safetensors or `weights --json` file (path or contents)."""
     request = rpcs.IMPORT_MODEL.build(source, name=name)
-    return unary(client, rpcs.IMPORT_MODEL, request, timeout)
+    if request.ByteSize() <= chunks.UNARY_MAX_BYTES:
+        try:
+            return (yield from unary(client, rpcs.IMPORT_MODEL, request, timeout))
+        except ClientError as error:
+            # Past the server's message limit nothing was registered: send it in chunks.
+            if error.code != "RESOURCE_EXHAUSTED":
+                raise
+    chunked = rpcs.IMPORT_MODEL_CHUNKED
+    return (yield from unary(client, chunked, chunked.build(request), timeout))
 
 
 def health(client: AnyClient, service: str = "", *, timeout: float | None = None) -> Plan[str]:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
+from . import chunks
 from .messages import (
     build_train_request,
     delete_request,
@@ -57,6 +58,7 @@ class Rpc(Generic[P, Req, Res, Out]):
     parse: Callable[[Res], Out]  # the typed result (of each event, for a stream)
     idempotent: bool  # safe to repeat, so retried on UNAVAILABLE
     route: Callable[[Req], str] | None = None  # the routing key of calls addressed to one model
+    streams: str = ""  # "request" or "response": that side is a stream (of Chunk messages)
 
     def metadata(self, request: Req, base: Metadata) -> Metadata:
         """The call's metadata: base (the token), plus the routing header if addressed."""
@@ -76,4 +78,17 @@ LIST_MODELS = Rpc("gate", "ListModels", list_request, model_page, idempotent=Tru
 GET_MODEL = Rpc("gate", "GetModel", get_model_request, ModelInfo.from_proto, True, _model)
 DELETE_MODEL = Rpc("gate", "DeleteModel", delete_request, deleted_id, False, _model)
 IMPORT_MODEL = Rpc("gate", "ImportModel", import_request, ModelInfo.from_proto, idempotent=False)
+# The same two for models and files past the message limit, in chunks (chunks.py).
+GET_WEIGHTS_CHUNKED = Rpc(
+    "gate",
+    "GetWeightsChunked",
+    weights_request,
+    chunks.weights_result,
+    True,
+    _model,
+    streams="response",
+)
+IMPORT_MODEL_CHUNKED = Rpc(
+    "gate", "ImportModelChunked", chunks.split, ModelInfo.from_proto, False, streams="request"
+)
 HEALTH = Rpc("health", "Check", health_request, health_status, idempotent=True)

@@ -39,7 +39,13 @@ log = logging.getLogger("gatenet.server")
 SERVICE_NAME = gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].full_name
 STORE_HEALTH = "gatenet.store"  # a health entry that says whether the store answers
 _METHODS = {
-    m.name: ("server_stream" if m.server_streaming else "unary")
+    m.name: (
+        "server_stream"
+        if m.server_streaming
+        else "client_stream"
+        if m.client_streaming
+        else "unary"
+    )
     for m in gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].methods
 }
 _STORE_CHECK_SECONDS = 1.0

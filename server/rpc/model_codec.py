@@ -23,7 +23,7 @@ from safetensors.numpy import save as save_safetensors
 
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.models.inference import CompiledModel
-from gatenet.server.storage import ModelMeta
+from gatenet.server.storage import ModelMeta, json_text
 from gatenet.server.training.spec import ACTIVATIONS, Limits
 from gatenet.v1 import gatenet_pb2 as pb
 
@@ -98,7 +98,7 @@ def safetensors_file(weights: dict[str, np.ndarray], meta: ModelMeta) -> bytes:
             "gatenet_format": FORMAT,
             "model_id": meta.model_id,
             "activation": str(meta.document["activation"]),
-            "model_info": json.dumps(meta.document["info"], separators=(",", ":")),
+            "model_info": json_text.dumps(meta.document["info"]),
         },
     )
 

@@ -171,6 +171,17 @@ def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
     return request
 
 
+def heft(recipe: Recipe) -> int:
+    """How many values a recipe's model info writes out (rows, initial weights, row order,
+    loss curve): enough of them make describing and storing it work for the codec thread."""
+    data = recipe.dataset
+    values = 0 if data.kind == "gate" else data.targets.size
+    if data.kind == "examples":
+        values += data.inputs.size
+    values += sum(w.size for w in (recipe.initial_weights or {}).values())
+    return values + len(recipe.row_order or ()) + recipe.curve_points
+
+
 @dataclasses.dataclass(frozen=True)
 class Description:
     """What a recipe says of its model before training ends; built while a worker trains, so
