@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 from threadpoolctl import threadpool_limits
 
-from gatenet.server import logs
+from gatenet.server import logs, offload
 from gatenet.server.config import Settings, load_settings
 from gatenet.server.memory import reuse_freed_memory
 from gatenet.server.metrics import Metrics
@@ -88,6 +88,8 @@ class GatenetServer:
         threadpool_limits(limits=1, user_api="blas")
         # Big bodies reuse freed pages instead of faulting in new ones on the loop (memory.py).
         reuse_freed_memory()
+        # The loop takes the GIL back from the codec thread within 1 ms (offload.py).
+        offload.prefer_the_loop()
         self.settings = settings
         self.metrics_registry = metrics_registry or CollectorRegistry()
         self.metrics = Metrics(self.metrics_registry)

@@ -12,6 +12,7 @@ A C call holds the GIL to its end, so work sent here keeps its C calls short
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -24,6 +25,15 @@ LARGE_VALUES = 4096
 LARGE_BYTES = 64 * 1024
 
 _executor = ThreadPoolExecutor(1, thread_name_prefix="gatenet-codec")
+# While the codec thread runs Python, the loop waits up to this long each time it wants the GIL
+# back, and it wants it back after every call that releases it (a pipe write, a socket read):
+# 1 ms instead of CPython's 5 ms keeps the loop's lag under 20 ms during 8 large Trains.
+SWITCH_INTERVAL = 0.001
+
+
+def prefer_the_loop() -> None:
+    """Shorten the interpreter's GIL switch interval (process-wide) to SWITCH_INTERVAL."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
 
 
 async def run(fn: Callable[..., T], *args: Any) -> T:

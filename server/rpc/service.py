@@ -28,7 +28,7 @@ from gatenet.server.rpc.observe import note
 from gatenet.server.storage import ModelMeta, ModelRecord
 from gatenet.server.training.pool import TrainingPool
 from gatenet.server.training.recipe import resolve
-from gatenet.server.training.spec import Progress, Recipe, TrainResult
+from gatenet.server.training.spec import Limits, Progress, Recipe, TrainResult
 from gatenet.v1 import gatenet_pb2 as pb
 
 log = logging.getLogger("gatenet.server")
@@ -85,9 +85,8 @@ class GateService:
     async def _admit(self, request: pb.TrainRequest) -> Recipe:
         """The resolved recipe, once the server has room for its model and its name is free."""
         _check_name(request.name)
-        recipe = resolve(
-            train_codec.spec_from_request(request, self._settings.limits), self._settings.limits
-        )
+        large = train_codec.request_heft(request) > offload.LARGE_VALUES
+        recipe = await offload.run_if(large, _recipe, request, self._settings.limits)
         self._registry.ensure_capacity()
         await self._registry.ensure_name_free(request.name)
         return recipe
@@ -244,6 +243,11 @@ class GateService:
         self._metrics.models.set(self._registry.stored)
         note(model_id=meta.model_id)
         return pb.DeleteModelResponse(model_id=meta.model_id)
+
+
+def _recipe(request: pb.TrainRequest, limits: Limits) -> Recipe:
+    """The request's recipe, checked against the limits, every default resolved."""
+    return resolve(train_codec.spec_from_request(request, limits), limits)
 
 
 async def _describe(recipe: Recipe, name: str) -> train_codec.Description:

@@ -171,6 +171,14 @@ def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
     return request
 
 
+def request_heft(request: pb.TrainRequest) -> int:
+    """How many values a TrainRequest holds (rows, initial weights, row order): enough of them
+    make turning it into a recipe work for the codec thread."""
+    values = len(request.examples.inputs) + len(request.truth_table.outputs)
+    values += sum(len(tensor.values) for tensor in request.initial_weights)
+    return values + len(request.row_order)
+
+
 def heft(recipe: Recipe) -> int:
     """How many values a recipe's model info writes out (rows, initial weights, row order,
     loss curve): enough of them make describing and storing it work for the codec thread."""
