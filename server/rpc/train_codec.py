@@ -45,6 +45,9 @@ _OPTIONAL = (
     "curve_points",
 )
 _MAX_TENSOR_DIMS = 2  # parameters are weights [in, out] and biases [out]
+# Values converted per C call: a million in one call holds the GIL ~50 ms, which the event
+# loop waits out even while the work runs on the codec thread (offload.py).
+_SLICE = 4096
 
 
 def _enum_name(field: str, value: int) -> str | None:
@@ -134,10 +137,19 @@ def spec_from_request(request: pb.TrainRequest, limits: Limits) -> TrainSpec:
 
 def tensors(weights: dict[str, np.ndarray]) -> list[pb.Tensor]:
     """Named parameter tensors, row-major."""
-    return [
-        pb.Tensor(name=name, shape=list(a.shape), values=a.ravel().tolist())
-        for name, a in weights.items()
-    ]
+    out = []
+    for name, a in weights.items():
+        tensor = pb.Tensor(name=name, shape=list(a.shape))
+        _fill(tensor.values, a)
+        out.append(tensor)
+    return out
+
+
+def _fill(field: Any, values: np.ndarray) -> None:
+    """Append an array's values to a repeated field, row-major, _SLICE values a call."""
+    flat = values.ravel()
+    for start in range(0, flat.size, _SLICE):
+        field.extend(flat[start : start + _SLICE].tolist())
 
 
 def _task(request: pb.TrainRequest, data: Dataset) -> None:
@@ -150,8 +162,8 @@ def _task(request: pb.TrainRequest, data: Dataset) -> None:
         request.truth_table.outputs[:] = [int(t) for t in data.targets]
     else:
         request.examples.num_inputs = data.num_inputs
-        request.examples.inputs[:] = data.inputs.ravel().tolist()
-        request.examples.targets[:] = data.targets.tolist()
+        _fill(request.examples.inputs, data.inputs)
+        _fill(request.examples.targets, data.targets)
 
 
 def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:

@@ -6,7 +6,6 @@ CorruptRecord, so one damaged record never takes the server down. Never pickle.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -29,7 +28,7 @@ def _reject_constant(name: str) -> Any:
 
 
 # One decoder for every record: json.loads with options builds a new one per call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json_text.decoder(parse_constant=_reject_constant)
 
 
 def check_model_id(model_id: str) -> None:
