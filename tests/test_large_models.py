@@ -86,30 +86,30 @@ def test_list_models_with_a_page_size_still_cuts_by_bytes(make_server):
 
 def test_a_large_train_leaves_the_event_loop_free(server: GatenetServer):
     """Describing, storing and answering a 4,096 x 64 examples spec took the loop 0.6-0.75 s;
-    GetModel and ListModels of it ~0.2 s each. Now that runs on the codec thread."""
-    lags: list[float] = []
+    GetModel and ListModels of it ~0.2 s each. Measured as the loop thread's own CPU time
+    between two wakes of a 2 ms sleep, so a busy machine does not count, only the loop's work
+    (bench/limits.py measures the lateness itself: max <= 50 ms)."""
+    busy: list[float] = []
     stop = False
 
     async def probe() -> None:
         while not stop:
-            start = time.perf_counter()
+            start = time.thread_time()
             await asyncio.sleep(0.002)
-            lags.append(time.perf_counter() - start - 0.002)
+            busy.append(time.thread_time() - start)
 
     with Client(server.target, timeout=300) as c:
         c.train(gate="and")  # the worker is warm
-        x, y = largest_examples(3)
-        request_rows = (x, y)
+        rows = largest_examples(3)
         running = asyncio.run_coroutine_threadsafe(probe(), server._loop.loop)
         try:
-            model = c.train(examples=request_rows, hidden=[1], steps=1, restarts=1)
+            model = c.train(examples=rows, hidden=[1], steps=1, restarts=1)
             assert len(c.get_model(model).spec["examples"]["inputs"]) == ROWS * FEATURES
             assert model.model_id in [m.model_id for m in c.list_models()]
         finally:
             stop = True
             running.result(timeout=30)
-    # Generous for a loaded 2-core machine (bench/limits.py measures the 50 ms target).
-    assert max(lags) < 0.25, f"the event loop stalled {max(lags) * 1000:.0f} ms"
+    assert max(busy) < 0.05, f"the event loop ran {max(busy) * 1000:.0f} ms without a break"
 
 
 def test_chunked_import_refuses_too_many_bytes_and_garbage(server: GatenetServer):
