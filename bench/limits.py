@@ -348,12 +348,13 @@ def _loop_lag_large_trains() -> list[tuple[str, str, str, bool | None]]:
         server.start()
         stop = threading.Event()
 
-        async def probe() -> list[tuple[float, float]]:
+        async def probe() -> list[tuple[float, float, float]]:
+            """(when, how late the wake was, the loop thread's CPU seconds meanwhile)."""
             lags = []
             while not stop.is_set():
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), time.thread_time()
                 await asyncio.sleep(0.002)
-                lags.append((t, time.perf_counter() - t - 0.002))
+                lags.append((t, time.perf_counter() - t - 0.002, time.thread_time() - cpu))
             return lags
 
         try:
@@ -374,29 +375,32 @@ def _loop_lag_large_trains() -> list[tuple[str, str, str, bool | None]]:
             lags = probing.result(timeout=60)
         finally:
             server.stop(0)
-    if error:
-        return [
-            (
-                f"{LARGE_TRAINS} Trains of 4,096 x 64 examples, then ListModels",
-                f"{error}",
-                "OK",
-                False,
-            )
-        ]
-    training = [lag for t, lag in lags if times[0] <= t < times[1]]
-    listing = [lag for t, lag in lags if times[1] <= t < times[2]]
-    return [
+    if len(times) < 2:
+        return [(f"{LARGE_TRAINS} Trains of 4,096 x 64 examples", error, "OK", False)]
+    training = [lag for t, lag, _ in lags if times[0] <= t < times[1]]
+    # The loop's own work between two wakes (CPU time: a busy machine does not count).
+    own = max(cpu for t, _, cpu in lags if times[0] <= t < times[1])
+    rows: list[tuple[str, str, str, bool | None]] = [
         (
             f"event-loop lag while {LARGE_TRAINS} Trains of 4,096 x 64 examples run at once "
             f"({times[1] - times[0]:.1f} s)",
-            f"max {max(training) * 1000:.1f} ms (p99 {_pct(training, 0.99) * 1000:.2f})",
+            f"max {max(training) * 1000:.1f} ms (p99 {_pct(training, 0.99) * 1000:.2f}; the "
+            f"loop's longest run of its own work {own * 1000:.1f} ms)",
             "max ≤ 50 ms",
             max(training) <= 0.05,
-        ),
+        )
+    ]
+    label = f"ListModels of their ~1 MB infos ({models} models in {pages} pages)"
+    if error:
+        return [*rows, (label, error, "OK", False)]
+    listing = [lag for t, lag, _ in lags if times[1] <= t < times[2]]
+    own = max(cpu for t, _, cpu in lags if times[1] <= t < times[2])
+    return [
+        *rows,
         (
-            f"event-loop lag while their ~1 MB infos are listed ({models} models in {pages} "
-            f"pages, {times[2] - times[1]:.1f} s)",
-            f"max {max(listing) * 1000:.1f} ms (p99 {_pct(listing, 0.99) * 1000:.2f})",
+            f"event-loop lag during {label}, {times[2] - times[1]:.1f} s",
+            f"max {max(listing) * 1000:.1f} ms (p99 {_pct(listing, 0.99) * 1000:.2f}; the "
+            f"loop's longest run of its own work {own * 1000:.1f} ms)",
             "",
             None,
         ),
