@@ -13,8 +13,9 @@ import grpc
 import numpy as np
 import pytest
 from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save as save_safetensors
 
-from gatenet.client import Client, ClientError
+from gatenet.client import AsyncClient, Client, ClientError
 from gatenet.server.app import GatenetServer
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
@@ -182,3 +183,30 @@ def test_unary_get_weights_of_a_small_model_is_unchanged(client: Client, stub):
     assert len(chunks) == 1 and joined.tensors == unary.tensors and joined.spec == unary.spec
     with pytest.raises(ClientError, match="NOT_FOUND"):
         client.get_weights("no-such-model")
+
+
+def test_the_async_client_moves_a_model_past_the_message_limit(make_server):
+    srv = make_server(max_message_bytes=300_000)
+    rng = np.random.default_rng(5)
+    shapes = {"layers.0": (64, 1024), "layers.1": (1024, 64), "layers.2": (64, 1)}
+    tensors = {}
+    for layer, (n_in, n_out) in shapes.items():
+        tensors[f"{layer}.weight"] = rng.normal(size=(n_in, n_out)).astype(np.float32)
+        tensors[f"{layer}.bias"] = rng.normal(size=n_out).astype(np.float32)
+    file = save_safetensors(tensors, metadata={"activation": "tanh"})  # ~530 KB
+
+    async def run() -> dict[str, np.ndarray]:
+        async with AsyncClient(srv.target, timeout=120) as c:
+            await c.import_model(file, name="wide")
+            return (await c.get_weights("wide", safetensors=True)).tensors
+
+    got = asyncio.run(run())
+    assert {k: v.tobytes() for k, v in got.items()} == {k: v.tobytes() for k, v in tensors.items()}
+    handled = {
+        (s.labels["grpc_method"], s.labels["grpc_code"]): s.value
+        for family in srv.metrics_registry.collect()
+        for s in family.samples
+        if s.name == "grpc_server_handled_total" and s.value
+    }
+    assert handled[("ImportModelChunked", "OK")] == 1
+    assert handled[("GetWeightsChunked", "OK")] == 1
