@@ -8,7 +8,6 @@ tensors travel as safetensors. Import reads the files GetWeights and
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from collections.abc import Mapping
@@ -23,7 +22,7 @@ from safetensors.numpy import save as save_safetensors
 
 from gatenet.server.errors import DataLoss, InvalidArgument
 from gatenet.server.models.inference import CompiledModel
-from gatenet.server.storage import ModelMeta
+from gatenet.server.storage import ModelMeta, json_text
 from gatenet.server.training.spec import Limits
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary import enums
@@ -31,6 +30,7 @@ from gatenet.vocabulary.layers import ACTIVATIONS, layer_count, parameter_names,
 from gatenet.vocabulary.model_file import file_checksum
 
 FORMAT = "1"  # gatenet_format in safetensors metadata
+_DECODER = json_text.decoder()  # files of ~20 MB are read on the codec thread (offload.py)
 
 
 def document(
@@ -114,7 +114,7 @@ def safetensors_file(weights: dict[str, np.ndarray], meta: ModelMeta) -> bytes:
             "gatenet_format": FORMAT,
             "model_id": meta.model_id,
             "activation": activation,
-            "model_info": json.dumps(meta.document["info"], separators=(",", ":")),
+            "model_info": json_text.dumps(meta.document["info"]),
             "checksum": file_checksum(activation, weights),
         },
     )
@@ -170,7 +170,8 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], Mapping[str, 
         raise InvalidArgument("safetensors", f"{len(data)} bytes is not a safetensors file")
     (size,) = struct.unpack("<Q", data[:8])
     try:
-        header = json.loads(data[8 : 8 + size]) if size <= len(data) - 8 else None
+        text = data[8 : 8 + size].decode("utf-8") if size <= len(data) - 8 else None
+        header = _DECODER.decode(text) if text is not None else None
     except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict):
@@ -185,7 +186,7 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], Mapping[str, 
 
 def _read_json(text: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
     try:
-        doc = json.loads(text)
+        doc = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise InvalidArgument("json", f"is not JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("tensors"), dict):
@@ -195,7 +196,7 @@ def _read_json(text: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
         field = f"json.tensors[{str(name)[:40]!r}]"
         try:
             shape = [int(d) for d in tensor["shape"]]
-            values = np.asarray(tensor["values"], dtype=np.float64)
+            values = _float64(tensor["values"])
             with np.errstate(over="ignore"):  # too big for float32: inf, refused below
                 tensors[str(name)] = values.astype(np.float32).reshape(shape)
         except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
@@ -224,11 +225,23 @@ def _verify(checksum: Any, activation: str, tensors: dict[str, np.ndarray], fiel
         )
 
 
+def _float64(values: Any) -> np.ndarray:
+    """np.asarray(values, float64), a slice at a time when values is a long list: one C call
+    over a million values holds the GIL ~40 ms (json_text.py says why that matters)."""
+    if not isinstance(values, list) or len(values) <= json_text.SLICE:
+        return np.asarray(values, dtype=np.float64)
+    step = json_text.SLICE
+    parts = [
+        np.asarray(values[i : i + step], dtype=np.float64) for i in range(0, len(values), step)
+    ]
+    return np.concatenate(parts)
+
+
 def _original_info(raw: Any, field: str) -> pb.ModelInfo | None:
     if raw is None:
         return None
     try:
-        parsed = json.loads(raw) if isinstance(raw, str) else raw
+        parsed = _DECODER.decode(raw) if isinstance(raw, str) else raw
         return json_format.ParseDict(parsed, pb.ModelInfo(), ignore_unknown_fields=True)
     except (ValueError, TypeError, RecursionError, json_format.ParseError) as exc:
         raise InvalidArgument(field, f"its model_info does not parse ({str(exc)[:200]})") from None

@@ -16,16 +16,19 @@ from typing import Any
 import grpc
 import numpy as np
 
+from gatenet.server import offload
 from gatenet.server.config import Settings
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.inference import CompiledModel
-from gatenet.server.models.registry import Registry
+from gatenet.server.models.registry import Registry, Served
 from gatenet.server.rpc import (
     auth,
+    chunked,
     forward,
     import_summary,
     model_codec,
+    paging,
     predict_codec,
     train_codec,
 )
@@ -33,7 +36,7 @@ from gatenet.server.rpc.observe import note
 from gatenet.server.storage import ModelMeta, ModelRecord
 from gatenet.server.training.pool import Draining, Refused, TrainingPool
 from gatenet.server.training.recipe import resolve
-from gatenet.server.training.spec import Progress, Recipe, TrainResult
+from gatenet.server.training.spec import Limits, Progress, Recipe, TrainResult
 from gatenet.v1 import gatenet_pb2 as pb
 
 log = logging.getLogger("gatenet.server")
@@ -63,7 +66,7 @@ class GateService:
         training = asyncio.ensure_future(self._train(recipe, context))
         try:
             await asyncio.sleep(0)  # one loop turn: the recipe goes to a worker, and meanwhile
-            described = train_codec.describe(recipe, request.name)  # its model is described
+            described = await _describe(recipe, request.name)  # its model is described
             result = await training
         finally:
             training.cancel()  # a no-op once it is done
@@ -73,11 +76,11 @@ class GateService:
         self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TrainEvent]:
         recipe = await self._admit(request)
-        described = train_codec.describe(recipe, request.name)
         events: asyncio.Queue[Progress | None] = asyncio.Queue()
         training = asyncio.ensure_future(self._train(recipe, context, events.put_nowait))
         training.add_done_callback(lambda _: events.put_nowait(None))  # after every progress
         try:
+            described = await _describe(recipe, request.name)  # while a worker trains
             while (progress := await events.get()) is not None:
                 yield train_codec.progress_event(progress)
             result = await training
@@ -90,9 +93,8 @@ class GateService:
     async def _admit(self, request: pb.TrainRequest) -> Recipe:
         """The resolved recipe, once the server has room for its model and its name is free."""
         _check_name(request.name)
-        recipe = resolve(
-            train_codec.spec_from_request(request, self._settings.limits), self._settings.limits
-        )
+        large = train_codec.request_heft(request) > offload.LARGE_VALUES
+        recipe = await offload.run_if(large, _recipe, request, self._settings.limits)
         self._registry.ensure_capacity()
         await self._registry.ensure_name_free(request.name)
         return recipe
@@ -145,12 +147,9 @@ class GateService:
         """Store the trained model (durable before we answer), cache it, describe it."""
         described = train_codec.ran(described, result)
         model_id, activation = uuid.uuid4().hex, described.recipe.activation
-        info = train_codec.model_info(model_id, time.time(), described, result)
-        document = model_codec.document(info, activation, described.spec_json)
-        meta = ModelMeta(model_id, described.name, info.created_at, document)
-        await self._registry.add(
-            ModelRecord(meta, result.weights), CompiledModel(result.weights, activation)
-        )
+        large = train_codec.heft(described.recipe) > offload.LARGE_VALUES
+        info, record = await offload.run_if(large, _trained_record, model_id, described, result)
+        await self._registry.add(record, CompiledModel(result.weights, activation))
         self._metrics.training_steps.inc(result.summary.steps)
         self._metrics.training_restarts.inc(result.summary.restarts)
         self._metrics.models.set(self._registry.stored)
@@ -160,24 +159,31 @@ class GateService:
     async def ImportModel(
         self, request: pb.ImportModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
+        return await self._import(request)
+
+    async def ImportModelChunked(
+        self, request: AsyncIterator[pb.Chunk], context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
+        data = await chunked.joined(request)
+        large = len(data) > offload.LARGE_BYTES
+        return await self._import(
+            await offload.run_if(large, chunked.parse, pb.ImportModelRequest, data)
+        )
+
+    async def _import(self, request: pb.ImportModelRequest) -> pb.ModelInfo:
+        """Register the model a file describes; a large file is read off the event loop."""
         _check_name(request.name)
-        imported = model_codec.ImportedFile(request, self._settings.limits)
+        large = request.ByteSize() > offload.LARGE_BYTES
+        imported = await offload.run_if(
+            large, model_codec.ImportedFile, request, self._settings.limits
+        )
         self._registry.ensure_capacity()
         await self._registry.ensure_name_free(request.name)
         model_id = uuid.uuid4().hex
-        info = imported.info(model_id, request.name, time.time())
-        await asyncio.to_thread(  # numpy over up to 4,096 rows: off the event loop
-            import_summary.summarize,
-            info,
-            imported.weights,
-            imported.activation,
-            imported.field,
-            self._settings.limits,
+        info, record = await offload.run(  # numpy over up to 4,096 rows: off the event loop
+            _imported_record, imported, model_id, request.name, self._settings.limits
         )
-        meta = ModelMeta(
-            model_id, request.name, info.created_at, model_codec.document(info, imported.activation)
-        )
-        await self._registry.add(ModelRecord(meta, imported.weights), imported.compiled)
+        await self._registry.add(record, imported.compiled)
         self._metrics.models.set(self._registry.stored)
         note(model_id=model_id, imported_from=imported.model_id)
         return info
@@ -202,15 +208,15 @@ class GateService:
     ) -> pb.GetWeightsResponse:
         model = await self._registry.get(_model_ref(request.model))
         meta = await self._registry.meta(model.model_id)
-        weights = model.compiled.weights()
-        response = pb.GetWeightsResponse(
-            model_id=model.model_id,
-            tensors=train_codec.tensors(weights),
-            spec=model_codec.model_info(meta).spec,
-        )
-        if request.include_safetensors:
-            response.safetensors = model_codec.safetensors_file(weights, meta)
-        return response
+        return await offload.run(_weights, model, meta, request.include_safetensors)
+
+    async def GetWeightsChunked(
+        self, request: pb.GetWeightsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.Chunk]:
+        response = await self.GetWeights(request, context)
+        data = await offload.run(response.SerializeToString)
+        for chunk in chunked.split(data, self._settings.max_message_bytes):
+            yield chunk
 
     # -- management -----------------------------------------------------------------
 
@@ -220,17 +226,27 @@ class GateService:
         size = request.page_size or _DEFAULT_PAGE
         if size > _MAX_PAGE:
             raise InvalidArgument("page_size", f"{size} exceeds the limit {_MAX_PAGE}")
-        metas, next_token = await self._registry.page(request.page_token, size, request.name_prefix)
+        budget = paging.budget(self._settings.max_message_bytes)
+        listed: dict[str, pb.ModelInfo] = {}
+        while True:
+            metas, next_token = await self._registry.page(
+                request.page_token, size, request.name_prefix
+            )
+            models = await offload.run(paging.describe, metas, listed)
+            fit = paging.fitting(models, budget)
+            if fit == len(models):
+                break
+            # A page of the models that fit, asked for again: its token continues right after.
+            size = fit
         return pb.ListModelsResponse(
-            models=[model_codec.listed(meta) for meta in metas],
-            next_page_token=next_token,
-            total=self._registry.stored,
+            models=models, next_page_token=next_token, total=self._registry.stored
         )
 
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        return model_codec.model_info(await self._registry.meta(_model_ref(request.model)))
+        meta = await self._registry.meta(_model_ref(request.model))
+        return await offload.run(model_codec.model_info, meta)
 
     async def DeleteModel(
         self, request: pb.DeleteModelRequest, context: grpc.aio.ServicerContext
@@ -239,6 +255,52 @@ class GateService:
         self._metrics.models.set(self._registry.stored)
         note(model_id=meta.model_id)
         return pb.DeleteModelResponse(model_id=meta.model_id)
+
+
+def _recipe(request: pb.TrainRequest, limits: Limits) -> Recipe:
+    """The request's recipe, checked against the limits, every default resolved."""
+    return resolve(train_codec.spec_from_request(request, limits), limits)
+
+
+async def _describe(recipe: Recipe, name: str) -> train_codec.Description:
+    large = train_codec.heft(recipe) > offload.LARGE_VALUES
+    return await offload.run_if(large, train_codec.describe, recipe, name)
+
+
+def _trained_record(
+    model_id: str, described: train_codec.Description, result: TrainResult
+) -> tuple[pb.ModelInfo, ModelRecord]:
+    """A trained model's info and the record that stores it."""
+    info = train_codec.model_info(model_id, time.time(), described, result)
+    document = model_codec.document(info, described.recipe.activation, described.spec_json)
+    meta = ModelMeta(model_id, described.name, info.created_at, document)
+    return info, ModelRecord(meta, result.weights)
+
+
+def _imported_record(
+    imported: model_codec.ImportedFile, model_id: str, name: str, limits: Limits
+) -> tuple[pb.ModelInfo, ModelRecord]:
+    """An imported model's info, measured on its task's rows when the file names one, and the
+    record that stores it."""
+    info = imported.info(model_id, name, time.time())
+    import_summary.summarize(info, imported.weights, imported.activation, imported.field, limits)
+    meta = ModelMeta(
+        model_id, name, info.created_at, model_codec.document(info, imported.activation)
+    )
+    return info, ModelRecord(meta, imported.weights)
+
+
+def _weights(model: Served, meta: ModelMeta, include_safetensors: bool) -> pb.GetWeightsResponse:
+    """What GetWeights answers."""
+    weights = model.compiled.weights()
+    response = pb.GetWeightsResponse(
+        model_id=model.model_id,
+        tensors=train_codec.tensors(weights),
+        spec=model_codec.model_info(meta).spec,
+    )
+    if include_safetensors:
+        response.safetensors = model_codec.safetensors_file(weights, meta)
+    return response
 
 
 def _owner(context: grpc.aio.ServicerContext) -> str:
@@ -267,13 +329,14 @@ def add_to_server(service: GateService, server: Any) -> None:
     Predict gets the call's bytes and returns the response's (predict_codec.py)."""
     descriptor = pb.DESCRIPTOR.services_by_name["GateService"]
     handlers = {}
+    factories = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+    }
     for method in descriptor.methods:
         wire = method.name == "Predict"
-        factory = (
-            grpc.unary_stream_rpc_method_handler
-            if method.server_streaming
-            else grpc.unary_unary_rpc_method_handler
-        )
+        factory = factories[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = factory(
             getattr(service, method.name),
             request_deserializer=None if wire else getattr(pb, method.input_type.name).FromString,

@@ -36,6 +36,9 @@ _OPTIONAL = (
     "curve_points",
 )
 _MAX_TENSOR_DIMS = 2  # parameters are weights [in, out] and biases [out]
+# Values converted per C call: a million in one call holds the GIL ~50 ms, which the event
+# loop waits out even while the work runs on the codec thread (offload.py).
+_SLICE = 4096
 
 
 def _enum_name(field: str, value: int) -> str | None:
@@ -116,10 +119,19 @@ def spec_from_request(request: pb.TrainRequest, limits: Limits) -> TrainSpec:
 
 def tensors(weights: dict[str, np.ndarray]) -> list[pb.Tensor]:
     """Named parameter tensors, row-major."""
-    return [
-        pb.Tensor(name=name, shape=list(a.shape), values=a.ravel().tolist())
-        for name, a in weights.items()
-    ]
+    out = []
+    for name, a in weights.items():
+        tensor = pb.Tensor(name=name, shape=list(a.shape))
+        _fill(tensor.values, a)
+        out.append(tensor)
+    return out
+
+
+def _fill(field: Any, values: np.ndarray) -> None:
+    """Append an array's values to a repeated field, row-major, _SLICE values a call."""
+    flat = values.ravel()
+    for start in range(0, flat.size, _SLICE):
+        field.extend(flat[start : start + _SLICE].tolist())
 
 
 def _task(request: pb.TrainRequest, data: Dataset) -> None:
@@ -132,8 +144,8 @@ def _task(request: pb.TrainRequest, data: Dataset) -> None:
         request.truth_table.outputs[:] = [int(t) for t in data.targets]
     else:
         request.examples.num_inputs = data.num_inputs
-        request.examples.inputs[:] = data.inputs.ravel().tolist()
-        request.examples.targets[:] = data.targets.tolist()
+        _fill(request.examples.inputs, data.inputs)
+        _fill(request.examples.targets, data.targets)
 
 
 def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
@@ -151,6 +163,25 @@ def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
         request.initial_weights.extend(tensors(recipe.initial_weights))
     request.row_order[:] = list(recipe.row_order or ())
     return request
+
+
+def request_heft(request: pb.TrainRequest) -> int:
+    """How many values a TrainRequest holds (rows, initial weights, row order): enough of them
+    make turning it into a recipe work for the codec thread."""
+    values = len(request.examples.inputs) + len(request.truth_table.outputs)
+    values += sum(len(tensor.values) for tensor in request.initial_weights)
+    return values + len(request.row_order)
+
+
+def heft(recipe: Recipe) -> int:
+    """How many values a recipe's model info writes out (rows, initial weights, row order,
+    loss curve): enough of them make describing and storing it work for the codec thread."""
+    data = recipe.dataset
+    values = 0 if data.kind == "gate" else data.targets.size
+    if data.kind == "examples":
+        values += data.inputs.size
+    values += sum(w.size for w in (recipe.initial_weights or {}).values())
+    return values + len(recipe.row_order or ()) + recipe.curve_points
 
 
 @dataclasses.dataclass(frozen=True)
