@@ -17,9 +17,11 @@ $(VENV)/.server: pyproject.toml scripts/install-torch.sh
 	@echo "setup: done"
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.server
+$(VENV)/.dev: $(VENV)/.server tests/support/pyproject.toml
 	@echo "setup: the dev tools (pytest, ruff, mypy, hadolint, onnx, onnxruntime, matplotlib)"
 	$(PIP) install -q -e '.[server,dev]'
+	@echo "setup: the test support (gatenet_testing, tests/support/), which tests/ and bench/ import"
+	$(PIP) install -q --no-deps -e tests/support
 	touch $@
 
 serve: $(VENV)/.server  ## run the service on 127.0.0.1:50051, metrics on 127.0.0.1:8000

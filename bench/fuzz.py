@@ -4,7 +4,7 @@ Run: `.venv/bin/python bench/fuzz.py --calls 10000 --seed 1` (loopback, free por
 
 It starts the real server (memory store) with auth on (read, train and admin tokens) on
 127.0.0.1:0, trains the models the calls refer to, sends the calls from
-tests/fuzz_requests.py `--concurrency` at a time (GateService, KServe V2, health,
+gatenet_testing.fuzz_requests `--concurrency` at a time (GateService, KServe V2, health,
 reflection, unknown methods; damaged ImportModel files; each with a fuzzed
 authorization header, most with the admin token), then checks the server: health
 SERVING, a fresh XOR right, the models trained first answering exactly as before. It
@@ -21,16 +21,13 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
 from gatenet.server.app import build_server
 from gatenet.server.config import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import fuzz_auth  # noqa: E402
-import fuzz_requests as fuzz  # noqa: E402 - lives with the tests, which run it too
+from gatenet_testing import fuzz_auth
+from gatenet_testing import fuzz_requests as fuzz  # the tests run it too
 
 SETTINGS = Settings(
     host="127.0.0.1",

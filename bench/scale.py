@@ -28,10 +28,9 @@ from pathlib import Path
 import grpc
 
 from gatenet.client import Client, ClientError
+from gatenet_testing.serve_process import RedisServer, find_redis_server
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the tests' process helpers
-from serve_process import RedisServer, find_redis_server  # noqa: E402
 
 CONFIG = REPO / "deploy" / "haproxy" / "haproxy.cfg"
 GATENET = Path(sys.executable).parent / "gatenet"

@@ -11,20 +11,17 @@ import os
 import random
 import sqlite3
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
+from gatenet.client import Client
+from gatenet.server.storage import ModelMeta, ModelRecord, encode_record, open_store
+from gatenet_testing.serve_process import ServeProcess
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the tests' process helpers
-
-from serve_process import ServeProcess  # noqa: E402
-
-from gatenet.client import Client  # noqa: E402
-from gatenet.server.storage import ModelMeta, ModelRecord, encode_record, open_store  # noqa: E402
 
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 TRAINED = 10

@@ -2,7 +2,7 @@
 
 Run: `.venv/bin/python scripts/settings_docs.py` rewrites deploy/gatenet.env, deploy/env.example
 and the settings table in README.md; `--check` only says which of them differ (exit 1), as
-tests/test_settings_sources.py does.
+tests/project/test_settings_sources.py does.
 """
 
 from __future__ import annotations

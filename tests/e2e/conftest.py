@@ -8,7 +8,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from e2e_support import (
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gatenet_testing.e2e_support import (
     BIN,
     REPO,
     Gatenet,
@@ -20,7 +22,6 @@ from e2e_support import (
     stop,
     wait_for,
 )
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
 def _serving(proc: subprocess.Popen[bytes], target: str, log: Path) -> bool:

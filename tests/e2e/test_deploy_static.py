@@ -7,7 +7,8 @@ import re
 
 import pytest
 import yaml
-from e2e_support import (
+
+from gatenet_testing.e2e_support import (
     DASHBOARD,
     DEPLOY,
     PROMETHEUS_CONFIG,

@@ -13,12 +13,19 @@ from concurrent import futures
 
 import grpc
 import pytest
-from e2e_support import find_tool, wait_for
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from lb_support import REPLICAS, Balancer, ModelIdHeader, Replica, balancer, replicas
 
 from gatenet.client import Client, ClientError
 from gatenet.v1 import gatenet_pb2, gatenet_pb2_grpc
+from gatenet_testing.e2e_support import find_tool, wait_for
+from gatenet_testing.lb_support import (
+    REPLICAS,
+    Balancer,
+    ModelIdHeader,
+    Replica,
+    balancer,
+    replicas,
+)
 
 pytestmark = pytest.mark.e2e
 

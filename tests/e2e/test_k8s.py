@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import DEPLOY, REPO, find_tool, run
+
+from gatenet_testing.e2e_support import DEPLOY, REPO, find_tool, run
 
 pytestmark = pytest.mark.e2e
 

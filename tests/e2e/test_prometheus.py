@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from e2e_support import (
+
+from gatenet.client import Client, ClientError
+from gatenet_testing.e2e_support import (
     POLL,
     as_promql,
     dashboard_queries,
@@ -15,8 +17,6 @@ from e2e_support import (
     run,
     wait_for,
 )
-
-from gatenet.client import Client, ClientError
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from e2e_support import DEPLOY, find_tool, free_port, run, stop, wait_for
+
+from gatenet_testing.e2e_support import DEPLOY, find_tool, free_port, run, stop, wait_for
 
 pytestmark = pytest.mark.e2e
 

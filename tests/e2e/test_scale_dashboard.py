@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2e_support import (
+
+from gatenet_testing.e2e_support import (
     DEPLOY,
     as_promql,
     exposed_metric_names,
@@ -14,7 +15,7 @@ from e2e_support import (
     http_get,
     promql_metric_names,
 )
-from lb_support import REPLICAS, balancer
+from gatenet_testing.lb_support import REPLICAS, balancer
 
 pytestmark = pytest.mark.e2e
 

@@ -8,11 +8,11 @@ import threading
 import time
 
 import pytest
-from e2e_support import find_tool, wait_for
-from lb_support import balancer, replicas
-from serve_process import RedisServer, find_redis_server
 
 from gatenet.client import Client, ClientError
+from gatenet_testing.e2e_support import find_tool, wait_for
+from gatenet_testing.lb_support import balancer, replicas
+from gatenet_testing.serve_process import RedisServer, find_redis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from storage_support import Backend, RedisServer, find_redis_server
+
+from gatenet_testing.storage_support import Backend, RedisServer, find_redis_server
 
 TEST_TIMEOUT = 20.0  # seconds for one async test body
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import safetensors.numpy
-from storage_support import assert_same, make_record
 
 from gatenet.server.storage import CorruptRecord, decode_record, encode_record
+from gatenet_testing.storage_support import assert_same, make_record
 
 ID = "0123456789abcdef0123456789abcdef"
 

@@ -7,7 +7,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from storage_support import Backend, assert_same, check_prefix_pages, make_record
 
 from gatenet.server.storage import (
     CorruptRecord,
@@ -18,6 +17,7 @@ from gatenet.server.storage import (
     StoreError,
     StoreUnavailable,
 )
+from gatenet_testing.storage_support import Backend, assert_same, check_prefix_pages, make_record
 
 
 async def test_round_trip(backend: Backend) -> None:

@@ -8,13 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from storage_support import (
-    RedisServer,
-    assert_same,
-    check_prefix_pages,
-    find_redis_server,
-    make_record,
-)
 
 from gatenet.server.storage import (
     FORGET_ALL,
@@ -26,6 +19,13 @@ from gatenet.server.storage import (
 )
 from gatenet.server.storage import open_store as _open_store
 from gatenet.server.storage import redis as redis_store
+from gatenet_testing.storage_support import (
+    RedisServer,
+    assert_same,
+    check_prefix_pages,
+    find_redis_server,
+    make_record,
+)
 
 pytestmark = pytest.mark.redis
 FAST = 1.0  # seconds: how quickly a call must fail while Redis is down

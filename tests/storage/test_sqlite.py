@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -10,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from storage_support import assert_same, check_prefix_pages, make_record
 
 from gatenet.server.storage import (
     CorruptRecord,
@@ -21,16 +19,15 @@ from gatenet.server.storage import (
     sqlite_sql,
 )
 from gatenet.server.storage.sqlite_sql import prefix_bounds
+from gatenet_testing.storage_support import assert_same, check_prefix_pages, make_record
 
-HERE = Path(__file__).parent
 PRINTED = 40  # acknowledged puts to read before the kill
 
 
 def child(*args: str) -> subprocess.Popen[str]:
-    """tests/storage/store_child.py in a fresh interpreter."""
-    env = dict(os.environ, PYTHONPATH=str(HERE))
-    cmd = [sys.executable, str(HERE / "store_child.py"), *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    """gatenet_testing.store_child in a fresh interpreter."""
+    cmd = [sys.executable, "-m", "gatenet_testing.store_child", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
 
 
 async def test_every_acknowledged_put_survives_kill_9(tmp_path: Path) -> None:

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, as pytest has it
-from storage_support import make_record  # noqa: E402
-
-from gatenet.server.storage import StoreError, open_store  # noqa: E402
+from gatenet.server.storage import StoreError, open_store
+from gatenet_testing.storage_support import make_record
 
 
 async def put(data_dir: str, count: int) -> None:

@@ -4,7 +4,8 @@ real `gatenet serve`, succeeds and prints what the README shows (ids, times, flo
 from __future__ import annotations
 
 import pytest
-from readme_session import (
+
+from gatenet_testing.readme_session import (
     environment,
     line_pattern,
     mismatch,

@@ -9,11 +9,11 @@ import time
 
 import grpc
 import pytest
-from serve_process import ServeProcess, descendants
 
 from gatenet.client import Client, ClientError
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
+from gatenet_testing.serve_process import ServeProcess, descendants
 
 # Each starts servers of its own, whose workers warm torch up: make test's second step.
 pytestmark = pytest.mark.slow

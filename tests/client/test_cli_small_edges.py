@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_run import run_main
 
 from gatenet.client import Client
 from gatenet.vocabulary.gates import GATE_NAMES
+from gatenet_testing.cli_run import run_main
 
 
 def test_hidden_0_is_refused_pointing_to_none(capsys):

@@ -18,9 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import fuzz_auth
-import fuzz_inference
-import fuzz_requests as fuzz
 import grpc
 import numpy as np
 import pytest
@@ -29,6 +26,8 @@ from safetensors.numpy import save as save_safetensors
 
 from gatenet.server.app import GatenetServer
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet_testing import fuzz_auth, fuzz_inference
+from gatenet_testing import fuzz_requests as fuzz
 
 pytestmark = pytest.mark.slow  # real processes or many trainings: make test's second step
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from serve_process import RedisServer, ServeProcess, find_redis_server
 
 from gatenet.client import Client, ClientError
+from gatenet_testing.serve_process import RedisServer, ServeProcess, find_redis_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]

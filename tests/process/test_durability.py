@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 import pytest
-from serve_process import ServeProcess, alive, descendants, gatenet
 
 from gatenet.client import Client, ClientError
+from gatenet_testing.serve_process import ServeProcess, alive, descendants, gatenet
 
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 pytestmark = pytest.mark.slow

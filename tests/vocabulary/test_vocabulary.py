@@ -17,7 +17,7 @@ from gatenet.server.training import spec
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary import enums, gates, layers, wire
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_gate_trains_on_the_server_and_the_client_rebuilds_its_rows(client: Client):

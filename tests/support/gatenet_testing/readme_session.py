@@ -1,10 +1,10 @@
 """The README's session block as data: its commands and the output each shows, run for real.
 
-tests/test_readme_session.py runs every command against a real `gatenet serve` in a fresh
+tests/project/test_readme_session.py runs every command against a real `gatenet serve` in a fresh
 temporary directory and holds its output to the shape shown. To refresh the block after a
 change, print a real transcript and paste it over the old one:
 
-    .venv/bin/python tests/readme_session.py
+    .venv/bin/python -m gatenet_testing.readme_session
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from serve_process import ServeProcess  # noqa: E402
+from gatenet_testing.serve_process import ServeProcess
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 SESSION_TARGET = "127.0.0.1:50051"  # what the session exports; the test's server is elsewhere
 ID = re.compile(r"[0-9a-f]{32}")
 # A float (a dot or an exponent), a date and time, or an id: the parts of a line that change

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import redis
-from serve_process import RedisServer, find_redis_server, free_port
 
 from gatenet.server.storage import ModelMeta, ModelRecord, Store, open_store
+from gatenet_testing.serve_process import RedisServer, find_redis_server, free_port
 
 __all__ = ["RedisServer", "find_redis_server", "free_port"]
 

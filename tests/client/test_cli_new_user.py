@@ -11,11 +11,11 @@ from concurrent import futures
 
 import grpc
 import pytest
-from cli_run import run_main
 
 from gatenet.client import AsyncClient, Client
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
+from gatenet_testing.cli_run import run_main
 
 SERVICE = "gatenet.v1.GateService"
 

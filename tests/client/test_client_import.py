@@ -8,9 +8,9 @@ import re
 
 import numpy as np
 import pytest
-from cli_run import run_main
 
 from gatenet.client import Client, ModelInfo
+from gatenet_testing.cli_run import run_main
 
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 

@@ -11,9 +11,9 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from serve_process import ServeProcess
 
 from gatenet.client import Client, ClientError, ModelInfo, Progress
+from gatenet_testing.serve_process import ServeProcess
 
 pytestmark = pytest.mark.slow
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]

@@ -14,9 +14,19 @@ from pathlib import Path
 
 import grpc
 import pytest
-from e2e_support import BIN, DEPLOY, REPO, find_tool, free_port, http_get, stop, wait_for
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
+
+from gatenet_testing.e2e_support import (
+    BIN,
+    DEPLOY,
+    REPO,
+    find_tool,
+    free_port,
+    http_get,
+    stop,
+    wait_for,
+)
 
 HAPROXY_CONFIG = DEPLOY / "haproxy" / "haproxy.cfg"
 REPLICAS = ("gatenet1", "gatenet2", "gatenet3")  # the server names in haproxy.cfg

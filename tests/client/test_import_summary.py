@@ -8,10 +8,10 @@ import re
 
 import numpy as np
 import pytest
-from cli_run import run_main
 from safetensors.numpy import save as save_safetensors
 
 from gatenet.client import Client, ClientError, ModelInfo
+from gatenet_testing.cli_run import run_main
 
 TRAINING_ONLY = ("steps", "restarts", "restart_index", "restarts_fit", "seed_used", "train_seconds")
 

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from cli_run import run_main
 
 from gatenet.client import Client
+from gatenet_testing.cli_run import run_main
 
 imread = pytest.importorskip("matplotlib.image").imread  # only with the plot extra
 plot = pytest.importorskip("gatenet.client.cli.plot")

@@ -20,12 +20,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+import gatenet_testing
 from gatenet.client import Client
 from gatenet.inference import grpc_service_pb2 as v2
 from gatenet.inference import grpc_service_pb2_grpc as v2_grpc
 
 SERVICE = "inference.GRPCInferenceService"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 XOR_ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 XOR_LABELS = [0, 1, 1, 0]
 Tensor = v2.ModelInferRequest.InferInputTensor
@@ -447,8 +448,8 @@ def triton_python() -> str:
 
 
 def tritonclient(python: str, target: str, calls: list[dict]) -> list[dict]:
-    """Run the calls through tests/tritonclient_driver.py in the tritonclient venv."""
-    driver = Path(__file__).with_name("tritonclient_driver.py")
+    """Run the calls through gatenet_testing/tritonclient_driver.py in the tritonclient venv."""
+    driver = Path(gatenet_testing.__file__).with_name("tritonclient_driver.py")
     job = json.dumps({"target": target, "calls": calls})
     done = subprocess.run(
         [python, str(driver)], input=job, capture_output=True, text=True, timeout=120

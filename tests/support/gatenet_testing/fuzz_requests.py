@@ -14,7 +14,7 @@ message and appends one mutated field, which protobuf merges over the original
 and records (method, code) per call with a finding when the answer is one a
 server must never give, and `afterwards` checks the server is healthy and still
 answers right.
-tests/test_fuzz.py runs a few hundred calls; bench/fuzz.py runs 10,000 and more.
+tests/fuzz/test_fuzz.py runs a few hundred calls; bench/fuzz.py runs 10,000 and more.
 """
 
 from __future__ import annotations
@@ -29,10 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-import fuzz_auth
-import fuzz_inference
 import grpc
-from fuzz_files import hostile_json, hostile_safetensors
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -43,6 +40,8 @@ from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 from gatenet.vocabulary import enums, gates
 from gatenet.vocabulary.wire import length_delimited, tag, varint
+from gatenet_testing import fuzz_auth, fuzz_inference
+from gatenet_testing.fuzz_files import hostile_json, hostile_safetensors
 
 GATE = "/gatenet.v1.GateService/"
 HEALTH = "/grpc.health.v1.Health/"

@@ -13,9 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from serve_process import gatenet
 
 from gatenet.client import Client, ClientError, cli
+from gatenet_testing.serve_process import gatenet
 
 # Each starts servers of its own, whose workers warm torch up: make test's second step.
 pytestmark = pytest.mark.slow

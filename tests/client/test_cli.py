@@ -10,11 +10,11 @@ import types
 
 import numpy as np
 import pytest
-from cli_run import run_main
 
 from gatenet.client import build_train_request, cli
 from gatenet.client.cli.commands import train_options
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet_testing.cli_run import run_main
 
 
 def gatenet(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,11 +12,11 @@ import pytest
 from gatenet.server.config import load_settings, setting_names
 from gatenet.server.variables import OTHER_PREFIXES, OTHER_VARIABLES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Names written wrong on purpose, to show or test the refusal of a misspelled variable (this
 # file's own examples below are such names too).
 MISSPELLED_ON_PURPOSE = {"GATENET_PROT"}
-THIS_FILE = "tests/test_settings_sources.py"
+THIS_FILE = "tests/project/test_settings_sources.py"
 _NAME = re.compile(r"\bGATENET_[A-Z0-9_]*[A-Z0-9]_?(?![A-Za-z0-9<])")
 
 

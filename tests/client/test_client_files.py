@@ -10,12 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-from cli_run import run_main
 
 from gatenet.client import Client, Weights, build_train_request, cli
 from gatenet.client.cli.commands import train_options
 from gatenet.client.export.model_files import is_safetensors
 from gatenet.client.messages import import_request
+from gatenet_testing.cli_run import run_main
 
 ROWS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 
