@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 from safetensors.numpy import save as save_safetensors
 
-from gatenet.client import Client
+from gatenet.client import Client, ModelInfo
 from gatenet.server.app import GatenetServer, build_server
 from gatenet.server.config import Settings
+from gatenet_testing.serve_process import RedisServer, find_redis_server
 
 LOOPBACK = Settings(
     host="127.0.0.1",
@@ -46,6 +49,41 @@ def client(server: GatenetServer) -> Iterator[Client]:
     """The real client on a real channel to the shared server."""
     with Client(server.target, timeout=60) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def xor(server: GatenetServer) -> ModelInfo:
+    """A fitted, named 2-4-1 tanh XOR on the shared server, for tests that only read it."""
+    recipe = {"hidden_sizes": [4], "activation": "tanh", "seed": 0, "restarts": 8}
+    with Client(server.target, timeout=60) as c:
+        info = c.train(gate="xor", name="xor-shared", **recipe)
+    assert info.fit
+    return info
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh durable redis-server of our own (append-only file on), killed after the test."""
+    data = tmp_path / "redis"
+    data.mkdir()
+    server = RedisServer(find_redis_server(), data)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def open_channel() -> Iterator[Callable[[str], grpc.Channel]]:
+    """Raw channels for calls and bytes the client never sends; each closed after the test."""
+    opened: list[grpc.Channel] = []
+
+    def open_(target: str) -> grpc.Channel:
+        opened.append(grpc.insecure_channel(target))
+        return opened[-1]
+
+    yield open_
+    for channel in opened:
+        channel.close()
 
 
 @pytest.fixture

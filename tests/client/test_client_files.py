@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from gatenet.client import Client, Weights, build_train_request, cli
+from gatenet.client import Weights, build_train_request, cli
 from gatenet.client.cli.commands import train_options
 from gatenet.client.export.model_files import is_safetensors
 from gatenet.client.messages import import_request
@@ -20,34 +20,26 @@ from gatenet_testing.cli_run import run_main
 ROWS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 
 
-@pytest.fixture(scope="module")
-def xor(server) -> str:
-    """A trained 2-3-1 sigmoid XOR model on the shared server."""
-    with Client(server.target, timeout=60) as client:
-        info = client.train(gate="xor", hidden_sizes=[3], activation="sigmoid", seed=4, restarts=8)
-    return info.model_id
-
-
 def test_weights_json_has_activation_spec_and_tensors(server, xor, capsys):
-    code, out, _ = run_main(capsys, "--target", server.target, "weights", xor, "--json")
+    code, out, _ = run_main(capsys, "--target", server.target, "weights", xor.model_id, "--json")
     data = json.loads(out)
     assert code == 0 and list(data) == ["model_id", "activation", "spec", "tensors"]
-    assert (data["model_id"], data["activation"]) == (xor, "sigmoid")
-    assert data["spec"]["network"]["hidden_sizes"] == [3]
+    assert (data["model_id"], data["activation"]) == (xor.model_id, "tanh")
+    assert data["spec"]["network"]["hidden_sizes"] == [4]
     assert data["spec"]["gate"]["name"] == "XOR"  # the resolved recipe names gates canonically
-    assert data["tensors"]["layers.0.weight"]["shape"] == [2, 3]
+    assert data["tensors"]["layers.0.weight"]["shape"] == [2, 4]
 
 
 def test_export_to_a_directory_writes_safetensors_and_json(server, xor, tmp_path, capsys):
     safetensors = pytest.importorskip("safetensors.numpy")
     t = ("--target", server.target)
-    code, out, _ = run_main(capsys, *t, "export", xor, str(tmp_path))
-    st, js = tmp_path / f"{xor}.safetensors", tmp_path / f"{xor}.json"
+    code, out, _ = run_main(capsys, *t, "export", xor.model_id, str(tmp_path))
+    st, js = tmp_path / f"{xor.model_id}.safetensors", tmp_path / f"{xor.model_id}.json"
     assert code == 0 and out.splitlines() == [
         f"wrote {st} ({st.stat().st_size} bytes)",
         f"wrote {js} ({js.stat().st_size} bytes)",
     ]
-    _, printed, _ = run_main(capsys, *t, "weights", xor, "--json")
+    _, printed, _ = run_main(capsys, *t, "weights", xor.model_id, "--json")
     exported = json.loads(js.read_text())
     assert exported.pop("checksum").startswith("sha256:")  # what import checks the file by
     assert exported == json.loads(printed)
@@ -58,13 +50,13 @@ def test_export_to_a_directory_writes_safetensors_and_json(server, xor, tmp_path
 
 def test_export_takes_the_format_from_the_extension_or_the_flag(server, xor, tmp_path, capsys):
     t = ("--target", server.target)
-    code, _, _ = run_main(capsys, *t, "export", xor, "-o", str(tmp_path / "m.json"))
-    assert code == 0 and json.loads((tmp_path / "m.json").read_text())["model_id"] == xor
+    code, _, _ = run_main(capsys, *t, "export", xor.model_id, "-o", str(tmp_path / "m.json"))
+    assert code == 0 and json.loads((tmp_path / "m.json").read_text())["model_id"] == xor.model_id
     code, _, _ = run_main(
-        capsys, *t, "export", xor, "-o", str(tmp_path / "m.bin"), "--format", "safetensors"
+        capsys, *t, "export", xor.model_id, "-o", str(tmp_path / "m.bin"), "--format", "safetensors"
     )
     assert code == 0 and is_safetensors((tmp_path / "m.bin").read_bytes())
-    code, out, err = run_main(capsys, *t, "export", xor, "-o", str(tmp_path / "m.bin"))
+    code, out, err = run_main(capsys, *t, "export", xor.model_id, "-o", str(tmp_path / "m.bin"))
     assert code == 2 and out == ""
     assert err.strip() == (
         f"error: cannot tell the format of '{tmp_path / 'm.bin'}' from its extension;"
@@ -122,7 +114,7 @@ sys.exit(cli.main({argv!r}))
 
 
 def test_onnx_export_without_onnx_says_which_extra(server, xor, tmp_path):
-    argv = ["--target", server.target, "export", xor, "-o", str(tmp_path / "m.onnx")]
+    argv = ["--target", server.target, "export", xor.model_id, "-o", str(tmp_path / "m.onnx")]
     code = MISSING.format(module="onnx", argv=argv)
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
@@ -157,11 +149,11 @@ except ImportError as err:
 
 def test_initial_weights_read_what_weights_json_printed(server, xor, tmp_path, capsys):
     t = ("--target", server.target)
-    _, printed, _ = run_main(capsys, *t, "weights", xor, "--json")
+    _, printed, _ = run_main(capsys, *t, "weights", xor.model_id, "--json")
     path = tmp_path / "a.json"
     path.write_text(printed)
     a = json.loads(printed)["tensors"]
-    flags = ["--gate", "xor", "--hidden", "3", "--activation", "sigmoid", "--initial-weights"]
+    flags = ["--gate", "xor", "--hidden", "4", "--activation", "tanh", "--initial-weights"]
     args = cli.build_parser().parse_args(["train", *flags, str(path)])
     request = build_train_request(**train_options(args))
     sent = {

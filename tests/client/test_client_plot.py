@@ -8,30 +8,21 @@ import sys
 import numpy as np
 import pytest
 
-from gatenet.client import Client
 from gatenet_testing.cli_run import run_main
 
 imread = pytest.importorskip("matplotlib.image").imread  # only with the plot extra
 plot = pytest.importorskip("gatenet.client.cli.plot")
 
 
-@pytest.fixture(scope="module")
-def xor(server) -> str:
-    with Client(server.target, timeout=60) as client:
-        info = client.train(gate="xor", hidden_sizes=[4], activation="tanh", seed=0, restarts=8)
-    assert info.fit
-    return info.model_id
-
-
 def test_the_png_has_exactly_the_requested_size(server, xor, tmp_path, capsys):
-    t = ("--target", server.target)
+    t, model = ("--target", server.target), xor.model_id
     for size, extra in (("333x222", []), ("640x480", ["--loss"]), ("257x511", ["--loss", "--log"])):
         path = tmp_path / f"{size}.png"
-        code, out, _ = run_main(capsys, *t, "plot", xor, "-o", str(path), "--size", size, *extra)
+        code, out, _ = run_main(capsys, *t, "plot", model, "-o", str(path), "--size", size, *extra)
         assert (code, out) == (0, f"wrote {path} ({size})\n")
         width, height = map(int, size.split("x"))
         assert imread(str(path)).shape[:2] == (height, width)
-    code, out, _ = run_main(capsys, *t, "plot", xor, "-o", str(tmp_path / "default.png"))
+    code, out, _ = run_main(capsys, *t, "plot", model, "-o", str(tmp_path / "default.png"))
     assert out.endswith("(800x600)\n") and imread(str(tmp_path / "default.png")).shape[:2] == (
         600,
         800,
@@ -39,10 +30,10 @@ def test_the_png_has_exactly_the_requested_size(server, xor, tmp_path, capsys):
 
 
 def test_xor_corners_are_coloured_by_their_labels(server, xor, tmp_path, capsys):
-    path, size = tmp_path / "xor.png", (500, 400)
+    path, size, model = tmp_path / "xor.png", (500, 400), xor.model_id
     assert (
         run_main(
-            capsys, "--target", server.target, "plot", xor, "-o", str(path), "--size", "500x400"
+            capsys, "--target", server.target, "plot", model, "-o", str(path), "--size", "500x400"
         )[0]
         == 0
     )
@@ -83,11 +74,12 @@ def test_more_inputs_draw_one_bar_per_truth_table_row(client, tmp_path, capsys):
 
 
 def test_without_matplotlib_one_line_says_how_to_install(server, xor, tmp_path):
+    model = xor.model_id
     code = (
         "import sys\n"
         "sys.modules['matplotlib'] = None  # as if it were not installed\n"
         "from gatenet.client import cli\n"
-        f"sys.exit(cli.main(['--target', {server.target!r}, 'plot', {xor!r}, '-o', 'x.png']))\n"
+        f"sys.exit(cli.main(['--target', {server.target!r}, 'plot', {model!r}, '-o', 'x.png']))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60

@@ -21,8 +21,8 @@ LONG = pb.TrainRequest(gate=pb.GateTask(name="xor"), steps=1_000_000, early_stop
 SMALL = pb.TrainRequest(gate=pb.GateTask(name="and"))
 
 
-def _stub(srv) -> pb_grpc.GateServiceStub:
-    return pb_grpc.GateServiceStub(grpc.insecure_channel(srv.target))
+def _stub(srv, open_channel) -> pb_grpc.GateServiceStub:
+    return pb_grpc.GateServiceStub(open_channel(srv.target))
 
 
 def _bearer(header: str) -> list[tuple[str, str]]:
@@ -53,11 +53,11 @@ def _trainings(srv, outcome: str) -> float:
     )
 
 
-def test_a_token_is_one_client_however_its_header_is_spelled(make_server, tmp_path):
+def test_a_token_is_one_client_however_its_header_is_spelled(make_server, tmp_path, open_channel):
     tokens = tmp_path / "tokens"
     tokens.write_text("alice train\n")
     srv = make_server(tokens_file=str(tokens), max_trainings_per_client=1, training_workers=1)
-    stub = _stub(srv)
+    stub = _stub(srv, open_channel)
     running = _started(stub, _bearer("Bearer alice"))
     try:
         for header in ("bearer alice", "BEARER alice", "Bearer  alice", " Bearer alice "):
@@ -69,9 +69,9 @@ def test_a_token_is_one_client_however_its_header_is_spelled(make_server, tmp_pa
         running.cancel()
 
 
-def test_without_auth_a_header_does_not_make_another_client(make_server):
+def test_without_auth_a_header_does_not_make_another_client(make_server, open_channel):
     srv = make_server(max_trainings_per_client=1, training_workers=1)
-    stub = _stub(srv)
+    stub = _stub(srv, open_channel)
     running = _started(stub, _bearer("Bearer a"))
     try:
         with pytest.raises(grpc.RpcError) as err:
@@ -82,12 +82,14 @@ def test_without_auth_a_header_does_not_make_another_client(make_server):
         running.cancel()
 
 
-def test_another_clients_small_train_waits_for_one_training_not_a_backlog(make_server, tmp_path):
+def test_another_clients_small_train_waits_for_one_training_not_a_backlog(
+    make_server, tmp_path, open_channel
+):
     """Alice queues 8 trainings of ~1 s (the cap); Bob's small one runs before her second ends."""
     tokens = tmp_path / "tokens"
     tokens.write_text("alice train\nbob train\n")
     srv = make_server(tokens_file=str(tokens), training_workers=1, max_train_seconds=1.0)
-    stub = _stub(srv)
+    stub = _stub(srv, open_channel)
     ended: list[tuple[str, float]] = []
     lock = threading.Lock()
 
@@ -112,7 +114,9 @@ def test_another_clients_small_train_waits_for_one_training_not_a_backlog(make_s
     assert order.index("bob") <= 1, f"bob's training ended after alice's {order.index('bob')}"
 
 
-def test_refused_trainings_are_counted_and_logged_as_refused(make_server, tmp_path, capfd):
+def test_refused_trainings_are_counted_and_logged_as_refused(
+    make_server, tmp_path, capfd, open_channel
+):
     tokens = tmp_path / "tokens"
     tokens.write_text("alice train\nbob train\ncarol train\n")
     srv = make_server(
@@ -121,7 +125,7 @@ def test_refused_trainings_are_counted_and_logged_as_refused(make_server, tmp_pa
         max_queued_trainings=1,
         max_trainings_per_client=1,
     )
-    stub = _stub(srv)
+    stub = _stub(srv, open_channel)
     logs.configure("INFO", "json")
     try:
         running = _started(stub, _bearer("Bearer alice"))
@@ -148,9 +152,9 @@ def test_refused_trainings_are_counted_and_logged_as_refused(make_server, tmp_pa
     assert sorted(outcomes) == ["cancelled", "fit", "refused", "refused"]
 
 
-def test_a_training_the_drain_turns_away_is_counted_as_refused(make_server):
+def test_a_training_the_drain_turns_away_is_counted_as_refused(make_server, open_channel):
     srv = make_server(training_workers=1)
-    stub = _stub(srv)
+    stub = _stub(srv, open_channel)
     running = _started(stub)
     queued = stub.Train.future(SMALL)
     _until(lambda: srv.metrics.trainings_in_progress._value.get() == 2)

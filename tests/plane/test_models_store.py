@@ -17,10 +17,9 @@ ROWS = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0]
 
 
 @pytest.fixture
-def stub(server):
-    channel = grpc.insecure_channel(server.target)
+def stub(server, open_channel):
+    channel = open_channel(server.target)
     yield pb_grpc.GateServiceStub(channel)
-    channel.close()
 
 
 def _tensors(response: pb.GetWeightsResponse) -> dict[str, np.ndarray]:
@@ -38,16 +37,15 @@ def _train(stub, **fields) -> pb.ModelInfo:
     return stub.Train(pb.TrainRequest(gate=pb.GateTask(name="xor"), **fields))
 
 
-def test_evicted_models_predict_right_by_reading_through(make_server):
+def test_evicted_models_predict_right_by_reading_through(make_server, open_channel):
     cap = 3_000  # three or four 2-4-1 models
     srv = make_server(cache_bytes=cap)
-    channel = grpc.insecure_channel(srv.target)
+    channel = open_channel(srv.target)
     stub = pb_grpc.GateServiceStub(channel)
     trained = [_train(stub, seed=i) for i in range(12)]
     answers = {m.model_id: _predict(stub, m.model_id) for m in trained}
     for model_id, expected in answers.items():
         assert _predict(stub, model_id) == expected
-    channel.close()
     sample = srv.metrics_registry.get_sample_value
     assert sample("gatenet_cache_bytes") <= cap
     assert sample("gatenet_cache_evictions_total") > 0

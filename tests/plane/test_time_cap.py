@@ -36,9 +36,9 @@ def heaviest(limits: Limits) -> pb.TrainRequest:
     )
 
 
-def test_the_heaviest_recipe_hands_back_its_best_by_the_cap(make_server):
+def test_the_heaviest_recipe_hands_back_its_best_by_the_cap(make_server, open_channel):
     srv = make_server(training_workers=1, max_train_seconds=CAP)
-    stub = pb_grpc.GateServiceStub(grpc.insecure_channel(srv.target))
+    stub = pb_grpc.GateServiceStub(open_channel(srv.target))
     request = heaviest(Limits())
     assert request.restarts > 1
     ended = []
@@ -54,7 +54,7 @@ def test_the_heaviest_recipe_hands_back_its_best_by_the_cap(make_server):
     assert all(by == "time" and steps >= 1 for by, steps in ended), ended
 
 
-def test_the_spec_of_a_run_the_cap_stopped_trains_the_same_weights(make_server):
+def test_the_spec_of_a_run_the_cap_stopped_trains_the_same_weights(make_server, open_channel):
     capped = make_server(max_train_seconds=0.5)
     free = make_server()
     recipe = pb.TrainRequest(
@@ -68,13 +68,13 @@ def test_the_spec_of_a_run_the_cap_stopped_trains_the_same_weights(make_server):
         restarts=4,
         seed=5,
     )
-    first = pb_grpc.GateServiceStub(grpc.insecure_channel(capped.target))
+    first = pb_grpc.GateServiceStub(open_channel(capped.target))
     info = first.Train(recipe)
     assert info.summary.stopped_by == "time"
     stored = first.GetModel(pb.GetModelRequest(model=info.model_id))
     assert stored.spec.steps == info.summary.steps < 1_000_000
 
-    again = pb_grpc.GateServiceStub(grpc.insecure_channel(free.target))
+    again = pb_grpc.GateServiceStub(open_channel(free.target))
     retrained = again.Train(stored.spec)
     assert retrained.summary.stopped_by == "steps"
     assert retrained.summary.steps == info.summary.steps

@@ -10,20 +10,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gatenet.client import Client, ClientError
-from gatenet_testing.serve_process import RedisServer, ServeProcess, find_redis_server
+from gatenet_testing.serve_process import ServeProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
-
-
-@pytest.fixture
-def redis_server(tmp_path) -> Iterator[RedisServer]:
-    data = tmp_path / "redis"
-    data.mkdir()
-    server = RedisServer(find_redis_server(), data)
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gatenet_testing.storage_support import Backend, RedisServer, find_redis_server
+from gatenet_testing.storage_support import Backend
 
 TEST_TIMEOUT = 20.0  # seconds for one async test body
 
@@ -23,17 +22,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
     asyncio.run(asyncio.wait_for(pyfuncitem.obj(**kwargs), TEST_TIMEOUT))
     return True
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A fresh durable redis-server of our own, stopped after the test."""
-    data = tmp_path / "redis"
-    data.mkdir()
-    server = RedisServer(find_redis_server(), data)
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])

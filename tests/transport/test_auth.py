@@ -80,8 +80,10 @@ def token_role(token: str) -> str:
     return {"r3ad": "read", "tr4in": "train", "adm1n": "admin"}[token]
 
 
-def test_scheme_is_case_insensitive_and_malformed_headers_are_unauthenticated(roles_server):
-    channel = grpc.insecure_channel(roles_server.target)
+def test_scheme_is_case_insensitive_and_malformed_headers_are_unauthenticated(
+    roles_server, open_channel
+):
+    channel = open_channel(roles_server.target)
     list_models = channel.unary_unary("/gatenet.v1.GateService/ListModels")
     assert list_models(b"", metadata=[("authorization", "bearer r3ad")]) is not None
     assert list_models(b"", metadata=[("authorization", "BEARER r3ad")]) is not None
@@ -89,11 +91,10 @@ def test_scheme_is_case_insensitive_and_malformed_headers_are_unauthenticated(ro
         with pytest.raises(grpc.RpcError) as err:
             list_models(b"", metadata=[("authorization", header)])
         assert err.value.code() is grpc.StatusCode.UNAUTHENTICATED, header
-    channel.close()
 
 
-def test_bodies_that_do_not_decode_are_refused_after_auth(roles_server):
-    channel = grpc.insecure_channel(roles_server.target)
+def test_bodies_that_do_not_decode_are_refused_after_auth(roles_server, open_channel):
+    channel = open_channel(roles_server.target)
     get_model = channel.unary_unary("/gatenet.v1.GateService/GetModel")
     with pytest.raises(grpc.RpcError) as err:
         get_model(b"\xff\xff\xff")  # no token: auth answers first
@@ -103,7 +104,6 @@ def test_bodies_that_do_not_decode_are_refused_after_auth(roles_server):
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details() == "request: body is not a valid gatenet.v1.GetModelRequest"
     assert _handled(roles_server, "GetModel", "INVALID_ARGUMENT") == 1
-    channel.close()
 
 
 def _list_services(target: str, token: str | None) -> list[str]:

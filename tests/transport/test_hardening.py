@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 SERVICE = "gatenet.v1.GateService"
 
 
-def _stub(srv) -> pb_grpc.GateServiceStub:
-    return pb_grpc.GateServiceStub(grpc.insecure_channel(srv.target))
+def _stub(srv, open_channel) -> pb_grpc.GateServiceStub:
+    return pb_grpc.GateServiceStub(open_channel(srv.target))
 
 
 def _handled(srv, method: str, code: str, service: str = SERVICE) -> float | None:
@@ -37,13 +37,13 @@ def _handled(srv, method: str, code: str, service: str = SERVICE) -> float | Non
     return sum(samples) if samples else None
 
 
-def test_a_training_hits_the_time_cap_and_hands_back_its_best(make_server):
+def test_a_training_hits_the_time_cap_and_hands_back_its_best(make_server, open_channel):
     srv = make_server(max_train_seconds=0.5)
     with Client(srv.target, timeout=60) as c:
         start = time.monotonic()
         info = c.train(gate="xor", steps=1_000_000, early_stop=False)
         assert time.monotonic() - start < 10
-    summary = _stub(srv).GetModel(pb.GetModelRequest(model=info.model_id)).summary
+    summary = _stub(srv, open_channel).GetModel(pb.GetModelRequest(model=info.model_id)).summary
     assert summary.stopped_by == "time"
     assert 0 < summary.steps < 1_000_000
 
@@ -125,12 +125,14 @@ def _ignore_errors(call):
     return run
 
 
-def test_a_response_over_the_message_limit_is_refused_and_counted(make_server):
+def test_a_response_over_the_message_limit_is_refused_and_counted(make_server, open_channel):
     srv = make_server(max_message_bytes=4096)
     with Client(srv.target) as c:
         model = c.train(gate="xor", hidden_sizes=[200], steps=20, early_stop=False).model_id
         with pytest.raises(grpc.RpcError) as err:
-            _stub(srv).GetWeights(pb.GetWeightsRequest(model=model, include_safetensors=True))
+            _stub(srv, open_channel).GetWeights(
+                pb.GetWeightsRequest(model=model, include_safetensors=True)
+            )
         # The client then asks for the same answer in chunks that each fit the limit.
         weights = c.get_weights(model, safetensors=True)
     assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -140,30 +142,29 @@ def test_a_response_over_the_message_limit_is_refused_and_counted(make_server):
     assert weights.tensors["layers.0.weight"].shape == (2, 200) and weights.safetensors
 
 
-def test_unknown_methods_are_unimplemented_and_counted(server):
-    channel = grpc.insecure_channel(server.target)
+def test_unknown_methods_are_unimplemented_and_counted(server, open_channel):
+    channel = open_channel(server.target)
     with pytest.raises(grpc.RpcError) as err:
         channel.unary_unary("/gatenet.v1.GateService/Nope")(b"")
-    channel.close()
     assert err.value.code() is grpc.StatusCode.UNIMPLEMENTED
     assert "/gatenet.v1.GateService/Nope" in err.value.details()
     assert _handled(server, "unknown", "UNIMPLEMENTED", service="unknown") >= 1
 
 
 @pytest.mark.parametrize("token", ["²", "9" * 19, "9" * 5000, "-1", "abc"])
-def test_page_tokens_the_server_did_not_issue_are_invalid(server, token):
+def test_page_tokens_the_server_did_not_issue_are_invalid(server, token, open_channel):
     with pytest.raises(grpc.RpcError) as err:
-        _stub(server).ListModels(pb.ListModelsRequest(page_token=token))
+        _stub(server, open_channel).ListModels(pb.ListModelsRequest(page_token=token))
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith("page_token:")
     assert len(err.value.details()) < 200
 
 
-def test_initial_weights_of_many_dimensions_are_invalid(server):
+def test_initial_weights_of_many_dimensions_are_invalid(server, open_channel):
     request = pb.TrainRequest(gate=pb.GateTask(name="xor"))
     request.initial_weights.add(name="layers.0.weight", shape=[1] * 65, values=[0.0])
     with pytest.raises(grpc.RpcError) as err:
-        _stub(server).Train(request)
+        _stub(server, open_channel).Train(request)
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "initial_weights[0].shape: 65 dimensions exceeds 2" in err.value.details()
 

@@ -41,18 +41,9 @@ DATATYPES = {
 }
 
 
-@pytest.fixture(scope="module")
-def xor(server) -> tuple[str, str]:
-    """(id, name) of an XOR model on the shared server."""
-    with Client(server.target, timeout=60) as c:
-        info = c.train(gate="xor", seed=1, name="v2-xor")
-    assert info.fit
-    return info.model_id, "v2-xor"
-
-
-@pytest.fixture(scope="module")
-def stub(server) -> v2_grpc.GRPCInferenceServiceStub:
-    return v2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(server.target))
+@pytest.fixture
+def stub(server, open_channel) -> v2_grpc.GRPCInferenceServiceStub:
+    return v2_grpc.GRPCInferenceServiceStub(open_channel(server.target))
 
 
 def infer_request(model: str, rows, datatype: str = "FP32", raw: bool = True, **fields):
@@ -109,7 +100,7 @@ def test_server_is_live_ready_and_describes_itself(stub):
 
 
 def test_model_metadata_by_id_and_by_name(stub, xor):
-    for ref in xor:
+    for ref in (xor.model_id, xor.name):
         meta = stub.ModelMetadata(v2.ModelMetadataRequest(name=ref))
         assert (meta.name, list(meta.versions), meta.platform) == (ref, ["1"], "gatenet")
         assert [(t.name, t.datatype, list(t.shape)) for t in meta.inputs] == [
@@ -124,8 +115,8 @@ def test_model_metadata_by_id_and_by_name(stub, xor):
 
 
 def test_model_config_describes_a_batched_model_for_perf_analyzer(stub, xor, server):
-    config = stub.ModelConfig(v2.ModelConfigRequest(name=xor[1])).config
-    assert (config.name, config.platform) == ("v2-xor", "gatenet")
+    config = stub.ModelConfig(v2.ModelConfigRequest(name=xor.name)).config
+    assert (config.name, config.platform) == (xor.name, "gatenet")
     assert config.max_batch_size == server.settings.max_predict_rows
     assert [(t.name, t.data_type, list(t.dims)) for t in config.input] == [
         ("inputs", v2.TYPE_FP32, [2])
@@ -135,11 +126,11 @@ def test_model_config_describes_a_batched_model_for_perf_analyzer(stub, xor, ser
         ("label", v2.TYPE_BOOL, [1]),
     ]
     with expect_status(grpc.StatusCode.NOT_FOUND, "model_version"):
-        stub.ModelConfig(v2.ModelConfigRequest(name=xor[1], version="3"))
+        stub.ModelConfig(v2.ModelConfigRequest(name=xor.name, version="3"))
 
 
 def test_model_ready_for_known_models_at_version_1(stub, xor):
-    model_id, name = xor
+    model_id, name = xor.model_id, xor.name
     assert stub.ModelReady(v2.ModelReadyRequest(name=model_id)).ready
     assert stub.ModelReady(v2.ModelReadyRequest(name=name, version="1")).ready
     assert not stub.ModelReady(v2.ModelReadyRequest(name=name, version="2")).ready
@@ -151,9 +142,9 @@ def test_repository_index_lists_models_by_name_else_id(server, stub, xor):
         unnamed = c.train(gate="and", restarts=1, steps=50, early_stop=False).model_id
     index = stub.RepositoryIndex(v2.RepositoryIndexRequest())
     listed = {m.name: (m.version, m.state) for m in index.models}
-    assert listed["v2-xor"] == ("1", "READY")
+    assert listed[xor.name] == ("1", "READY")
     assert listed[unnamed] == ("1", "READY")
-    assert xor[0] not in listed, "a named model is listed once, by its name"
+    assert xor.model_id not in listed, "a named model is listed once, by its name"
 
 
 # -- ModelInfer ---------------------------------------------------------------------------
@@ -162,7 +153,7 @@ def test_repository_index_lists_models_by_name_else_id(server, stub, xor):
 @pytest.mark.parametrize("raw", [True, False], ids=["raw", "typed"])
 @pytest.mark.parametrize("datatype", list(DATATYPES))
 def test_every_datatype_predicts_the_truth_table(stub, client, xor, datatype, raw):
-    model_id, name = xor
+    model_id, name = xor.model_id, xor.name
     expected = client.predict(model_id, XOR_ROWS)
     for ref in (model_id, name):
         response = stub.ModelInfer(infer_request(ref, XOR_ROWS, datatype, raw=raw, id="req-7"))
@@ -177,8 +168,8 @@ def test_every_datatype_predicts_the_truth_table(stub, client, xor, datatype, ra
 
 def test_real_valued_rows_match_predict(stub, client, xor):
     rows = np.random.default_rng(0).normal(size=(1024, 2)).astype(np.float32)
-    expected = client.predict(xor[0], rows)
-    got = outputs(stub.ModelInfer(infer_request(xor[0], rows)))
+    expected = client.predict(xor.model_id, rows)
+    got = outputs(stub.ModelInfer(infer_request(xor.model_id, rows)))
     assert got["probability"].shape == (1024, 1) and got["label"].shape == (1024, 1)
     assert np.array_equal(got["probability"].ravel(), expected.probabilities)
     assert got["label"].ravel().astype(int).tolist() == expected.labels.tolist()
@@ -186,10 +177,10 @@ def test_real_valued_rows_match_predict(stub, client, xor):
 
 def test_requested_outputs_come_back_in_the_order_asked(stub, xor):
     wanted = v2.ModelInferRequest.InferRequestedOutputTensor
-    request = infer_request(xor[0], XOR_ROWS, outputs=[wanted(name="label")])
+    request = infer_request(xor.model_id, XOR_ROWS, outputs=[wanted(name="label")])
     assert list(outputs(stub.ModelInfer(request))) == ["label"]
     request = infer_request(
-        xor[0], XOR_ROWS, outputs=[wanted(name="label"), wanted(name="probability")]
+        xor.model_id, XOR_ROWS, outputs=[wanted(name="label"), wanted(name="probability")]
     )
     assert list(outputs(stub.ModelInfer(request))) == ["label", "probability"]
 
@@ -324,34 +315,34 @@ INVALID = {
 def test_invalid_requests_name_the_field_and_the_bound(stub, xor, case):
     build, fragments = INVALID[case]
     with expect_status(grpc.StatusCode.INVALID_ARGUMENT, *fragments):
-        stub.ModelInfer(build(xor[0]))
+        stub.ModelInfer(build(xor.model_id))
 
 
 def test_unknown_model_and_version_are_not_found(stub, xor):
     with expect_status(grpc.StatusCode.NOT_FOUND, "model:", "'no-such-model'"):
         stub.ModelInfer(infer_request("no-such-model", XOR_ROWS))
     with expect_status(grpc.StatusCode.NOT_FOUND, "model_version", "'2'", "'1'"):
-        stub.ModelInfer(infer_request(xor[1], XOR_ROWS, model_version="2"))
-    assert stub.ModelInfer(infer_request(xor[1], XOR_ROWS, model_version="1")).outputs
+        stub.ModelInfer(infer_request(xor.name, XOR_ROWS, model_version="2"))
+    assert stub.ModelInfer(infer_request(xor.name, XOR_ROWS, model_version="1")).outputs
 
 
-def test_rows_over_the_limit_are_refused_like_predict(make_server):
+def test_rows_over_the_limit_are_refused_like_predict(make_server, open_channel):
     srv = make_server(max_predict_rows=4)
     with Client(srv.target, timeout=60) as c:
         model_id = c.train(gate="or", restarts=1, steps=50, early_stop=False).model_id
-    stub = v2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(srv.target))
+    stub = v2_grpc.GRPCInferenceServiceStub(open_channel(srv.target))
     assert len(outputs(stub.ModelInfer(infer_request(model_id, XOR_ROWS)))["label"]) == 4
     with expect_status(grpc.StatusCode.INVALID_ARGUMENT, "5 rows", "exceeds the limit 4"):
         stub.ModelInfer(infer_request(model_id, [*XOR_ROWS, [0, 0]]))
 
 
-def test_work_over_the_bound_is_refused_like_predict(make_server, wide_model_file):
+def test_work_over_the_bound_is_refused_like_predict(make_server, wide_model_file, open_channel):
     srv = make_server(max_predict_work=1_000_000)  # 240 rows of a 64-64-1 model (4160 a row)
     with Client(srv.target, timeout=60) as c:
         model_id = c.import_model(wide_model_file).model_id
         rows = np.random.default_rng(1).uniform(-2, 2, size=(241, 64)).astype(np.float32)
         expected = c.predict(model_id, rows[:240]).probabilities
-    stub = v2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(srv.target))
+    stub = v2_grpc.GRPCInferenceServiceStub(open_channel(srv.target))
     with expect_status(
         grpc.StatusCode.INVALID_ARGUMENT, "inputs[0].shape", "241 rows", "--max-predict-work"
     ):
@@ -363,9 +354,11 @@ def test_work_over_the_bound_is_refused_like_predict(make_server, wide_model_fil
 # -- same service, same rules: health, auth, metrics, reflection ------------------------------
 
 
-def test_server_ready_follows_health_and_turns_false_once_draining_begins(make_server):
+def test_server_ready_follows_health_and_turns_false_once_draining_begins(
+    make_server, open_channel
+):
     srv = make_server()
-    channel = grpc.insecure_channel(srv.target)
+    channel = open_channel(srv.target)
     stub = v2_grpc.GRPCInferenceServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
     status = health.Check(health_pb2.HealthCheckRequest(service=SERVICE)).status
@@ -377,13 +370,13 @@ def test_server_ready_follows_health_and_turns_false_once_draining_begins(make_s
     assert stub.ServerLive(v2.ServerLiveRequest()).live
 
 
-def test_v2_calls_need_a_read_token_and_are_counted(make_server, tmp_path):
+def test_v2_calls_need_a_read_token_and_are_counted(make_server, tmp_path, open_channel):
     tokens = tmp_path / "tokens"
     tokens.write_text("reader read\n")
     srv = make_server(tokens_file=str(tokens), auth_token="admin-token")
     with Client(srv.target, timeout=60, token="admin-token") as c:
         model_id = c.train(gate="xor", seed=1).model_id
-    stub = v2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(srv.target))
+    stub = v2_grpc.GRPCInferenceServiceStub(open_channel(srv.target))
     with expect_status(grpc.StatusCode.UNAUTHENTICATED, "authorization"):
         stub.ModelInfer(infer_request(model_id, XOR_ROWS))
     reader = (("authorization", "Bearer reader"),)
@@ -414,8 +407,8 @@ def test_v2_calls_need_a_read_token_and_are_counted(make_server, tmp_path):
     assert samples[("gatenet_predicted_rows_total", frozenset())] >= 4
 
 
-def test_reflection_and_health_name_the_v2_service(server):
-    channel = grpc.insecure_channel(server.target)
+def test_reflection_and_health_name_the_v2_service(server, open_channel):
+    channel = open_channel(server.target)
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     responses = stub.ServerReflectionInfo(
         iter([reflection_pb2.ServerReflectionRequest(list_services="")])
@@ -462,7 +455,7 @@ def tritonclient(python: str, target: str, calls: list[dict]) -> list[dict]:
 
 @pytest.mark.e2e
 def test_tritonclient_predicts_gatenet_models(server, xor, triton_python):
-    model_id, name = xor
+    model_id, name = xor.model_id, xor.name
     table = np.asarray(XOR_ROWS, dtype=np.float32)
     sizes = {1: table[1:2], 4: table, 1024: np.tile(table, (256, 1))}
     calls = {
@@ -575,7 +568,7 @@ def test_perf_analyzer_runs_against_a_gatenet_model(server, xor, triton_python):
         )
     # A fixed number of requests: no stabilisation rounds to fail on a busy machine.
     run = subprocess.run(
-        [str(exe), "-m", xor[1], "-u", server.target, "-i", "grpc", "-b", "4"]
+        [str(exe), "-m", xor.name, "-u", server.target, "-i", "grpc", "-b", "4"]
         + ["--request-count", "2000", "--concurrency-range", "2"],
         capture_output=True,
         text=True,

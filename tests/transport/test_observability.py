@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import urllib.request
 
-import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -114,9 +113,9 @@ def test_grpc_and_training_metrics_count_what_happened(make_server):
     assert not any("model_id" in dict(labels) for _, labels in s)
 
 
-def test_health_flips_to_not_serving_as_soon_as_shutdown_begins(make_server):
+def test_health_flips_to_not_serving_as_soon_as_shutdown_begins(make_server, open_channel):
     srv = make_server(grace_seconds=2.0)
-    channel = grpc.insecure_channel(srv.target)
+    channel = open_channel(srv.target)
     health = health_pb2_grpc.HealthStub(channel)
     for service in ("", SERVICE):
         status = health.Check(health_pb2.HealthCheckRequest(service=service)).status
@@ -138,8 +137,8 @@ def test_health_flips_to_not_serving_as_soon_as_shutdown_begins(make_server):
     assert not stopper.is_alive()
 
 
-def test_reflection_lists_gateservice_and_health(server):
-    stub = reflection_pb2_grpc.ServerReflectionStub(grpc.insecure_channel(server.target))
+def test_reflection_lists_gateservice_and_health(server, open_channel):
+    stub = reflection_pb2_grpc.ServerReflectionStub(open_channel(server.target))
     responses = stub.ServerReflectionInfo(
         iter([reflection_pb2.ServerReflectionRequest(list_services="")])
     )

@@ -34,12 +34,6 @@ def expect_error(code: str, *fragments: str):
     return _Expect()
 
 
-@pytest.fixture(scope="module")
-def xor_model(server) -> str:
-    with Client(server.target, timeout=60) as c:
-        return c.train(gate="xor", seed=1).model_id
-
-
 def test_xor_trains_and_predicts_its_truth_table(client):
     info = client.train(gate="xor")
     assert info.fit and info.accuracy == 1.0
@@ -84,10 +78,10 @@ def test_predict_matches_a_torch_forward_of_the_weights(client, activation):
     assert got.labels.tolist() == (h[:, 0] > 0.5).int().tolist()
 
 
-def test_safetensors_blob_holds_the_same_tensors(client, xor_model):
+def test_safetensors_blob_holds_the_same_tensors(client, xor):
     from safetensors.numpy import load
 
-    weights = client.get_weights(xor_model, safetensors=True)
+    weights = client.get_weights(xor.model_id, safetensors=True)
     loaded = load(weights.safetensors)
     assert set(loaded) == set(weights.tensors)
     for name, tensor in weights.tensors.items():
@@ -105,8 +99,8 @@ def test_list_and_delete(client):
         client.delete_model(info.model_id)
 
 
-def test_list_pages_through_every_model(server):
-    stub = gatenet_pb2_grpc.GateServiceStub(grpc.insecure_channel(server.target))
+def test_list_pages_through_every_model(server, open_channel):
+    stub = gatenet_pb2_grpc.GateServiceStub(open_channel(server.target))
     with Client(server.target) as c:
         for i in range(5):
             c.train(gate="nand", name=f"paged-{i}", restarts=1, steps=50, early_stop=False)
@@ -159,18 +153,20 @@ BAD_TRAIN = [
     BAD_TRAIN,
     ids=[f"{f[1]}-{i}" for i, f in enumerate(BAD_TRAIN)],
 )
-def test_bad_train_requests_name_the_field(server, client, xor_model, options, field, bound):
+def test_bad_train_requests_name_the_field(
+    server, client, xor, options, field, bound, open_channel
+):
     request = options if isinstance(options, pb.TrainRequest) else build_train_request(**options)
-    stub = gatenet_pb2_grpc.GateServiceStub(grpc.insecure_channel(server.target))
+    stub = gatenet_pb2_grpc.GateServiceStub(open_channel(server.target))
     with pytest.raises(grpc.RpcError) as err:
         stub.Train(request)
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert field in err.value.details() and bound in err.value.details(), err.value.details()
-    assert client.predict(xor_model, ROWS).labels.tolist() == [0, 1, 1, 0]
+    assert client.predict(xor.model_id, ROWS).labels.tolist() == [0, 1, 1, 0]
 
 
-def test_missing_task_is_invalid(server):
-    stub = gatenet_pb2_grpc.GateServiceStub(grpc.insecure_channel(server.target))
+def test_missing_task_is_invalid(server, open_channel):
+    stub = gatenet_pb2_grpc.GateServiceStub(open_channel(server.target))
     with pytest.raises(grpc.RpcError) as err:
         stub.Train(pb.TrainRequest())
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
@@ -188,25 +184,25 @@ BAD_PREDICT = [
 
 
 @pytest.mark.parametrize(("request_", "field", "fragment"), BAD_PREDICT)
-def test_bad_predict_requests_name_the_field(server, xor_model, request_, field, fragment):
-    stub = gatenet_pb2_grpc.GateServiceStub(grpc.insecure_channel(server.target))
+def test_bad_predict_requests_name_the_field(server, xor, request_, field, fragment, open_channel):
+    stub = gatenet_pb2_grpc.GateServiceStub(open_channel(server.target))
     if request_.model == "MODEL":
-        request_.model = xor_model
+        request_.model = xor.model_id
     with pytest.raises(grpc.RpcError) as err:
         stub.Predict(request_)
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert field in err.value.details() and fragment in err.value.details()
-    assert stub.Predict(pb.PredictRequest(model=xor_model, inputs=[0, 1])).labels == [1]
+    assert stub.Predict(pb.PredictRequest(model=xor.model_id, inputs=[0, 1])).labels == [1]
 
 
-def test_predict_reads_any_valid_encoding_and_refuses_garbage(server, xor_model):
+def test_predict_reads_any_valid_encoding_and_refuses_garbage(server, xor, open_channel):
     """Predict parses wire bytes itself: rows sent unpacked still count; junk is named."""
-    call = grpc.insecure_channel(server.target).unary_unary("/gatenet.v1.GateService/Predict")
-    model = pb.PredictRequest(model=xor_model).SerializeToString()
+    call = open_channel(server.target).unary_unary("/gatenet.v1.GateService/Predict")
+    model = pb.PredictRequest(model=xor.model_id).SerializeToString()
     unpacked = b"".join(b"\x15" + struct.pack("<f", v) for row in ROWS for v in row)
     reply = pb.PredictResponse.FromString(call(model + unpacked))
     assert list(reply.labels) == [0, 1, 1, 0]
-    assert reply.model_id == xor_model
+    assert reply.model_id == xor.model_id
     with pytest.raises(grpc.RpcError) as err:
         call(b"\xff\xff")
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
@@ -273,9 +269,9 @@ def test_deadline_stops_training_and_registers_nothing(client):
     assert client.train(gate="xor").fit
 
 
-def test_cancelled_stream_stops_training(server, client):
+def test_cancelled_stream_stops_training(server, client, open_channel):
     before = len(client.list_models())
-    stub = gatenet_pb2_grpc.GateServiceStub(grpc.insecure_channel(server.target))
+    stub = gatenet_pb2_grpc.GateServiceStub(open_channel(server.target))
     call = stub.TrainStream(
         pb.TrainRequest(
             gate=pb.GateTask(name="xor"), steps=1_000_000, early_stop=False, restarts=64
@@ -297,8 +293,8 @@ def test_stream_reports_progress_then_the_model(client):
     assert final.model_id and final.steps == 3000
 
 
-def test_predict_answers_while_models_train(server, client, xor_model):
-    stub = gatenet_pb2_grpc.GateServiceStub(grpc.insecure_channel(server.target))
+def test_predict_answers_while_models_train(server, client, xor, open_channel):
+    stub = gatenet_pb2_grpc.GateServiceStub(open_channel(server.target))
     training = stub.Train.future(
         pb.TrainRequest(
             gate=pb.GateTask(name="xor"), steps=1_000_000, early_stop=False, restarts=16
@@ -306,7 +302,7 @@ def test_predict_answers_while_models_train(server, client, xor_model):
         timeout=60,
     )
     for _ in range(100):
-        assert client.predict(xor_model, ROWS, timeout=5).labels.tolist() == [0, 1, 1, 0]
+        assert client.predict(xor.model_id, ROWS, timeout=5).labels.tolist() == [0, 1, 1, 0]
     assert not training.done(), "the predictions were answered while the model trained"
     training.cancel()
 
