@@ -4,7 +4,7 @@ Run: `.venv/bin/python bench/fuzz.py --calls 10000 --seed 1` (loopback, free por
 
 It starts the real server (memory store) with auth on (read, train and admin tokens) on
 127.0.0.1:0, trains the models the calls refer to, sends the calls from
-gatenet_testing.fuzz_requests `--concurrency` at a time (GateService, KServe V2, health,
+gatenet_testing.fuzz `--concurrency` at a time (GateService, KServe V2, health,
 reflection, unknown methods; damaged ImportModel files; each with a fuzzed
 authorization header, most with the admin token), then checks the server: health
 SERVING, a fresh XOR right, the models trained first answering exactly as before. It
@@ -26,8 +26,8 @@ from prometheus_client import CollectorRegistry
 
 from gatenet.server.app import build_server
 from gatenet.server.config import Settings
-from gatenet_testing import fuzz_auth
-from gatenet_testing import fuzz_requests as fuzz  # the tests run it too
+from gatenet_testing.fuzz import auth as fuzz_auth
+from gatenet_testing.fuzz import generator, lifecycle, runner  # the tests run them too
 
 SETTINGS = Settings(
     host="127.0.0.1",
@@ -40,7 +40,7 @@ SETTINGS = Settings(
 )
 
 
-def table(outcomes: Sequence[fuzz.Outcome], by: str = "label", title: str = "method") -> str:
+def table(outcomes: Sequence[runner.Outcome], by: str = "label", title: str = "method") -> str:
     """Calls by method (or another Outcome field: rows) and status code (columns), with totals."""
     by_method: dict[str, Counter[str]] = {}
     for o in outcomes:
@@ -76,17 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin = fuzz_auth.ADMIN
     server.start()
     try:
-        targets, before = fuzz.prepare(server.target, admin)
+        targets, before = lifecycle.prepare(server.target, admin)
         start = time.perf_counter()
-        calls = fuzz.FuzzRequests(args.seed, targets, auth=True).calls(args.calls)
-        outcomes = fuzz.run(server.target, calls, args.concurrency)
+        calls = generator.FuzzRequests(args.seed, targets, auth=True).calls(args.calls)
+        outcomes = runner.run(server.target, calls, args.concurrency)
         wall = time.perf_counter() - start
-        wrong = fuzz.afterwards(server.target, targets, before, admin)
-        counted = fuzz.server_codes(registry)
+        wrong = lifecycle.afterwards(server.target, targets, before, admin)
+        counted = lifecycle.server_codes(registry)
     finally:
         server.stop(0)
 
-    found = fuzz.findings(outcomes)
+    found = runner.findings(outcomes)
     codes = Counter(o.code for o in outcomes)
     bad = {key: n for key, n in counted.items() if key[1] in ("INTERNAL", "UNKNOWN")}
     healthy = not any(w.startswith("health") for w in wrong)

@@ -26,8 +26,9 @@ from safetensors.numpy import save as save_safetensors
 
 from gatenet.server.app import GatenetServer
 from gatenet.v1 import gatenet_pb2 as pb
-from gatenet_testing import fuzz_auth, fuzz_inference
-from gatenet_testing import fuzz_requests as fuzz
+from gatenet_testing.fuzz import auth as fuzz_auth
+from gatenet_testing.fuzz import calls, generator, lifecycle, runner
+from gatenet_testing.fuzz import inference as fuzz_inference
 
 pytestmark = pytest.mark.slow  # real processes or many trainings: make test's second step
 
@@ -36,7 +37,7 @@ CALLS = 400
 EVERY_METHOD = {
     *("Train", "TrainStream", "Predict", "GetWeights", "ListModels", "GetModel"),
     *("DeleteModel", "ImportModel", "Health/Check", "Health/Watch", "Health/List"),
-    *("Reflection/Info", fuzz.UNKNOWN_LABEL),
+    *("Reflection/Info", calls.UNKNOWN_LABEL),
     *fuzz_inference.LABELS,
 }
 # A model file of each kind, for generating calls without a server.
@@ -73,29 +74,29 @@ def _call(srv: GatenetServer, method: str, body: bytes) -> tuple[grpc.StatusCode
 
 
 def _import(srv: GatenetServer, request: pb.ImportModelRequest) -> None:
-    code, details = _call(srv, fuzz.GATE + "ImportModel", request.SerializeToString())
+    code, details = _call(srv, calls.GATE + "ImportModel", request.SerializeToString())
     assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
 
 
 def _train_refused(srv: GatenetServer, request: pb.TrainRequest, field: str) -> None:
-    code, details = _call(srv, fuzz.GATE + "Train", request.SerializeToString())
+    code, details = _call(srv, calls.GATE + "Train", request.SerializeToString())
     assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details[:200])
     assert details.startswith(field) and len(details) <= 300, details[:200]
 
 
 def health_list_is_internal(srv: GatenetServer) -> None:
-    code, details = _call(srv, fuzz.HEALTH + "List", b"")
+    code, details = _call(srv, calls.HEALTH + "List", b"")
     assert code in (grpc.StatusCode.OK, grpc.StatusCode.UNIMPLEMENTED), (code, details)
 
 
 def health_check_of_an_unknown_service_counts_internal(srv: GatenetServer) -> None:
     def counted() -> tuple[int, int]:
-        codes = fuzz.server_codes(srv.metrics_registry)
+        codes = lifecycle.server_codes(srv.metrics_registry)
         return codes[("Check", "NOT_FOUND")], codes[("Check", "INTERNAL")]
 
     before = counted()
     body = health_pb2.HealthCheckRequest(service="nope").SerializeToString()
-    code, _ = _call(srv, fuzz.HEALTH + "Check", body)
+    code, _ = _call(srv, calls.HEALTH + "Check", body)
     assert code == grpc.StatusCode.NOT_FOUND
     # The server counts the call just after the client has its answer: wait for the count.
     give_up = time.monotonic() + 10
@@ -152,18 +153,18 @@ def train_that_overflows_its_parameters(srv: GatenetServer) -> None:
         restarts=1,
         seed=0,
     )
-    code, details = _call(srv, fuzz.GATE + "Train", request.SerializeToString())
+    code, details = _call(srv, calls.GATE + "Train", request.SerializeToString())
     assert code in (grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT), (code, details)
 
 
 def timed_out_trainings_keep_their_client_share(srv: GatenetServer) -> None:
     long = pb.TrainRequest(gate=pb.GateTask(name="XOR"), steps=1_000_000, early_stop=False)
     with grpc.insecure_channel(srv.target) as channel:
-        stream = channel.unary_stream(fuzz.GATE + "TrainStream")(long.SerializeToString())
+        stream = channel.unary_stream(calls.GATE + "TrainStream")(long.SerializeToString())
         try:
             next(stream)  # the first progress event: the worker is busy with it now
             short = pb.TrainRequest(gate=pb.GateTask(name="AND")).SerializeToString()
-            train = channel.unary_unary(fuzz.GATE + "Train")
+            train = channel.unary_unary(calls.GATE + "Train")
             # These wait behind the long one and time out: this client has only it left.
             for _ in range(srv.settings.max_trainings_per_client - 1):
                 with pytest.raises(grpc.RpcError) as err:
@@ -256,16 +257,16 @@ def test_a_bug_the_fuzz_found_stays_fixed(server: GatenetServer, bug: FoundBug) 
 
 
 def test_the_same_seed_makes_the_same_calls() -> None:
-    targets = fuzz.Targets((("fuzz-xor", 2), ("0" * 31 + "1", 2)), ("spare",), _FILE, _DOCUMENT)
+    targets = calls.Targets((("fuzz-xor", 2), ("0" * 31 + "1", 2)), ("spare",), _FILE, _DOCUMENT)
 
-    def calls(seed: int) -> list[tuple[object, ...]]:
+    def made(seed: int) -> list[tuple[object, ...]]:
         return [
             (c.path, c.kind, c.bodies, c.timeout, c.metadata)
-            for c in fuzz.FuzzRequests(seed, targets, auth=True).calls(200)
+            for c in generator.FuzzRequests(seed, targets, auth=True).calls(200)
         ]
 
-    assert calls(SEED) == calls(SEED)
-    assert calls(SEED) != calls(SEED + 1)
+    assert made(SEED) == made(SEED)
+    assert made(SEED) != made(SEED + 1)
 
 
 def test_every_method_answers_cleanly_and_the_server_stays_right(
@@ -275,16 +276,16 @@ def test_every_method_answers_cleanly_and_the_server_stays_right(
     tokens = tmp_path / "tokens"
     tokens.write_text(fuzz_auth.TOKENS_FILE)
     srv = make_server(tokens_file=str(tokens))
-    targets, before = fuzz.prepare(srv.target, fuzz_auth.ADMIN)
-    outcomes = fuzz.run(srv.target, fuzz.FuzzRequests(SEED, targets, auth=True).calls(CALLS))
-    wrong = fuzz.afterwards(srv.target, targets, before, fuzz_auth.ADMIN)
+    targets, before = lifecycle.prepare(srv.target, fuzz_auth.ADMIN)
+    outcomes = runner.run(srv.target, generator.FuzzRequests(SEED, targets, auth=True).calls(CALLS))
+    wrong = lifecycle.afterwards(srv.target, targets, before, fuzz_auth.ADMIN)
 
     assert {o.label for o in outcomes} == EVERY_METHOD
     kinds = {o.auth.split(":")[0] for o in outcomes}
     assert kinds == {"admin", "read", "train", "bad", "odd"}, kinds
     found = [o for o in outcomes if o.finding]
-    assert not found, "\n".join(fuzz.findings(found))
+    assert not found, "\n".join(runner.findings(found))
     # The server's own count: a client can see NOT_FOUND where the server logged INTERNAL.
-    counted = fuzz.server_codes(srv.metrics_registry)
+    counted = lifecycle.server_codes(srv.metrics_registry)
     assert not {k: n for k, n in counted.items() if k[1] in ("INTERNAL", "UNKNOWN")}
     assert not wrong
