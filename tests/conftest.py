@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry
 from safetensors.numpy import save as save_safetensors
 
 from gatenet.client import Client, ModelInfo
-from gatenet.server.app import GatenetServer, build_server
-from gatenet.server.config import Settings
+from gatenet.server.app import GatenetServer
 from gatenet_testing.serve_process import RedisServer, find_redis_server
-
-LOOPBACK = Settings(
-    host="127.0.0.1",
-    port=0,
-    metrics_host="127.0.0.1",
-    metrics_port=0,
-    grace_seconds=0.0,
-    log_level="WARNING",
-    store="memory",
-    drain_delay=0.0,
-)
-
-
-def start_server(**overrides: object) -> GatenetServer:
-    """A started server on free loopback ports with a fresh metrics registry."""
-    server = build_server(replace(LOOPBACK, **overrides), CollectorRegistry())
-    server.start()
-    return server
+from gatenet_testing.servers import start_server
 
 
 @pytest.fixture(scope="session")

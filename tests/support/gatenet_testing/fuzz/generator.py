@@ -72,8 +72,9 @@ def _widths(request: pb.TrainRequest, inputs: int) -> list[int]:
 class FuzzRequests:
     """Seeded calls over every method on the port: the same seed and targets, the same calls."""
 
-    def __init__(self, seed: int, targets: Targets, auth: bool = False) -> None:
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int | random.Random, targets: Targets, auth: bool = False) -> None:
+        # A Random of the caller's: Hypothesis's, whose draws it shrinks (tests/fuzz/).
+        self.rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         self.targets = targets
         self.auth = auth  # the server has auth on: each call carries a fuzzed header
         self._fresh = 0
