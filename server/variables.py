@@ -2,7 +2,8 @@
 
 The server refuses an unknown GATENET_* variable (a typo would be silently ignored), so the
 names the client, docker-compose.yml and the CI scripts read are listed here; the test of
-tests/test_settings_sources.py checks every name the repo mentions is a setting or one of these.
+tests/project/test_settings_sources.py checks every name the repo mentions is a setting or
+one of these.
 """
 
 from __future__ import annotations
