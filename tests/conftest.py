@@ -16,6 +16,15 @@ from gatenet_testing.serve_process import RedisServer, find_redis_server
 from gatenet_testing.servers import start_server
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """make test's slow step runs on two xdist workers with --dist loadgroup: a test without a
+    group joins its module's, so a module's fixtures start once, on one worker."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[GatenetServer]:
     """One real server shared by the tests that don't care about its settings."""

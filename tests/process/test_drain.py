@@ -15,7 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gatenet.client import Client, ClientError, ModelInfo, Progress
 from gatenet_testing.serve_process import ServeProcess
 
-pytestmark = pytest.mark.slow
+# Bounds on wall time, or load on purpose: on one xdist worker, one module at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 CONCURRENCY = 8
 

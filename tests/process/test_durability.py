@@ -13,7 +13,8 @@ from gatenet.client import Client, ClientError
 from gatenet_testing.serve_process import ServeProcess, alive, descendants, gatenet
 
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
-pytestmark = pytest.mark.slow
+# Bounds on wall time, or load on purpose: on one xdist worker, one module at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
 
 
 def _snapshot(c: Client, model_id: str) -> tuple[list[float], dict[str, np.ndarray]]:

@@ -16,7 +16,8 @@ from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 from gatenet_testing.serve_process import ServeProcess, descendants
 
 # Each starts servers of its own, whose workers warm torch up: make test's second step.
-pytestmark = pytest.mark.slow
+# Bounds on wall time, or load on purpose: on one xdist worker, one module at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
 
 SERVICE = "gatenet.v1.GateService"
 
