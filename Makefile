@@ -34,7 +34,7 @@ test: $(VENV)/.dev  ## stubs fresh, lint, types, layer contracts, the fast suite
 	$(VENV)/bin/ruff format --check .
 	PY=$(PY) scripts/typecheck.sh
 	PY=$(PY) scripts/lint-imports.sh
-	$(VENV)/bin/pytest -m "not slow and not e2e"
+	$(VENV)/bin/pytest -m "not slow and not e2e" -n 2 --dist loadgroup
 	$(VENV)/bin/pytest -m "slow or e2e" -n 2 --dist loadgroup  # groups: tests/conftest.py
 
 lint: $(VENV)/.dev
