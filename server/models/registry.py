@@ -24,6 +24,7 @@ from gatenet.server.errors import (
     Unavailable,
     clip,
 )
+from gatenet.server.models import document
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.models.record_check import check_record
 from gatenet.server.storage import (
@@ -54,7 +55,7 @@ class Served:
 
 def compile_record(record: ModelRecord) -> CompiledModel:
     """The ready-to-serve form of a stored record (its document names the activation)."""
-    return CompiledModel(dict(record.tensors), str(record.meta.document["activation"]))
+    return CompiledModel(dict(record.tensors), document.activation(record.meta))
 
 
 @contextmanager

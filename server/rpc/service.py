@@ -19,18 +19,18 @@ import numpy as np
 from gatenet.server.config import Settings
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.metrics import Metrics
+from gatenet.server.models import document
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.models.registry import Registry
+from gatenet.server.plane import DataPlane
 from gatenet.server.rpc import (
     auth,
-    forward,
     import_summary,
     model_codec,
     predict_codec,
     train_codec,
 )
 from gatenet.server.rpc.observe import note
-from gatenet.server.storage import ModelMeta, ModelRecord
 from gatenet.server.training.pool import Draining, Refused, TrainingPool
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Progress, Recipe, TrainResult
@@ -47,9 +47,15 @@ class GateService:
     """Train, serve and manage models."""
 
     def __init__(
-        self, settings: Settings, registry: Registry, pool: TrainingPool, metrics: Metrics
+        self,
+        settings: Settings,
+        plane: DataPlane,
+        registry: Registry,
+        pool: TrainingPool,
+        metrics: Metrics,
     ) -> None:
         self._settings = settings
+        self._predictor = plane.predictor
         self._registry = registry
         self._pool = pool
         self._metrics = metrics
@@ -146,10 +152,9 @@ class GateService:
         described = train_codec.ran(described, result)
         model_id, activation = uuid.uuid4().hex, described.recipe.activation
         info = train_codec.model_info(model_id, time.time(), described, result)
-        document = model_codec.document(info, activation, described.spec_json)
-        meta = ModelMeta(model_id, described.name, info.created_at, document)
         await self._registry.add(
-            ModelRecord(meta, result.weights), CompiledModel(result.weights, activation)
+            document.record(info, activation, result.weights, described.spec_json),
+            CompiledModel(result.weights, activation),
         )
         self._metrics.training_steps.inc(result.summary.steps)
         self._metrics.training_restarts.inc(result.summary.restarts)
@@ -174,10 +179,8 @@ class GateService:
             imported.field,
             self._settings.limits,
         )
-        meta = ModelMeta(
-            model_id, request.name, info.created_at, model_codec.document(info, imported.activation)
-        )
-        await self._registry.add(ModelRecord(meta, imported.weights), imported.compiled)
+        record = document.record(info, imported.activation, imported.weights)
+        await self._registry.add(record, imported.compiled)
         self._metrics.models.set(self._registry.stored)
         note(model_id=model_id, imported_from=imported.model_id)
         return info
@@ -187,15 +190,10 @@ class GateService:
     async def Predict(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         """A serialized PredictRequest in, a serialized PredictResponse out."""
         call = predict_codec.decode(request)
-        model = await self._registry.get(_model_ref(call.model))
-        compiled = model.compiled
-        rows = predict_codec.count_rows(call, compiled.num_inputs, self._settings.max_predict_rows)
-        predict_codec.check_work(
-            "inputs", rows, compiled.layout.work, self._settings.max_predict_work
+        model_id, probabilities, labels = await self._predictor.predict(
+            _model_ref(call.model), call.inputs, call.num_features
         )
-        probabilities, labels = await forward.answer(compiled, call.inputs, rows)
-        self._metrics.predicted(rows)
-        return predict_codec.encode(model.model_id, probabilities, labels)
+        return predict_codec.encode(model_id, probabilities, labels)
 
     async def GetWeights(
         self, request: pb.GetWeightsRequest, context: grpc.aio.ServicerContext
@@ -206,7 +204,7 @@ class GateService:
         response = pb.GetWeightsResponse(
             model_id=model.model_id,
             tensors=train_codec.tensors(weights),
-            spec=model_codec.model_info(meta).spec,
+            spec=document.model_info(meta).spec,
         )
         if request.include_safetensors:
             response.safetensors = model_codec.safetensors_file(weights, meta)
@@ -230,7 +228,7 @@ class GateService:
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        return model_codec.model_info(await self._registry.meta(_model_ref(request.model)))
+        return document.model_info(await self._registry.meta(_model_ref(request.model)))
 
     async def DeleteModel(
         self, request: pb.DeleteModelRequest, context: grpc.aio.ServicerContext
