@@ -108,8 +108,13 @@ class AsyncClient(ClientBase[grpc.aio.Channel]):
 
     async def _send(self, step: Send) -> Any:
         call = self._stub_method(step.rpc.service, step.rpc.method)
+        streams = step.rpc.streams
+        request = iter(step.request) if streams == "request" else step.request
         try:
-            return await call(step.request, timeout=step.timeout, metadata=step.metadata)
+            response = call(request, timeout=step.timeout, metadata=step.metadata)
+            if streams == "response":
+                return [message async for message in response]
+            return await response
         except grpc.RpcError as err:
             raise from_rpc_error(err, self.target, self._security) from err
 

@@ -102,8 +102,11 @@ class Client(ClientBase[grpc.Channel]):
 
     def _send(self, step: Send) -> Any:
         call = self._stub_method(step.rpc.service, step.rpc.method)
+        streams = step.rpc.streams
+        request = iter(step.request) if streams == "request" else step.request
         try:
-            return call(step.request, timeout=step.timeout, metadata=step.metadata)
+            response = call(request, timeout=step.timeout, metadata=step.metadata)
+            return list(response) if streams == "response" else response
         except grpc.RpcError as err:
             raise from_rpc_error(err, self.target, self._security) from err
 

@@ -11,7 +11,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, Unpack
 
-from . import rpcs
+from . import chunks, rpcs
 from .base import ClientBase
 from .channel import Attempts, check_timeout
 from .errors import ClientError
@@ -111,9 +111,15 @@ def predict(
 def get_weights(
     client: AnyClient, model: ModelRef, *, safetensors: bool = False, timeout: float | None = None
 ) -> Plan[Weights]:
-    """Client.get_weights: GetWeights, retried on UNAVAILABLE."""
+    """Client.get_weights: GetWeights, retried on UNAVAILABLE; past the message limit,
+    GetWeightsChunked."""
     request = weights_request(model, safetensors=safetensors)
-    return unary(client, rpcs.GET_WEIGHTS, request, timeout)
+    try:
+        return (yield from unary(client, rpcs.GET_WEIGHTS, request, timeout))
+    except ClientError as error:
+        if error.code != "RESOURCE_EXHAUSTED":  # else: more than one message holds
+            raise
+    return (yield from unary(client, rpcs.GET_WEIGHTS_CHUNKED, request, timeout))
 
 
 def list_models(
@@ -149,9 +155,18 @@ def delete_model(client: AnyClient, model: ModelRef, *, timeout: float | None = 
 def import_model(
     client: AnyClient, source: Source, name: str | None = None, *, timeout: float | None = None
 ) -> Plan[ModelInfo]:
-    """Client.import_model: ImportModel with the file's payload, never retried."""
+    """Client.import_model: ImportModel with the file's payload, never retried; past the
+    message limit, ImportModelChunked."""
     request = import_request(source, name=name)
-    return unary(client, rpcs.IMPORT_MODEL, request, timeout)
+    if request.ByteSize() <= chunks.UNARY_MAX_BYTES:
+        try:
+            return (yield from unary(client, rpcs.IMPORT_MODEL, request, timeout))
+        except ClientError as error:
+            # Past the server's message limit nothing was registered: send it in chunks.
+            if error.code != "RESOURCE_EXHAUSTED":
+                raise
+    chunked = chunks.split(request)
+    return (yield from unary(client, rpcs.IMPORT_MODEL_CHUNKED, chunked, timeout))
 
 
 def health(client: AnyClient, service: str = "", *, timeout: float | None = None) -> Plan[str]:

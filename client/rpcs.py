@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from . import chunks
 from .results import (
     ModelInfo,
     Prediction,
@@ -47,6 +48,7 @@ class Rpc(Generic[Res, Out]):
     # A stream's last event: the client reads the call's status before handing it over, so a
     # caller that stops there (as it naturally does) leaves a call that ended OK, not CANCELLED.
     last: Callable[[Out], bool] | None = None
+    streams: str = ""  # "request" or "response": that side is a stream (of Chunk messages)
 
     def metadata(self, request: Any, base: Metadata) -> Metadata:
         """The call's metadata: base (the token), plus the routing header if addressed."""
@@ -72,4 +74,11 @@ LIST_MODELS = Rpc("gate", "ListModels", model_page, idempotent=True)
 GET_MODEL = Rpc("gate", "GetModel", ModelInfo.from_proto, True, _model)
 DELETE_MODEL = Rpc("gate", "DeleteModel", deleted_id, False, _model)
 IMPORT_MODEL = Rpc("gate", "ImportModel", ModelInfo.from_proto, idempotent=False)
+# The same two for models and files past the message limit, in chunks (chunks.py).
+GET_WEIGHTS_CHUNKED = Rpc(
+    "gate", "GetWeightsChunked", chunks.weights_result, True, _model, streams="response"
+)
+IMPORT_MODEL_CHUNKED = Rpc(
+    "gate", "ImportModelChunked", ModelInfo.from_proto, False, streams="request"
+)
 HEALTH = Rpc("health", "Check", health_status, idempotent=True)

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry, start_http_server
 from threadpoolctl import threadpool_limits
 
-from gatenet.server import core_log, logs, tls
+from gatenet.server import core_log, logs, offload, tls
 from gatenet.server.config import SettingError, Settings, load_settings
 from gatenet.server.memory import reuse_freed_memory
 from gatenet.server.metrics import Metrics
@@ -40,7 +40,13 @@ log = logging.getLogger("gatenet.server")
 SERVICE_NAME = gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].full_name
 STORE_HEALTH = "gatenet.store"  # a health entry that says whether the store answers
 _METHODS = {
-    m.name: ("server_stream" if m.server_streaming else "unary")
+    m.name: (
+        "server_stream"
+        if m.server_streaming
+        else "client_stream"
+        if m.client_streaming
+        else "unary"
+    )
     for m in gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].methods
 }
 _STORE_CHECK_SECONDS = 1.0
@@ -77,6 +83,8 @@ class GatenetServer:
         self._credentials = tls.server_credentials(settings)
         # Big bodies reuse freed pages instead of faulting in new ones on the loop (memory.py).
         reuse_freed_memory()
+        # The loop takes the GIL back from the codec thread within 1 ms (offload.py).
+        offload.prefer_the_loop()
         self.settings = settings
         self.metrics_registry = metrics_registry or CollectorRegistry()
         self.metrics = Metrics(self.metrics_registry)
@@ -122,10 +130,8 @@ class GatenetServer:
         # Every handler registers through this, which wraps it: observe, auth, decode, status.
         registrar = Registrar(server, self.metrics, self._auth, settings.max_message_bytes)
         self._registrar = registrar
-        plane = DataPlane(settings, self.registry, self.metrics)
-        add_to_server(
-            GateService(settings, plane, self.registry, self.pool, self.metrics), registrar
-        )
+        plane = DataPlane(settings, self.registry, self.pool, self.metrics)
+        add_to_server(GateService(settings, plane), registrar)
         inference_service.add_to_server(
             inference_service.InferenceService(settings, plane, self.health), registrar
         )

@@ -78,9 +78,16 @@ def test_every_gate_service_rpc_is_in_the_table_once():
     gate = sorted(r.method for r in table if r.service == "gate")
     assert gate == sorted(m.name for m in pb.DESCRIPTOR.services_by_name["GateService"].methods)
     addressed = {r.method for r in table if r.route is not None}
-    assert addressed == {"Predict", "GetWeights", "GetModel", "DeleteModel"}
+    assert addressed == {"Predict", "GetWeights", "GetWeightsChunked", "GetModel", "DeleteModel"}
     retried = {r.method for r in table if r.idempotent}
-    assert retried == {"Predict", "GetWeights", "ListModels", "GetModel", "Check"}
+    assert retried == {
+        "Predict",
+        "GetWeights",
+        "GetWeightsChunked",
+        "ListModels",
+        "GetModel",
+        "Check",
+    }
 
 
 def test_model_info_has_every_summary_field_once():

@@ -129,11 +129,15 @@ def test_a_response_over_the_message_limit_is_refused_and_counted(make_server):
     srv = make_server(max_message_bytes=4096)
     with Client(srv.target) as c:
         model = c.train(gate="xor", hidden_sizes=[200], steps=20, early_stop=False).model_id
-        with pytest.raises(ClientError) as err:
-            c.get_weights(model, safetensors=True)
-    assert err.value.code == "RESOURCE_EXHAUSTED"
-    assert "exceeds the limit --max-message-bytes 4096" in err.value.message
-    assert _handled(srv, "GetWeights", "RESOURCE_EXHAUSTED") == 1
+        with pytest.raises(grpc.RpcError) as err:
+            _stub(srv).GetWeights(pb.GetWeightsRequest(model=model, include_safetensors=True))
+        # The client then asks for the same answer in chunks that each fit the limit.
+        weights = c.get_weights(model, safetensors=True)
+    assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "exceeds the limit --max-message-bytes 4096" in err.value.details()
+    assert _handled(srv, "GetWeights", "RESOURCE_EXHAUSTED") == 2
+    assert _handled(srv, "GetWeightsChunked", "OK") == 1
+    assert weights.tensors["layers.0.weight"].shape == (2, 200) and weights.safetensors
 
 
 def test_unknown_methods_are_unimplemented_and_counted(server):

@@ -21,6 +21,7 @@ from gatenet.v1 import gatenet_pb2 as pb
 # A stored model's metadata (id, name, created_at, this document, damage), as the layers
 # above see it: they import it from here, never from storage.
 StoredModel = ModelMeta
+StoredRecord = ModelRecord  # ... and with its tensors
 
 
 def document(
@@ -73,7 +74,7 @@ def record(
     activation: str,
     weights: dict[str, np.ndarray],
     spec_json: dict[str, Any] | None = None,
-) -> ModelRecord:
+) -> StoredRecord:
     """The record that stores a model: its info (id, name, created_at included), activation
     and tensors."""
     meta = ModelMeta(

@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from gatenet.server.models import rows as row_checks
 from gatenet.server.models.inference import CompiledModel
-from gatenet.server.models.rows import Rows, check_finite
+from gatenet.server.models.rows import Rows
 
 # Multiply-adds a forward may run on the event loop (~1 ms here); bigger ones go to a thread.
 # Counted as if every row ran the network, truth-table answers included.
@@ -49,5 +50,5 @@ async def answer(model: CompiledModel, rows: Rows, count: int) -> tuple[np.ndarr
 
 
 def _answer(model: CompiledModel, rows: Rows, count: int) -> tuple[np.ndarray, np.ndarray]:
-    check_finite(rows, model.num_inputs)
+    row_checks.check_finite(rows, model.num_inputs)
     return model.answer(rows, count)

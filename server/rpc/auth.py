@@ -22,6 +22,7 @@ _NEEDS = {
     "/gatenet.v1.GateService/Train": "train",
     "/gatenet.v1.GateService/TrainStream": "train",
     "/gatenet.v1.GateService/ImportModel": "train",
+    "/gatenet.v1.GateService/ImportModelChunked": "train",
     "/gatenet.v1.GateService/DeleteModel": "admin",
 }
 _HEALTH = "/grpc.health.v1.Health/"

@@ -199,7 +199,8 @@ def _check_size(response: Any, limit: int) -> None:
     if size > limit:
         raise ResourceExhausted(
             f"response: {size} bytes exceeds the limit --max-message-bytes {limit}"
-            "; ask for less (e.g. without include_safetensors, a smaller page)"
+            "; ask for less (a smaller page), or call GetWeightsChunked, which sends a model's"
+            " weights of any size in chunks"
         )
 
 

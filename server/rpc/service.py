@@ -1,188 +1,96 @@
-"""GateService handlers: decode -> domain -> training pool or registry -> encode.
+"""GateService handlers: decode -> the data plane's use case -> encode.
 
-Each handler reads top to bottom as its steps. Errors are raised as domain
-errors; handlers.py maps them to status codes in one place.
+Each handler reads top to bottom as its steps; the use cases (predict, train, read,
+list, delete, import) are server/plane/. Errors are raised as domain errors;
+handlers.py maps them to status codes in one place.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-import numpy as np
 
+from gatenet.server import offload
 from gatenet.server.config import Settings
-from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
-from gatenet.server.metrics import Metrics
+from gatenet.server.errors import InvalidArgument
 from gatenet.server.models import document
-from gatenet.server.models.inference import CompiledModel
-from gatenet.server.models.registry import Registry
+from gatenet.server.models.document import StoredModel
+from gatenet.server.models.model_file import safetensors_file
+from gatenet.server.models.registry import Served
+from gatenet.server.models.spec_codec import tensors
 from gatenet.server.plane import DataPlane
-from gatenet.server.rpc import (
-    auth,
-    import_summary,
-    model_codec,
-    predict_codec,
-    train_codec,
-)
+from gatenet.server.rpc import auth, chunked, paging, predict_codec, train_codec
 from gatenet.server.rpc.observe import note
-from gatenet.server.training.pool import Draining, Refused, TrainingPool
-from gatenet.server.training.recipe import resolve
-from gatenet.server.training.spec import Progress, Recipe, TrainResult
+from gatenet.server.training.spec import Progress
 from gatenet.v1 import gatenet_pb2 as pb
-
-log = logging.getLogger("gatenet.server")
 
 _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000
-_MAX_NAME = 200  # characters of a model name
 
 
 class GateService:
     """Train, serve and manage models."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        plane: DataPlane,
-        registry: Registry,
-        pool: TrainingPool,
-        metrics: Metrics,
-    ) -> None:
+    def __init__(self, settings: Settings, plane: DataPlane) -> None:
         self._settings = settings
         self._predictor = plane.predictor
-        self._registry = registry
-        self._pool = pool
-        self._metrics = metrics
+        self._training = plane.training
+        self._catalog = plane.catalog
 
     # -- training -----------------------------------------------------------------
 
     async def Train(
         self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        recipe = await self._admit(request)
-        training = asyncio.ensure_future(self._train(recipe, context))
-        try:
-            await asyncio.sleep(0)  # one loop turn: the recipe goes to a worker, and meanwhile
-            described = train_codec.describe(recipe, request.name)  # its model is described
-            result = await training
-        finally:
-            training.cancel()  # a no-op once it is done
-        return await self._register(described, result)
+        recipe = await self._training.admit(request)
+        info = await self._training.train(
+            recipe, request.name, _owner(context), context.time_remaining
+        )
+        _note_trained(info)
+        return info
 
     async def TrainStream(
         self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TrainEvent]:
-        recipe = await self._admit(request)
-        described = train_codec.describe(recipe, request.name)
+        recipe = await self._training.admit(request)
         events: asyncio.Queue[Progress | None] = asyncio.Queue()
-        training = asyncio.ensure_future(self._train(recipe, context, events.put_nowait))
+        training = asyncio.ensure_future(
+            self._training.train(
+                recipe, request.name, _owner(context), context.time_remaining, events.put_nowait
+            )
+        )
         training.add_done_callback(lambda _: events.put_nowait(None))  # after every progress
         try:
             while (progress := await events.get()) is not None:
                 yield train_codec.progress_event(progress)
-            result = await training
-            yield pb.TrainEvent(model=await self._register(described, result))
+            info = await training
+            _note_trained(info)
+            yield pb.TrainEvent(model=info)
         finally:
             training.cancel()  # the stream ended early: the pool tells the worker to stop
-            # Its outcome is counted and logged by _train; nobody else reads its exception.
+            # Its outcome is counted and logged by the plane; nobody else reads its exception.
             training.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    async def _admit(self, request: pb.TrainRequest) -> Recipe:
-        """The resolved recipe, once the server has room for its model and its name is free."""
-        _check_name(request.name)
-        recipe = resolve(
-            train_codec.spec_from_request(request, self._settings.limits), self._settings.limits
-        )
-        self._registry.ensure_capacity()
-        await self._registry.ensure_name_free(request.name)
-        return recipe
-
-    async def _train(
-        self, recipe: Recipe, context: grpc.aio.ServicerContext, on_progress: Any = None
-    ) -> TrainResult:
-        """Run the recipe on a worker; count and log how it ended."""
-        task, started, outcome = recipe.dataset.kind, time.perf_counter(), "failed"
-        self._metrics.trainings_in_progress.inc()
-        try:
-            result = await self._pool.run(recipe, on_progress, _owner(context))
-            if not all(np.isfinite(w).all() for w in result.weights.values()):
-                raise InvalidArgument(
-                    "learning_rate",
-                    f"{recipe.learning_rate:g} made training diverge (parameters overflowed); "
-                    "lower it, or use reduction mean",
-                )
-            outcome = "fit" if result.summary.fit else "not_fit"
-            return result
-        except (Refused, Draining):  # turned away untrained: not a failure
-            outcome = "refused"
-            raise
-        except (asyncio.CancelledError, Cancelled):
-            outcome = "cancelled"
-            remaining = context.time_remaining()
-            if remaining is not None and remaining <= 0:
-                raise DeadlineExceeded(
-                    "deadline exceeded while training; nothing was stored"
-                ) from None
-            raise
-        finally:
-            seconds = time.perf_counter() - started
-            self._metrics.training_finished(task, outcome, seconds)
-            log.info(
-                "training",
-                extra={
-                    "fields": {
-                        "task": task,
-                        "label": recipe.dataset.label,
-                        "outcome": outcome,
-                        "seconds": round(seconds, 4),
-                    }
-                },
-            )
-
-    async def _register(
-        self, described: train_codec.Description, result: TrainResult
-    ) -> pb.ModelInfo:
-        """Store the trained model (durable before we answer), cache it, describe it."""
-        described = train_codec.ran(described, result)
-        model_id, activation = uuid.uuid4().hex, described.recipe.activation
-        info = train_codec.model_info(model_id, time.time(), described, result)
-        await self._registry.add(
-            document.record(info, activation, result.weights, described.spec_json),
-            CompiledModel(result.weights, activation),
-        )
-        self._metrics.training_steps.inc(result.summary.steps)
-        self._metrics.training_restarts.inc(result.summary.restarts)
-        self._metrics.models.set(self._registry.stored)
-        note(model_id=model_id, steps=result.summary.steps, fit=result.summary.fit)
-        return info
 
     async def ImportModel(
         self, request: pb.ImportModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        _check_name(request.name)
-        imported = model_codec.ImportedFile(request, self._settings.limits)
-        self._registry.ensure_capacity()
-        await self._registry.ensure_name_free(request.name)
-        model_id = uuid.uuid4().hex
-        info = imported.info(model_id, request.name, time.time())
-        await asyncio.to_thread(  # numpy over up to 4,096 rows: off the event loop
-            import_summary.summarize,
-            info,
-            imported.weights,
-            imported.activation,
-            imported.field,
-            self._settings.limits,
+        return await self._import(request)
+
+    async def ImportModelChunked(
+        self, request: AsyncIterator[pb.Chunk], context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
+        data = await chunked.joined(request)
+        large = len(data) > offload.LARGE_BYTES
+        return await self._import(
+            await offload.run_if(large, chunked.parse, pb.ImportModelRequest, data)
         )
-        record = document.record(info, imported.activation, imported.weights)
-        await self._registry.add(record, imported.compiled)
-        self._metrics.models.set(self._registry.stored)
-        note(model_id=model_id, imported_from=imported.model_id)
+
+    async def _import(self, request: pb.ImportModelRequest) -> pb.ModelInfo:
+        info = await self._catalog.import_(request)
+        note(model_id=info.model_id, imported_from=info.imported_from)
         return info
 
     # -- serving ------------------------------------------------------------------
@@ -198,17 +106,16 @@ class GateService:
     async def GetWeights(
         self, request: pb.GetWeightsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetWeightsResponse:
-        model = await self._registry.get(_model_ref(request.model))
-        meta = await self._registry.meta(model.model_id)
-        weights = model.compiled.weights()
-        response = pb.GetWeightsResponse(
-            model_id=model.model_id,
-            tensors=train_codec.tensors(weights),
-            spec=document.model_info(meta).spec,
-        )
-        if request.include_safetensors:
-            response.safetensors = model_codec.safetensors_file(weights, meta)
-        return response
+        model, meta = await self._catalog.weights(_model_ref(request.model))
+        return await offload.run(_weights, model, meta, request.include_safetensors)
+
+    async def GetWeightsChunked(
+        self, request: pb.GetWeightsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.Chunk]:
+        response = await self.GetWeights(request, context)
+        data = await offload.run(response.SerializeToString)
+        for chunk in chunked.split(data, self._settings.max_message_bytes):
+            yield chunk
 
     # -- management -----------------------------------------------------------------
 
@@ -218,25 +125,50 @@ class GateService:
         size = request.page_size or _DEFAULT_PAGE
         if size > _MAX_PAGE:
             raise InvalidArgument("page_size", f"{size} exceeds the limit {_MAX_PAGE}")
-        metas, next_token = await self._registry.page(request.page_token, size, request.name_prefix)
+        budget = paging.budget(self._settings.max_message_bytes)
+        listed: dict[str, pb.ModelInfo] = {}
+        while True:
+            metas, next_token = await self._catalog.page(
+                request.page_token, size, request.name_prefix
+            )
+            models = await offload.run(paging.describe, metas, listed)
+            fit = paging.fitting(models, budget)
+            if fit == len(models):
+                break
+            # A page of the models that fit, asked for again: its token continues right after.
+            size = fit
         return pb.ListModelsResponse(
-            models=[model_codec.listed(meta) for meta in metas],
-            next_page_token=next_token,
-            total=self._registry.stored,
+            models=models, next_page_token=next_token, total=self._catalog.stored
         )
 
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        return document.model_info(await self._registry.meta(_model_ref(request.model)))
+        return await self._catalog.read(_model_ref(request.model))
 
     async def DeleteModel(
         self, request: pb.DeleteModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteModelResponse:
-        meta = await self._registry.delete(_model_ref(request.model))
-        self._metrics.models.set(self._registry.stored)
-        note(model_id=meta.model_id)
-        return pb.DeleteModelResponse(model_id=meta.model_id)
+        model_id = await self._catalog.delete(_model_ref(request.model))
+        note(model_id=model_id)
+        return pb.DeleteModelResponse(model_id=model_id)
+
+
+def _note_trained(info: pb.ModelInfo) -> None:
+    note(model_id=info.model_id, steps=info.summary.steps, fit=info.summary.fit)
+
+
+def _weights(model: Served, meta: StoredModel, include_safetensors: bool) -> pb.GetWeightsResponse:
+    """What GetWeights answers."""
+    weights = model.compiled.weights()
+    response = pb.GetWeightsResponse(
+        model_id=model.model_id,
+        tensors=tensors(weights),
+        spec=document.model_info(meta).spec,
+    )
+    if include_safetensors:
+        response.safetensors = safetensors_file(weights, meta)
+    return response
 
 
 def _owner(context: grpc.aio.ServicerContext) -> str:
@@ -251,27 +183,19 @@ def _model_ref(ref: str) -> str:
     return ref
 
 
-def _check_name(name: str) -> None:
-    if len(name) > _MAX_NAME:
-        raise InvalidArgument("name", f"{len(name)} characters exceeds the limit {_MAX_NAME}")
-    if name and (not name.isprintable() or name != name.strip()):
-        raise InvalidArgument("name", "must be printable, without leading or trailing spaces")
-    if len(name) == 32 and all(c in "0123456789abcdef" for c in name):
-        raise InvalidArgument("name", "looks like a model id; pick a name ids cannot take")
-
-
 def add_to_server(service: GateService, server: Any) -> None:
     """Register GateService like the generated add_GateServiceServicer_to_server, except that
     Predict gets the call's bytes and returns the response's (predict_codec.py)."""
     descriptor = pb.DESCRIPTOR.services_by_name["GateService"]
     handlers = {}
+    factories = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+    }
     for method in descriptor.methods:
         wire = method.name == "Predict"
-        factory = (
-            grpc.unary_stream_rpc_method_handler
-            if method.server_streaming
-            else grpc.unary_unary_rpc_method_handler
-        )
+        factory = factories[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = factory(
             getattr(service, method.name),
             request_deserializer=None if wire else getattr(pb, method.input_type.name).FromString,

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import NamedTuple
 
+from ..offload import LARGE_BYTES, run_if
 from .checksum import record_checksum, verify_record
 from .codec import decode_meta, decode_tensors, encode_record
 from .errors import CorruptRecord, InvalidPageToken
@@ -35,6 +36,17 @@ class Row(NamedTuple):
     name: str  # the name as indexed, readable even when meta is not
     created_at: float
     checksum: str | bytes | None  # None: written before records carried one (not verified)
+
+
+def _large(*texts: str | bytes | None) -> bool:
+    """Whether decoding these stored texts is work for the codec thread (offload.py)."""
+    return sum(len(t) for t in texts if t is not None) > LARGE_BYTES
+
+
+def _encode(record: ModelRecord) -> tuple[str, bytes, str]:
+    """The stored texts of a record and their checksum (large ones on the codec thread)."""
+    meta_text, blob = encode_record(record)
+    return meta_text, blob, record_checksum(meta_text, blob)
 
 
 def parse_token(token: str) -> int:
@@ -92,19 +104,20 @@ class BaseStore(ABC):
 
     async def put(self, record: ModelRecord) -> None:
         """Write the record durably and atomically; NameTaken if its name is held."""
-        meta_text, blob = encode_record(record)
+        large = record.size_bytes > LARGE_BYTES
+        meta_text, blob, checksum = await run_if(large, _encode, record)
         try:  # both backends store names as UTF-8 keys
             record.meta.name.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"model {record.meta.model_id}: name is not valid Unicode") from None
-        await self._insert(record.meta, meta_text, blob, record_checksum(meta_text, blob))
+        await self._insert(record.meta, meta_text, blob, checksum)
 
     async def get(self, model_id: str) -> ModelRecord | None:
         """The record, None if absent; CorruptRecord (also reported) if undecodable."""
         row = await self._fetch(model_id, tensors=True)
         if row is None or row.meta is None or row.tensors is None:
             return None
-        record = self._decode(row, tensors=True)
+        record = await run_if(_large(row.meta, row.tensors), self._decode, row, True)
         assert isinstance(record, ModelRecord)
         return record
 
@@ -113,7 +126,7 @@ class BaseStore(ABC):
         row = await self._fetch(model_id, tensors=False)
         if row is None or row.meta is None:
             return None
-        meta = self._decode(row, tensors=False)
+        meta = await run_if(_large(row.meta), self._decode, row, False)
         assert isinstance(meta, ModelMeta)
         return meta
 
@@ -152,8 +165,9 @@ class BaseStore(ABC):
         while len(found) <= size:  # one past size tells whether another page exists
             want = size + 1 - len(found)
             rows = await self._scan(after, want, name_prefix, newest_first=False, tensors=False)
-            for row in rows:
-                meta = self._decode_listed(row)
+            large = _large(*(row.meta for row in rows))
+            decoded = await run_if(large, self._decode_rows, rows)
+            for row, meta in zip(rows, decoded, strict=True):
                 if meta is not None:
                     found.append((row.seq, meta))
             if len(rows) < want:
@@ -192,6 +206,9 @@ class BaseStore(ABC):
         await self._closed.wait()
         return
         yield  # an async generator that never yields
+
+    def _decode_rows(self, rows: list[Row]) -> list[ModelMeta | None]:
+        return [self._decode_listed(row) for row in rows]
 
     def _decode_listed(self, row: Row) -> ModelMeta | None:
         if row.meta is None:

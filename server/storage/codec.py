@@ -6,7 +6,6 @@ CorruptRecord, so one damaged record never takes the server down. Never pickle.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -15,6 +14,8 @@ from typing import Any
 import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError
+
+from gatenet.server import json_text
 
 from .errors import CorruptRecord
 from .record import ModelMeta, ModelRecord
@@ -28,7 +29,7 @@ def _reject_constant(name: str) -> Any:
 
 
 # One decoder for every record: json.loads with options builds a new one per call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json_text.decoder(parse_constant=_reject_constant)
 
 
 def check_model_id(model_id: str) -> None:
@@ -51,7 +52,7 @@ def encode_meta(meta: ModelMeta) -> str:
     }
     try:
         # ASCII escapes keep lone surrogates storable; allow_nan=False keeps it strict JSON.
-        return json.dumps(doc, allow_nan=False, separators=(",", ":"))
+        return json_text.dumps(doc, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"model {meta.model_id}: document is not plain finite JSON ({exc})"

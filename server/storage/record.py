@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from gatenet.server.json_text import dumps
 
 # A record check the models layer supplies: raises ValueError saying what is wrong with the
 # document (and the tensors, when they were read), else returns the document as it parsed
@@ -41,6 +42,6 @@ class ModelRecord:
     size_bytes: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        doc = json.dumps(self.meta.document, separators=(",", ":"))
+        doc = dumps(self.meta.document)
         size = len(doc) + sum(int(t.nbytes) for t in self.tensors.values())
         object.__setattr__(self, "size_bytes", size)

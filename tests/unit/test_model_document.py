@@ -8,8 +8,7 @@ import math
 
 import pytest
 
-from gatenet.server.models import document
-from gatenet.server.rpc import train_codec
+from gatenet.server.models import document, spec_codec
 from gatenet.server.storage import ModelMeta
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Limits, TrainResult
@@ -41,13 +40,13 @@ REQUESTS = {
 }
 
 
-def trained(request: pb.TrainRequest) -> tuple[train_codec.Description, TrainResult]:
-    recipe = resolve(train_codec.spec_from_request(request, LIMITS), LIMITS)
-    return train_codec.describe(recipe, request.name), train(recipe)
+def trained(request: pb.TrainRequest) -> tuple[spec_codec.Description, TrainResult]:
+    recipe = resolve(spec_codec.spec_from_request(request, LIMITS), LIMITS)
+    return spec_codec.describe(recipe, request.name), train(recipe)
 
 
-def both_ways(described: train_codec.Description, result: TrainResult) -> tuple[dict, dict]:
-    info = train_codec.model_info("ab" * 16, 1_700_000_000.25, described, result)
+def both_ways(described: spec_codec.Description, result: TrainResult) -> tuple[dict, dict]:
+    info = spec_codec.model_info("ab" * 16, 1_700_000_000.25, described, result)
     activation = described.recipe.activation
     return (
         document.document(info, activation, described.spec_json),

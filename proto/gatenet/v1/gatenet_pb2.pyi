@@ -347,3 +347,9 @@ class ImportModelRequest(_message.Message):
     json: str
     name: str
     def __init__(self, safetensors: _Optional[bytes] = ..., json: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class Chunk(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...

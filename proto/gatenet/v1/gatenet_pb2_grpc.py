@@ -75,6 +75,16 @@ class GateServiceStub:
                 request_serializer=gatenet_dot_v1_dot_gatenet__pb2.ImportModelRequest.SerializeToString,
                 response_deserializer=gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.GetWeightsChunked = channel.unary_stream(
+                '/gatenet.v1.GateService/GetWeightsChunked',
+                request_serializer=gatenet_dot_v1_dot_gatenet__pb2.GetWeightsRequest.SerializeToString,
+                response_deserializer=gatenet_dot_v1_dot_gatenet__pb2.Chunk.FromString,
+                _registered_method=True)
+        self.ImportModelChunked = channel.stream_unary(
+                '/gatenet.v1.GateService/ImportModelChunked',
+                request_serializer=gatenet_dot_v1_dot_gatenet__pb2.Chunk.SerializeToString,
+                response_deserializer=gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.FromString,
+                _registered_method=True)
 
 
 class GateServiceServicer:
@@ -137,6 +147,21 @@ class GateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetWeightsChunked(self, request, context):
+        """GetWeights for a model of any size: the GetWeightsResponse, serialized and cut into
+        chunks (GetWeights answers only what fits one message, 4 MiB by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportModelChunked(self, request_iterator, context):
+        """ImportModel for a file of any size: the ImportModelRequest, serialized and cut into chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -178,6 +203,16 @@ def add_GateServiceServicer_to_server(servicer, server):
             'ImportModel': grpc.unary_unary_rpc_method_handler(
                     servicer.ImportModel,
                     request_deserializer=gatenet_dot_v1_dot_gatenet__pb2.ImportModelRequest.FromString,
+                    response_serializer=gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.SerializeToString,
+            ),
+            'GetWeightsChunked': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetWeightsChunked,
+                    request_deserializer=gatenet_dot_v1_dot_gatenet__pb2.GetWeightsRequest.FromString,
+                    response_serializer=gatenet_dot_v1_dot_gatenet__pb2.Chunk.SerializeToString,
+            ),
+            'ImportModelChunked': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportModelChunked,
+                    request_deserializer=gatenet_dot_v1_dot_gatenet__pb2.Chunk.FromString,
                     response_serializer=gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.SerializeToString,
             ),
     }
@@ -397,6 +432,60 @@ class GateService:
             target,
             '/gatenet.v1.GateService/ImportModel',
             gatenet_dot_v1_dot_gatenet__pb2.ImportModelRequest.SerializeToString,
+            gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWeightsChunked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gatenet.v1.GateService/GetWeightsChunked',
+            gatenet_dot_v1_dot_gatenet__pb2.GetWeightsRequest.SerializeToString,
+            gatenet_dot_v1_dot_gatenet__pb2.Chunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportModelChunked(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/gatenet.v1.GateService/ImportModelChunked',
+            gatenet_dot_v1_dot_gatenet__pb2.Chunk.SerializeToString,
             gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.FromString,
             options,
             channel_credentials,

@@ -1,4 +1,4 @@
-"""Models on the wire and in files: a stored model as ListModels lists it, weights files.
+"""Model files: the safetensors file GetWeights writes, and the files ImportModel reads.
 
 Tensors travel as safetensors (the stored document's envelope is models/document.py).
 Import reads the files GetWeights and `gatenet weights --json` write; nothing is
@@ -7,7 +7,6 @@ ever unpickled.
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
+from gatenet.server import json_text
 from gatenet.server.errors import DataLoss, InvalidArgument
 from gatenet.server.models import document
 from gatenet.server.models.document import StoredModel
@@ -29,19 +29,7 @@ from gatenet.vocabulary.layers import ACTIVATIONS, layer_count, parameter_names,
 from gatenet.vocabulary.model_file import file_checksum
 
 FORMAT = "1"  # gatenet_format in safetensors metadata
-
-
-def listed(meta: StoredModel) -> pb.ModelInfo:
-    """A ModelInfo as ListModels returns it: no loss curve, no initial weights; a damaged
-    record's id, name, created_at and why."""
-    if meta.damage:
-        return pb.ModelInfo(
-            model_id=meta.model_id, name=meta.name, created_at=meta.created_at, damage=meta.damage
-        )
-    info = document.model_info(meta)
-    info.ClearField("loss_curve")
-    info.spec.ClearField("initial_weights")
-    return info
+_DECODER = json_text.decoder()  # files of ~20 MB are read on the codec thread (offload.py)
 
 
 def safetensors_file(weights: dict[str, np.ndarray], meta: StoredModel) -> bytes:
@@ -54,7 +42,7 @@ def safetensors_file(weights: dict[str, np.ndarray], meta: StoredModel) -> bytes
             "gatenet_format": FORMAT,
             "model_id": meta.model_id,
             "activation": activation,
-            "model_info": json.dumps(document.info_json(meta), separators=(",", ":")),
+            "model_info": json_text.dumps(document.info_json(meta)),
             "checksum": file_checksum(activation, weights),
         },
     )
@@ -110,7 +98,8 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], Mapping[str, 
         raise InvalidArgument("safetensors", f"{len(data)} bytes is not a safetensors file")
     (size,) = struct.unpack("<Q", data[:8])
     try:
-        header = json.loads(data[8 : 8 + size]) if size <= len(data) - 8 else None
+        text = data[8 : 8 + size].decode("utf-8") if size <= len(data) - 8 else None
+        header = _DECODER.decode(text) if text is not None else None
     except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict):
@@ -125,7 +114,7 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], Mapping[str, 
 
 def _read_json(text: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
     try:
-        doc = json.loads(text)
+        doc = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise InvalidArgument("json", f"is not JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("tensors"), dict):
@@ -135,7 +124,7 @@ def _read_json(text: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
         field = f"json.tensors[{str(name)[:40]!r}]"
         try:
             shape = [int(d) for d in tensor["shape"]]
-            values = np.asarray(tensor["values"], dtype=np.float64)
+            values = _float64(tensor["values"])
             with np.errstate(over="ignore"):  # too big for float32: inf, refused below
                 tensors[str(name)] = values.astype(np.float32).reshape(shape)
         except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
@@ -164,11 +153,23 @@ def _verify(checksum: Any, activation: str, tensors: dict[str, np.ndarray], fiel
         )
 
 
+def _float64(values: Any) -> np.ndarray:
+    """np.asarray(values, float64), a slice at a time when values is a long list: one C call
+    over a million values holds the GIL ~40 ms (json_text.py says why that matters)."""
+    if not isinstance(values, list) or len(values) <= json_text.SLICE:
+        return np.asarray(values, dtype=np.float64)
+    step = json_text.SLICE
+    parts = [
+        np.asarray(values[i : i + step], dtype=np.float64) for i in range(0, len(values), step)
+    ]
+    return np.concatenate(parts)
+
+
 def _original_info(raw: Any, field: str) -> pb.ModelInfo | None:
     if raw is None:
         return None
     try:
-        parsed = json.loads(raw) if isinstance(raw, str) else raw
+        parsed = _DECODER.decode(raw) if isinstance(raw, str) else raw
         return json_format.ParseDict(parsed, pb.ModelInfo(), ignore_unknown_fields=True)
     except (ValueError, TypeError, RecursionError, json_format.ParseError) as exc:
         raise InvalidArgument(field, f"its model_info does not parse ({str(exc)[:200]})") from None
