@@ -30,7 +30,7 @@ from gatenet.v1 import gatenet_pb2 as pb
 # A p99 over 400 calls is their 4th slowest, which this VM's wake-up hiccups decide; 2,000 calls
 # (~15 s a case) make it a property of the load.
 HEALTH_CALLS = 2_000
-HEAVY = {"gate": "xor", "num_inputs": 12, "hidden": [920, 904], "restarts": 1}
+HEAVY = {"gate": "xor", "num_inputs": 12, "hidden_sizes": [920, 904], "restarts": 1}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -193,7 +193,7 @@ def _health_under_predicts() -> list[tuple[str, str, str, bool | None]]:
                 for inputs, hidden in ((64, big_hidden), (small_inputs, small_hidden)):
                     models[name, inputs] = c.train(
                         examples=(np.eye(inputs)[:8], [0, 1] * 4),
-                        hidden=hidden,
+                        hidden_sizes=hidden,
                         steps=1,
                         restarts=1,
                         early_stop=False,
@@ -266,7 +266,7 @@ def _loop_lag() -> list[tuple[str, str, str, bool | None]]:
         rows = settings.max_predict_work // _work(64, [1024, 900])
         with Client(server.target, timeout=600) as c:
             model = c.train(
-                examples=(np.eye(64)[:8], [0, 1] * 4), hidden=[1024, 900], steps=1, restarts=1
+                examples=(np.eye(64)[:8], [0, 1] * 4), hidden_sizes=[1024, 900], steps=1, restarts=1
             ).model_id
         idle = server._loop.run(probe(5.0))
         ctx = mp.get_context("spawn")
@@ -305,7 +305,7 @@ def _send_large_trains(target: str, go: Any, done: Any) -> None:
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4096, 64)).astype(np.float32)
-    request = build_train_request(examples=(x, x[:, 0] > 0), hidden=[4], steps=10, restarts=1)
+    request = build_train_request(examples=(x, x[:, 0] > 0), hidden_sizes=[4], steps=10, restarts=1)
     body = request.SerializeToString()
     options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
     with grpc.insecure_channel(target, options=options) as ch:
@@ -462,10 +462,10 @@ def _bounded_training(cap: float) -> list[tuple[str, str, str, bool | None]]:
 def _heaviest(limits: Limits) -> dict[str, Any]:
     """The heaviest Train the limits allow: the most rows (a 12-input gate) through HEAVY's
     two hidden layers near the parameter limit, with as many restarts as the batch bound admits."""
-    inputs, hidden = limits.max_table_inputs, HEAVY["hidden"]
+    inputs, hidden = limits.max_table_inputs, HEAVY["hidden_sizes"]
     params = parameter_count(layer_shapes(inputs, hidden))
     restarts = limits.max_batch_elements // (params + 2**inputs * (sum(hidden) + 1))
-    return {"gate": "xor", "num_inputs": inputs, "hidden": hidden, "restarts": restarts}
+    return {"gate": "xor", "num_inputs": inputs, "hidden_sizes": hidden, "restarts": restarts}
 
 
 def _cap_runs(cap: float, runs: int = 4) -> list[tuple[str, str, str, bool | None]]:
@@ -496,7 +496,8 @@ def _cap_runs(cap: float, runs: int = 4) -> list[tuple[str, str, str, bool | Non
     hows = ", ".join(sorted({how for _, how, _ in ended}))
     return [
         (
-            f"heaviest recipe ({heaviest['num_inputs']}-input XOR, hidden {heaviest['hidden']}, "
+            f"heaviest recipe ({heaviest['num_inputs']}-input XOR, "
+            f"hidden {heaviest['hidden_sizes']}, "
             f"{heaviest['restarts']} restarts), no deadline, cap {cap:g} s, {runs} runs",
             f"{good} of {runs} OK stopped_by time within cap + 2 s ({hows}; "
             f"{min(t for t, _, _ in ended):.1f}-{max(t for t, _, _ in ended):.1f} s, "

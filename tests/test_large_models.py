@@ -31,7 +31,7 @@ def largest_examples(seed: int) -> tuple[np.ndarray, np.ndarray]:
 def train_largest_examples(c: Client, seed: int, name: str) -> str:
     """A model whose stored spec holds 4,096 x 64 example values (~1 MB listed)."""
     info = c.train(
-        examples=largest_examples(seed), hidden=[1], steps=1, restarts=1, seed=seed, name=name
+        examples=largest_examples(seed), hidden_sizes=[1], steps=1, restarts=1, seed=seed, name=name
     )
     return info.model_id
 
@@ -73,7 +73,7 @@ def test_list_models_with_a_page_size_still_cuts_by_bytes(make_server):
     x = x[:1024]  # ~270 KB listed: three fit 1 MiB, four do not
     with Client(srv.target, timeout=300) as c:
         trained = [
-            c.train(examples=(x, y[:1024]), hidden=[1], steps=1, restarts=1, seed=s).model_id
+            c.train(examples=(x, y[:1024]), hidden_sizes=[1], steps=1, restarts=1, seed=s).model_id
             for s in range(7)
         ]
         first = c.list_models(page_size=5)
@@ -104,7 +104,7 @@ def test_a_large_train_leaves_the_event_loop_free(server: GatenetServer):
         rows = largest_examples(3)
         running = asyncio.run_coroutine_threadsafe(probe(), server._loop.loop)
         try:
-            model = c.train(examples=rows, hidden=[1], steps=1, restarts=1)
+            model = c.train(examples=rows, hidden_sizes=[1], steps=1, restarts=1)
             assert len(c.get_model(model).spec["examples"]["inputs"]) == ROWS * FEATURES
             assert model.model_id in [m.model_id for m in c.list_models()]
         finally:
@@ -143,7 +143,7 @@ def test_the_largest_model_exports_and_imports_bit_equal_through_the_cli(make_se
     with Client(srv.target, timeout=600) as c:
         info = c.train(
             examples=(np.array([[0.0], [1.0]]), [0, 1]),
-            hidden=[1024, 970],
+            hidden_sizes=[1024, 970],
             steps=1,
             restarts=1,
             name="largest",
