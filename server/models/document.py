@@ -2,8 +2,9 @@
 
 A stored record's document is {"activation", "num_inputs", "info"}, where info is
 the model's ModelInfo in the proto3 JSON mapping (a stable, documented format);
-its tensors are stored beside it. This module is the one place that writes and
-reads those keys; the store treats the document as opaque JSON.
+its tensors are stored beside it. This module writes those keys and reads them for
+the layers above (record_check.py validates them on every read); the store treats
+the document as opaque JSON.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from gatenet.v1 import gatenet_pb2 as pb
 # A stored model's metadata (id, name, created_at, this document, damage), as the layers
 # above see it: they import it from here, never from storage.
 StoredModel = ModelMeta
-StoredRecord = ModelRecord  # ... and with its tensors
 
 
 def document(
@@ -74,7 +74,7 @@ def record(
     activation: str,
     weights: dict[str, np.ndarray],
     spec_json: dict[str, Any] | None = None,
-) -> StoredRecord:
+) -> ModelRecord:
     """The record that stores a model: its info (id, name, created_at included), activation
     and tensors."""
     meta = ModelMeta(

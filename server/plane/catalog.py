@@ -14,7 +14,7 @@ from gatenet.server import offload
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.metrics import Metrics
 from gatenet.server.models import document
-from gatenet.server.models.document import StoredModel, StoredRecord
+from gatenet.server.models.document import StoredModel
 from gatenet.server.models.import_summary import summarize
 from gatenet.server.models.model_file import ImportedFile
 from gatenet.server.models.registry import Registry, Served
@@ -75,19 +75,21 @@ class Catalog:
         self._registry.ensure_capacity()
         await self._registry.ensure_name_free(request.name)
         model_id = uuid.uuid4().hex
-        info, record = await offload.run(  # numpy over up to 4,096 rows: off the event loop
-            _imported_record, imported, model_id, request.name, self._limits
+        info = await offload.run(  # numpy over up to 4,096 rows: off the event loop
+            _imported_info, imported, model_id, request.name, self._limits
         )
-        await self._registry.add(record, imported.compiled)
+        # Its document is written off the event loop too, as json_format's reflection is slow.
+        await self._registry.register(
+            info, imported.activation, imported.weights, imported.compiled, large=True
+        )
         self._metrics.models.set(self._registry.stored)
         return info
 
 
-def _imported_record(
+def _imported_info(
     imported: ImportedFile, model_id: str, name: str, limits: Limits
-) -> tuple[pb.ModelInfo, StoredRecord]:
-    """An imported model's info, measured on its task's rows when the file names one, and the
-    record that stores it."""
+) -> pb.ModelInfo:
+    """An imported model's info, measured on its task's rows when the file names one."""
     info = imported.info(model_id, name, time.time())
     summarize(info, imported.weights, imported.activation, imported.field, limits)
-    return info, document.record(info, imported.activation, imported.weights)
+    return info

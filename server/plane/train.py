@@ -19,8 +19,7 @@ import numpy as np
 from gatenet.server import offload
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.metrics import Metrics
-from gatenet.server.models import document, spec_codec
-from gatenet.server.models.document import StoredRecord
+from gatenet.server.models import spec_codec
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.models.registry import Registry
 from gatenet.server.plane.catalog import check_name
@@ -126,8 +125,17 @@ class Training:
         described = spec_codec.ran(described, result)
         model_id, activation = uuid.uuid4().hex, described.recipe.activation
         large = spec_codec.heft(described.recipe) > offload.LARGE_VALUES
-        info, record = await offload.run_if(large, _trained_record, model_id, described, result)
-        await self._registry.add(record, CompiledModel(result.weights, activation))
+        info = await offload.run_if(
+            large, spec_codec.model_info, model_id, time.time(), described, result
+        )
+        await self._registry.register(
+            info,
+            activation,
+            result.weights,
+            CompiledModel(result.weights, activation),
+            described.spec_json,
+            large,
+        )
         self._metrics.training_steps.inc(result.summary.steps)
         self._metrics.training_restarts.inc(result.summary.restarts)
         self._metrics.models.set(self._registry.stored)
@@ -142,13 +150,3 @@ def _recipe(request: pb.TrainRequest, limits: Limits) -> Recipe:
 async def _describe(recipe: Recipe, name: str) -> spec_codec.Description:
     large = spec_codec.heft(recipe) > offload.LARGE_VALUES
     return await offload.run_if(large, spec_codec.describe, recipe, name)
-
-
-def _trained_record(
-    model_id: str, described: spec_codec.Description, result: TrainResult
-) -> tuple[pb.ModelInfo, StoredRecord]:
-    """A trained model's info and the record that stores it."""
-    info = spec_codec.model_info(model_id, time.time(), described, result)
-    return info, document.record(
-        info, described.recipe.activation, result.weights, described.spec_json
-    )

@@ -11,7 +11,6 @@ from prometheus_client import CollectorRegistry
 from gatenet.server.config import Settings
 from gatenet.server.errors import InvalidArgument, NotFound
 from gatenet.server.metrics import Metrics
-from gatenet.server.models import document
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.models.registry import Registry
 from gatenet.server.plane import DataPlane
@@ -31,8 +30,7 @@ def plane_with_a_model(**settings: int) -> DataPlane:
     """A plane over a memory store holding one 2-2-1 model named "net"."""
     registry = Registry(open_store("memory", "."), 1 << 20, 10)
     info = pb.ModelInfo(model_id=MODEL_ID, name="net", num_inputs=2, created_at=1.0)
-    record = document.record(info, "sigmoid", WEIGHTS)
-    asyncio.run(registry.add(record, CompiledModel(WEIGHTS, "sigmoid")))
+    asyncio.run(registry.register(info, "sigmoid", WEIGHTS, CompiledModel(WEIGHTS, "sigmoid")))
     metrics = Metrics(CollectorRegistry())
     return DataPlane(Settings(**settings), registry, None, metrics)  # type: ignore[arg-type]
 
