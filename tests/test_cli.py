@@ -10,6 +10,7 @@ import types
 
 import numpy as np
 import pytest
+from cli_run import run_main
 
 from gatenet.client import build_train_request, cli
 from gatenet.client.cli.commands import train_options
@@ -26,16 +27,6 @@ def gatenet(*args: str) -> subprocess.CompletedProcess[str]:
 def request_for(*args: str) -> pb.TrainRequest:
     """The TrainRequest `gatenet train ARGS` would send."""
     return build_train_request(**train_options(cli.build_parser().parse_args(["train", *args])))
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run cli.main in-process: (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(list(args))
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # -- flags to requests (no server) --------------------------------------------------------

@@ -11,22 +11,13 @@ from concurrent import futures
 
 import grpc
 import pytest
+from cli_run import run_main
 
-from gatenet.client import AsyncClient, Client, cli
+from gatenet.client import AsyncClient, Client
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 
 SERVICE = "gatenet.v1.GateService"
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the gatenet command in-process: (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(list(args))
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def handled(server, method: str, code: str, kind: str = "server_stream") -> float:

@@ -10,19 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run_main
 
-from gatenet.client import Client, cli
+from gatenet.client import Client
 from gatenet.vocabulary.gates import GATE_NAMES
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the gatenet command in-process: (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(list(args))
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_hidden_0_is_refused_pointing_to_none(capsys):

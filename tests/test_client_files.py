@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from cli_run import run_main
 
 from gatenet.client import Client, Weights, build_train_request, cli
 from gatenet.client.cli.commands import train_options
@@ -17,13 +18,6 @@ from gatenet.client.export.model_files import is_safetensors
 from gatenet.client.messages import import_request
 
 ROWS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the gatenet command in-process: (exit code, stdout, stderr)."""
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

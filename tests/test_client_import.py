@@ -8,8 +8,9 @@ import re
 
 import numpy as np
 import pytest
+from cli_run import run_main
 
-from gatenet.client import Client, ModelInfo, cli
+from gatenet.client import Client, ModelInfo
 
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 
@@ -18,12 +19,6 @@ ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 def original(server) -> ModelInfo:
     with Client(server.target, timeout=60) as client:
         return client.train(gate="xor", hidden_sizes=[4], activation="relu", seed=2, restarts=8)
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_same_model(client: Client, imported: ModelInfo, original: ModelInfo) -> None:

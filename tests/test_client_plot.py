@@ -7,17 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from cli_run import run_main
 
-from gatenet.client import Client, cli
+from gatenet.client import Client
 
 imread = pytest.importorskip("matplotlib.image").imread  # only with the plot extra
 plot = pytest.importorskip("gatenet.client.cli.plot")
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

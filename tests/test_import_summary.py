@@ -8,9 +8,10 @@ import re
 
 import numpy as np
 import pytest
+from cli_run import run_main
 from safetensors.numpy import save as save_safetensors
 
-from gatenet.client import Client, ClientError, ModelInfo, cli
+from gatenet.client import Client, ClientError, ModelInfo
 
 TRAINING_ONLY = ("steps", "restarts", "restart_index", "restarts_fit", "seed_used", "train_seconds")
 
@@ -19,12 +20,6 @@ TRAINING_ONLY = ("steps", "restarts", "restart_index", "restarts_fit", "seed_use
 def original(server) -> ModelInfo:
     with Client(server.target, timeout=60) as client:
         return client.train(gate="xor", hidden_sizes=[4], seed=0, name="summary-xor")
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def lines(text: str) -> dict[str, str]:
