@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gatenet.server.errors import InvalidArgument
-from gatenet.server.rpc.predict_codec import check_finite, decode, encode
+from gatenet.server.models.rows import check_finite
+from gatenet.server.rpc.predict_codec import decode, encode
 from gatenet.v1 import gatenet_pb2 as pb
 
 VALUES = [0.0, 1.0, 0.25, -3.5]
