@@ -129,8 +129,8 @@ class Metrics:
             buckets=_BATCH_BUCKETS,
             registry=registry,
         )
-        self.cache_hits = Counter(
-            "gatenet_cache_hits", "Model lookups answered from the cache.", registry=registry
+        self.cache_hits = LoopCounter(  # every Predict counts one, on the event loop
+            "gatenet_cache_hits", "Model lookups answered from the cache.", (), registry=registry
         )
         self.cache_misses = Counter(
             "gatenet_cache_misses", "Model lookups that read the store.", registry=registry

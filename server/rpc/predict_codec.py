@@ -28,6 +28,7 @@ _SMALL = 16  # up to this many values, a Python sum checks finiteness quicker th
 _MODEL_TAG, _INPUTS_TAG, _NUM_FEATURES_TAG = 0x0A, 0x12, 0x18  # fields 1, 2 (length-delimited), 3
 
 Rows = bytes | memoryview  # little-endian float32 values, row after row
+_NO_ROWS = memoryview(b"")
 
 
 class PredictCall(NamedTuple):
@@ -59,20 +60,23 @@ def _canonical(raw: bytes) -> PredictCall | None:
     the rows packed in one piece. The rows are not copied (a 4 MB copy held the loop ~0.6 ms);
     any other encoding gives None."""
     end = len(raw)
-    pos, model, inputs, num_features = 0, "", memoryview(b""), 0
-    if pos < end and raw[pos] == _MODEL_TAG:
-        size, pos = _read_varint(raw, pos + 1)
+    pos, model, inputs, num_features = 0, "", _NO_ROWS, 0
+    # A one-byte length (under 128) is read in place: the common case, with no call.
+    if end > 1 and raw[0] == _MODEL_TAG:
+        size, pos = (raw[1], 2) if raw[1] < 0x80 else _read_varint(raw, 1)
         try:
             model = raw[pos : pos + size].decode()
         except UnicodeDecodeError:
             return None  # the real parser says what is wrong
         pos += size
-    if pos < end and raw[pos] == _INPUTS_TAG:
-        size, pos = _read_varint(raw, pos + 1)
+    if pos + 1 < end and raw[pos] == _INPUTS_TAG:
+        size, pos = (raw[pos + 1], pos + 2) if raw[pos + 1] < 0x80 else _read_varint(raw, pos + 1)
         inputs = memoryview(raw)[pos : pos + size]
         pos += size
-    if pos < end and raw[pos] == _NUM_FEATURES_TAG:
-        num_features, pos = _read_varint(raw, pos + 1)
+    if pos + 1 < end and raw[pos] == _NUM_FEATURES_TAG:
+        num_features, pos = (
+            (raw[pos + 1], pos + 2) if raw[pos + 1] < 0x80 else _read_varint(raw, pos + 1)
+        )
     if pos != end or num_features >> 32:
         return None  # more fields, a truncated one, or a varint beyond uint32
     return PredictCall(model, inputs, num_features)

@@ -187,13 +187,18 @@ class GateService:
     async def Predict(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         """A serialized PredictRequest in, a serialized PredictResponse out."""
         call = predict_codec.decode(request)
-        model = await self._registry.get(_model_ref(call.model))
+        ref = _model_ref(call.model)
+        # A cached model and a small forward take no await: no coroutine on the hot path.
+        model = self._registry.cached(ref) or await self._registry.get(ref)
         compiled = model.compiled
         rows = predict_codec.count_rows(call, compiled.num_inputs, self._settings.max_predict_rows)
         predict_codec.check_work(
             "inputs", rows, compiled.layout.work, self._settings.max_predict_work
         )
-        probabilities, labels = await forward.answer(compiled, call.inputs, rows)
+        if forward.in_place(compiled, rows):
+            probabilities, labels = forward.answer_here(compiled, call.inputs, rows)
+        else:
+            probabilities, labels = await forward.answer(compiled, call.inputs, rows)
         self._metrics.predicted(rows)
         return predict_codec.encode(model.model_id, probabilities, labels)
 
