@@ -209,7 +209,7 @@ class CompiledModel:
         ones = bits == _ONE_BITS
         if np.count_nonzero(ones) != np.count_nonzero(bits):
             return None  # some value is neither 0.0 nor 1.0
-        x = bits.view(_F4).reshape(count, self.num_inputs)
+        x = bits.view(_F4).reshape(count, self.layout.num_inputs)
         bit_values = self.layout.bit_values
         assert bit_values is not None  # a model with a table has them
         return (x @ bit_values).astype(np.intp)  # exact: small integers

@@ -11,6 +11,7 @@ real PredictRequest. The response is written here as the bytes gRPC sends.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from array import array
@@ -39,6 +40,11 @@ class PredictCall(NamedTuple):
     num_features: int
 
 
+# A NamedTuple's own constructor is a Python function: the hot path builds it in C.
+_new_call = functools.partial(tuple.__new__, PredictCall)
+
+
+@functools.lru_cache(maxsize=1024)  # responses repeat their few lengths
 def varint(n: int) -> bytes:
     """n as a protobuf varint."""
     out = bytearray()
@@ -79,7 +85,7 @@ def _canonical(raw: bytes) -> PredictCall | None:
         )
     if pos != end or num_features >> 32:
         return None  # more fields, a truncated one, or a varint beyond uint32
-    return PredictCall(model, inputs, num_features)
+    return _new_call((model, inputs, num_features))
 
 
 def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:

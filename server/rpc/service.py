@@ -191,10 +191,9 @@ class GateService:
         # A cached model and a small forward take no await: no coroutine on the hot path.
         model = self._registry.cached(ref) or await self._registry.get(ref)
         compiled = model.compiled
-        rows = predict_codec.count_rows(call, compiled.num_inputs, self._settings.max_predict_rows)
-        predict_codec.check_work(
-            "inputs", rows, compiled.layout.work, self._settings.max_predict_work
-        )
+        layout = compiled.layout
+        rows = predict_codec.count_rows(call, layout.num_inputs, self._settings.max_predict_rows)
+        predict_codec.check_work("inputs", rows, layout.work, self._settings.max_predict_work)
         if forward.in_place(compiled, rows):
             probabilities, labels = forward.answer_here(compiled, call.inputs, rows)
         else:
