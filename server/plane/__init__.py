@@ -23,6 +23,7 @@ class DataPlane:
     def __init__(
         self, settings: Settings, registry: Registry, pool: TrainingPool, metrics: Metrics
     ) -> None:
+        self.registry = registry
         self.predictor = Predictor(
             registry, settings.max_predict_rows, settings.max_predict_work, metrics
         )

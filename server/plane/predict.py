@@ -3,10 +3,13 @@
 Every transport (GateService.Predict, the V2 ModelInfer) hands over rows as
 little-endian float32 bytes and gets back the model's id, float32 probabilities and
 0/1 label bytes. A cached model is two dict lookups; the forward runs on the event
-loop when small, on a thread when big (models/forward.py).
+loop when small (then nothing is awaited), on a thread when big (models/forward.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +17,8 @@ from gatenet.server.metrics import Metrics
 from gatenet.server.models import forward
 from gatenet.server.models.registry import Registry, Served
 from gatenet.server.models.rows import Rows, check_work, count_rows
+
+Answer = tuple[str, np.ndarray, np.ndarray]  # model id, probabilities, labels
 
 
 class Predictor:
@@ -25,18 +30,34 @@ class Predictor:
         self._max_work = max_work
         self._metrics = metrics
 
-    async def predict(
+    def predict(
         self, ref: str, inputs: Rows, num_features: int
-    ) -> tuple[str, np.ndarray, np.ndarray]:
+    ) -> Answer | Coroutine[Any, Any, Answer]:
         """The model's id, probabilities and labels of `inputs` (rows of `num_features` values,
-        0 = the model's own count); InvalidArgument names the field and the bound."""
-        # Inlined lookup and answer (not self.model / self.answer): Predict's hot path pays
-        # for no coroutine beyond the forward's.
-        model = self._registry.cached(ref) or await self._registry.get(ref)
+        0 = the model's own count); InvalidArgument names the field and the bound.
+
+        A cached model with a small forward answers at once (no coroutine on Predict's hot
+        path); a model to read from the store, or a forward for a thread, is a coroutine to
+        await."""
+        model = self._registry.cached(ref)
+        if model is None:
+            return self._load_and_predict(ref, inputs, num_features)
         compiled = model.compiled
         count = count_rows(inputs, num_features, compiled.num_inputs, self.max_rows)
         check_work("inputs", count, compiled.layout.work, self._max_work)
-        probabilities, labels = await forward.answer(compiled, inputs, count)
+        if not forward.in_place(compiled, count):
+            return self._predict_elsewhere(model, inputs, count)
+        probabilities, labels = forward.answer_here(compiled, inputs, count)
+        self._metrics.predicted(count)
+        return model.model_id, probabilities, labels
+
+    async def _load_and_predict(self, ref: str, inputs: Rows, num_features: int) -> Answer:
+        model = await self._registry.get(ref)
+        count = count_rows(inputs, num_features, model.compiled.num_inputs, self.max_rows)
+        return model.model_id, *await self.answer(model, inputs, count, "inputs")
+
+    async def _predict_elsewhere(self, model: Served, inputs: Rows, count: int) -> Answer:
+        probabilities, labels = await forward.answer(model.compiled, inputs, count)
         self._metrics.predicted(count)
         return model.model_id, probabilities, labels
 

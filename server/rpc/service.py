@@ -98,10 +98,10 @@ class GateService:
     async def Predict(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         """A serialized PredictRequest in, a serialized PredictResponse out."""
         call = predict_codec.decode(request)
-        model_id, probabilities, labels = await self._predictor.predict(
-            _model_ref(call.model), call.inputs, call.num_features
-        )
-        return predict_codec.encode(model_id, probabilities, labels)
+        answer = self._predictor.predict(_model_ref(call.model), call.inputs, call.num_features)
+        if not isinstance(answer, tuple):  # a model to load or a big forward: awaited
+            answer = await answer
+        return predict_codec.encode(*answer)
 
     async def GetWeights(
         self, request: pb.GetWeightsRequest, context: grpc.aio.ServicerContext

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,23 +36,32 @@ def plane_with_a_model(**settings: int) -> DataPlane:
     return DataPlane(Settings(**settings), registry, None, metrics)  # type: ignore[arg-type]
 
 
+def predict(plane: DataPlane, ref: str, rows: bytes, num_features: int) -> Any:
+    """The plane's answer: at once for a cached model's small forward, else awaited."""
+    answer = plane.predictor.predict(ref, rows, num_features)
+    return answer if isinstance(answer, tuple) else asyncio.run(answer)
+
+
 def test_predict_answers_rows_by_name_as_the_compiled_model_does() -> None:
     plane = plane_with_a_model()
     rows = np.array([[0, 1], [0.25, -3.5]], dtype="<f4")
-    model_id, p, labels = asyncio.run(plane.predictor.predict("net", rows.tobytes(), 2))
     expected, expected_labels = CompiledModel(WEIGHTS, "sigmoid").answer(rows.tobytes(), 2)
-    assert model_id == MODEL_ID
-    np.testing.assert_array_equal(p, expected)
-    np.testing.assert_array_equal(labels, expected_labels)
+    cached = plane.predictor.predict("net", rows.tobytes(), 2)
+    assert isinstance(cached, tuple), "a cached model's small forward awaits nothing"
+    plane.registry.clear()  # a miss reads the model through the store: a coroutine
+    for model_id, p, labels in (cached, predict(plane, "net", rows.tobytes(), 2)):
+        assert model_id == MODEL_ID
+        np.testing.assert_array_equal(p, expected)
+        np.testing.assert_array_equal(labels, expected_labels)
 
 
 def test_predict_checks_rows_and_work_under_the_callers_field() -> None:
     plane = plane_with_a_model(max_predict_rows=2, max_predict_work=12)
     three = np.zeros((3, 2), dtype="<f4").tobytes()
     with pytest.raises(InvalidArgument, match="inputs: 3 rows exceeds the limit 2"):
-        asyncio.run(plane.predictor.predict("net", three, 0))
+        predict(plane, "net", three, 0)
     with pytest.raises(InvalidArgument, match="num_features: 3 does not match"):
-        asyncio.run(plane.predictor.predict("net", three, 3))
+        predict(plane, "net", three, 3)
     model = asyncio.run(plane.predictor.model("net"))
     # 2 rows x 6 multiply-adds = 12 fit the bound; a V2 caller names its own field.
     asyncio.run(plane.predictor.answer(model, np.zeros(4, "<f4").tobytes(), 2, "inputs[0].shape"))

@@ -42,7 +42,7 @@ def test_bodies_the_fast_reader_refuses_are_invalid(raw: bytes) -> None:
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-@pytest.mark.parametrize("count", [2, 100])
+@pytest.mark.parametrize("count", [2, 100, 70_000])  # each of check_finite's three ways
 def test_check_finite_reads_views_as_float32(bad: float, count: int) -> None:
     values = [0.5] * count
     values[1] = bad
