@@ -38,7 +38,7 @@ class PredictCall(NamedTuple):
 # A NamedTuple's own constructor is a Python function: the hot path builds it in C.
 _new_call = functools.partial(tuple.__new__, PredictCall)
 # Responses repeat their few lengths: the vocabulary's varint writer, remembered.
-_varint = functools.lru_cache(maxsize=1024)(varint)
+_length_varint = functools.lru_cache(maxsize=1024)(varint)
 
 
 def decode(raw: bytes) -> PredictCall:
@@ -118,13 +118,13 @@ def encode(model_id: str, probabilities: np.ndarray, labels: np.ndarray) -> byte
     return b"".join(
         (
             _MODEL_ID,
-            _SHORT[len(mid)] if len(mid) < 128 else _varint(len(mid)),
+            _SHORT[len(mid)] if len(mid) < 128 else _length_varint(len(mid)),
             mid,
             _PROBABILITIES,
-            _SHORT[n] if n < 128 else _varint(n),
+            _SHORT[n] if n < 128 else _length_varint(n),
             probabilities.data,
             _LABELS,
-            _SHORT[m] if m < 128 else _varint(m),
+            _SHORT[m] if m < 128 else _length_varint(m),
             labels.data,
         )
     )
