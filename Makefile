@@ -45,6 +45,7 @@ stubs: $(VENV)/.dev  ## regenerate proto stubs
 	PY=$(PY) scripts/stubs.sh
 
 bench: $(VENV)/.dev  ## the benchmark tables
+	scripts/ensure-tools.sh
 	$(PY) bench/train.py
 	$(PY) bench/predict.py
 	$(PY) bench/store.py

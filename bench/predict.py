@@ -1,16 +1,22 @@
 """Predict benchmark: gatenet's real server against a FLOOR server that answers without a model.
 
-Run: `.venv/bin/python bench/predict.py` (loopback, about three minutes, one markdown table).
+Run: `.venv/bin/python bench/predict.py` (loopback, about five minutes, two markdown tables;
+`--generator h2load` for the first only, about two minutes).
 
-Every server runs in its own spawned process and the load comes from separate
-client processes, so no server shares an interpreter lock with the load
-generator. FLOOR has gatenet's grpcio, server kind (grpc.aio on an event loop in
-its own thread, driven through the same LoopThread) and server options, and
-a GateService whose Predict returns a prebuilt response of the right shape: the
-cost of an empty gRPC call. The figures are paired: each round measures every
-server with the same clients, one after the other, and the order rotates. The
-V2 rows measure the same 10-model server through the Open Inference Protocol's
-ModelInfer, as tritonclient calls it.
+Two load generators. h2load (Debian's nghttp2-client, scripts/ensure-tools.sh) is C
+on one thread and needs a fraction of a core, so the server is the bottleneck:
+its table is the one that shows what a call costs the server. The Python one
+(grpcio clients in separate processes) saturates before the servers do, but
+measures latency percentiles, the 100,000-model server, V2 and Predict while
+training. Every server runs in its own spawned process, so no server shares an
+interpreter lock with the load generator. FLOOR has gatenet's grpcio, server
+kind (grpc.aio on an event loop in its own thread, driven through the same
+LoopThread) and server options, and a GateService whose Predict returns a
+prebuilt response of the right shape: the cost of an empty gRPC call. The
+figures are paired: each round measures every server with the same load, one
+after the other, and the order rotates. The V2 rows measure the same 10-model
+server through the Open Inference Protocol's ModelInfer, as tritonclient calls
+it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,11 @@ import gc
 import multiprocessing as mp
 import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -42,6 +52,17 @@ THROUGHPUT_SECONDS = 3.0
 # Two long trainings back to back: they keep a training worker busy for about a minute.
 TRAINING = {"gate": "XOR", "steps": 200_000, "early_stop": False, "restarts": 64}
 TICKS = os.sysconf("SC_CLK_TCK")
+H2LOAD_CONNECTIONS = 4  # as many as the Python generator's client processes
+H2LOAD_SECONDS = 3.0
+# (label, request rows, real-valued rows, calls in flight); 1 row checks the CPU target too.
+H2LOAD_CASES = (
+    ("1 row", 1, False, 16),
+    ("1 row", 1, False, 64),
+    (f"{BIG_ROWS} rows of 0/1", BIG_ROWS, False, 16),
+    (f"{BIG_ROWS} rows of reals", BIG_ROWS, True, 16),
+)
+H2LOAD_TARGETS = {1: 0.90, BIG_ROWS: 0.80}  # gatenet / FLOOR calls/s, by rows per call
+CPU_TARGET = 1.10  # gatenet / FLOOR server CPU per 1-row call, at most
 
 
 def _settings() -> Any:
@@ -406,8 +427,9 @@ def _check_v2_answers(target: str, request: bytes, rows: int) -> None:
         raise SystemExit(f"{target}: ModelInfer returned {sizes} bytes for {rows} rows")
 
 
-def _check_answers(target: str, request: bytes, rows: int) -> None:
-    """One call through the typed stub: the server answers with one value per row."""
+def _check_answers(target: str, request: bytes, rows: int) -> int:
+    """One call through the typed stub: the server answers with one value per row (the
+    answer's size in bytes)."""
     import grpc
 
     from gatenet.v1 import gatenet_pb2 as pb
@@ -419,6 +441,173 @@ def _check_answers(target: str, request: bytes, rows: int) -> None:
         )
     if len(reply.probabilities) != rows or len(reply.labels) != rows:
         raise SystemExit(f"{target}: expected {rows} values, got {len(reply.probabilities)}")
+    return int(reply.ByteSize())
+
+
+# -- h2load: a load generator in C, so the server is the bottleneck -----------------------
+
+
+def _grpc_frame(message: bytes) -> bytes:
+    """One gRPC message as h2load posts it: not compressed, big-endian length, the bytes."""
+    return b"\0" + len(message).to_bytes(4, "big") + message
+
+
+@dataclass
+class H2Run:
+    """One h2load run against one server."""
+
+    calls: int
+    seconds: float
+    server_cpu: float
+    load_cpu: float  # h2load's own
+    other_cpu: float  # every other process on the machine
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
+
+
+def _h2load(target: str, pid: int, body: str, reply_bytes: int, in_flight: int) -> H2Run:
+    """h2load posts `body` to Predict for H2LOAD_SECONDS with `in_flight` calls in flight;
+    every call must have been answered with a message of `reply_bytes` bytes (an error status
+    comes without one)."""
+    command = [
+        "h2load",
+        *("-c", str(H2LOAD_CONNECTIONS), "-m", str(max(1, in_flight // H2LOAD_CONNECTIONS))),
+        *("-t", "1", "-D", f"{H2LOAD_SECONDS:g}", "-d", body),
+        *("-H", "content-type: application/grpc", "-H", "te: trailers"),
+        f"http://{target}{PREDICT}",
+    ]
+    children0 = os.times()
+    cpu0, busy0 = _cpu_seconds(pid), _busy_seconds()
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu1, busy1 = _cpu_seconds(pid), _busy_seconds()
+    children1 = os.times()
+    load_cpu = (children1.children_user - children0.children_user) + (
+        children1.children_system - children0.children_system
+    )
+    requests = re.search(r"requests: .* (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    finished = re.search(r"finished in ([\d.]+)(m?s),", out)
+    data = re.search(r"\((\d+)\) data", out)
+    if requests is None or finished is None or data is None:
+        raise SystemExit(f"h2load printed what this bench cannot read:\n{out}")
+    calls, failed, errored = (int(v) for v in requests.groups())
+    # Each answered call brings one framed response; a gRPC error brings none.
+    if failed or errored or int(data.group(1)) != calls * (5 + reply_bytes):
+        raise SystemExit(
+            f"{target}: h2load: {calls} calls, {failed} failed, {errored} errored, "
+            f"{data.group(1)} response bytes (expected {5 + reply_bytes} per call)"
+        )
+    seconds = float(finished.group(1)) / (1000 if finished.group(2) == "ms" else 1)
+    return H2Run(
+        calls=calls,
+        seconds=seconds,
+        server_cpu=cpu1 - cpu0,
+        load_cpu=load_cpu,
+        other_cpu=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - load_cpu),
+    )
+
+
+def _h2load_table(servers: dict[str, Proc], model_id: str, rounds: int) -> str:
+    """Every h2load case on FLOOR and gatenet, paired round by round; the table and a note."""
+    if shutil.which("h2load") is None:
+        raise SystemExit("h2load is missing: scripts/ensure-tools.sh installs nghttp2-client")
+    floor, g10 = servers["floor"], servers["g10"]
+    runs: dict[tuple[int, str], list[H2Run]] = {}
+    with tempfile.TemporaryDirectory(prefix="gatenet-h2load-") as tmp:
+        bodies: dict[tuple[int, bool], tuple[str, int]] = {}
+        for i, (_, rows, reals, _) in enumerate(H2LOAD_CASES):
+            if (rows, reals) in bodies:
+                continue
+            request = _requests([model_id], rows, 10 + i, reals=reals)[0]
+            sizes = {_check_answers(p.target, request, rows) for p in (floor, g10)}
+            if len(sizes) != 1:
+                raise SystemExit(f"FLOOR and gatenet answer {sizes} bytes to the same request")
+            path = os.path.join(tmp, f"predict-{rows}-{int(reals)}.grpc")
+            with open(path, "wb") as f:
+                f.write(_grpc_frame(request))
+            bodies[rows, reals] = (path, sizes.pop())
+        for r in range(rounds):
+            for case, (_, rows, reals, in_flight) in enumerate(H2LOAD_CASES):
+                body, reply = bodies[rows, reals]
+                for kind, server in sorted(servers.items(), reverse=bool((r + case) % 2)):
+                    if kind in ("floor", "g10"):
+                        run = _h2load(server.target, server.pid, body, reply, in_flight)
+                        runs.setdefault((case, kind), []).append(run)
+    return _h2load_report(runs, rounds)
+
+
+def _h2load_report(runs: dict[tuple[int, str], list[H2Run]], rounds: int) -> str:
+    """The h2load table: calls/s and server CPU per call, gatenet against FLOOR."""
+    header = [
+        "h2load case",
+        "in flight",
+        "FLOOR calls/s",
+        "gatenet calls/s",
+        "ratio (range)",
+        "target",
+        "met",
+        "FLOOR CPU/call (µs)",
+        "gatenet CPU/call (µs)",
+        "CPU ratio",
+        "target",
+        "met",
+    ]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for case, (label, rows, _, in_flight) in enumerate(H2LOAD_CASES):
+        floor, gate = runs[case, "floor"], runs[case, "g10"]
+        ratios = sorted(g.rate / f.rate for g, f in zip(gate, floor, strict=True))
+        ratio = statistics.median(ratios)
+        cpu = {
+            k: sum(r.server_cpu for r in v) / sum(r.calls for r in v) * 1e6
+            for k, v in (("floor", floor), ("g10", gate))
+        }
+        cpu_ratio = cpu["g10"] / cpu["floor"]
+        target = H2LOAD_TARGETS[rows]
+        cpu_cells = (
+            [
+                f"{cpu_ratio:.2f}",
+                f"≤ {CPU_TARGET:.2f}",
+                "yes" if cpu_ratio <= CPU_TARGET else "**no**",
+            ]
+            if rows == 1
+            else [f"{cpu_ratio:.2f}", "", ""]
+        )
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    label,
+                    str(in_flight),
+                    _fmt(statistics.median(r.rate for r in floor)),
+                    _fmt(statistics.median(r.rate for r in gate)),
+                    f"{ratio:.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})",
+                    f"≥ {target:.2f}",
+                    "yes" if ratio >= target else "**no**",
+                    _fmt(cpu["floor"]),
+                    _fmt(cpu["g10"]),
+                    *cpu_cells,
+                ]
+            )
+            + " |"
+        )
+    every = [r for v in runs.values() for r in v]
+    seconds = sum(r.seconds for r in every)
+    load = sum(r.load_cpu for r in every) / seconds
+    other = sum(r.other_cpu for r in every) / seconds
+    server = sum(r.server_cpu for r in every) / seconds
+    out.append("")
+    out.append(
+        f"Notes: h2load {H2LOAD_CONNECTIONS} connections on one thread, the calls in flight "
+        f"spread over them, {rounds} rounds x {H2LOAD_SECONDS:g} s per case and server, the "
+        "order alternating; a ratio is the median of the rounds' gatenet / FLOOR calls/s (their "
+        "range in brackets); one serialized PredictRequest per case, posted as a gRPC frame "
+        "(rows of random 0/1 inputs or normal draws, on one trained 2-4-1 model), every answer "
+        "checked to be a whole response message. Server CPU from /proc/<pid>/stat (all its "
+        f"threads) over each run. Cores busy during the runs: the server {server:.2f}, h2load "
+        f"{load:.2f}, every other process {other:.2f}."
+    )
+    return "\n".join(out)
 
 
 def _trainings(target: str, done: threading.Event, seconds: list[float]) -> None:
@@ -453,12 +642,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="paired rounds per figure")
     parser.add_argument("--skip-training", action="store_true", help="leave out the training row")
+    parser.add_argument(
+        "--generator",
+        choices=("both", "h2load", "python"),
+        default="both",
+        help="which load generator's table to print (default: both)",
+    )
     args = parser.parse_args(argv)
     wall0 = time.perf_counter()
 
     ctx = mp.get_context("spawn")
-    servers = {kind: _spawn(ctx, _server_main, kind) for kind in ("floor", "g10", "g100k")}
-    clients = [_spawn(ctx, _client_main) for _ in range(CLIENT_PROCESSES)]
+    kinds = ("floor", "g10") if args.generator == "h2load" else ("floor", "g10", "g100k")
+    servers = {kind: _spawn(ctx, _server_main, kind) for kind in kinds}
+    clients = [
+        _spawn(ctx, _client_main)
+        for _ in range(0 if args.generator == "h2load" else CLIENT_PROCESSES)
+    ]
     try:
         return _measure(args, servers, clients, wall0)
     finally:
@@ -471,12 +670,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _measure(
     args: argparse.Namespace, servers: dict[str, Proc], clients: list[Proc], wall0: float
 ) -> int:
-    """Every measurement, then the table."""
+    """Every measurement, then the tables."""
     for s in servers.values():
         s.target, s.pid = s.conn.recv()
-    g10, g100k = servers["g10"], servers["g100k"]
+    ids10 = _train_models(servers["g10"].target)
+    if args.generator != "python":
+        print(_h2load_table(servers, ids10[0], args.rounds))
+        print()
+    if args.generator != "h2load":
+        _python_tables(args, servers, clients, ids10, wall0)
+    for c in clients:  # clients first, so no channel sees a server go away
+        c.conn.send(None)
+        c.process.join()
+    for s in servers.values():
+        s.conn.send(("stop",))
+        s.conn.recv()
+    return 0
 
-    ids10 = _train_models(g10.target)
+
+def _python_tables(
+    args: argparse.Namespace,
+    servers: dict[str, Proc],
+    clients: list[Proc],
+    ids10: list[str],
+    wall0: float,
+) -> None:
+    """The Python generator's measurements and their table."""
+    g10, g100k = servers["g10"], servers["g100k"]
     _train_models(g100k.target)
     g100k.conn.send(("rss",))
     rss_before = g100k.conn.recv()
@@ -557,13 +777,6 @@ def _measure(
         for t in trainers:
             t.join()
 
-    for c in clients:  # clients first, so no channel sees a server go away
-        c.conn.send(None)
-        c.process.join()
-    for s in servers.values():
-        s.conn.send(("stop",))
-        s.conn.recv()
-
     v2 = {"calls": v2_calls, "rows": v2_rows}
     print(_table(latency, throughput, rows, rows_reals, training, per_model, v2, short))
     print()
@@ -578,7 +791,6 @@ def _measure(
         notes + f" Short-trainings row: two clients training XOR with the defaults back to back "
         f"({short_count[0]} trainings), p99 over {short.calls():,} calls against idle p99."
     )
-    return 0
 
 
 def _table(
@@ -651,6 +863,11 @@ def _table(
         + blank,
         line(f"{BIG_ROWS} rows of reals, c=16: rows/s", rps_reals)
         + [f"{r_reals:.2f}", "(no target: the numpy forward)", ""],
+        line(
+            f"{BIG_ROWS} rows of reals, c=16: server CPU per call (µs)",
+            {k: s.server_us_per_call() for k, s in rows_reals.items()},
+        )
+        + blank,
         line("V2 ModelInfer, 1 row, c=16: calls/s", {"g10": v2["calls"].median_rate()})
         + verdict(r_v2_calls, "ModelInfer / gatenet Predict ≥ 0.90", r_v2_calls >= 0.90),
         line(

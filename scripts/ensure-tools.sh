@@ -2,7 +2,8 @@
 # Install the external programs the end-to-end tests run, only when missing:
 # prometheus + promtool (Debian package prometheus), haproxy (the scale profile's balancer,
 # run for real by tests/e2e/test_haproxy.py and `haproxy -c` in test_deploy_static.py),
-# redis-server (runs the deploy files' Redis command lines) and docker-compose.
+# redis-server (runs the deploy files' Redis command lines), docker-compose and h2load
+# (Debian package nghttp2-client: bench/predict.py's server-bound load generator).
 # Idempotent: with all present it does nothing and touches no network.
 # (hadolint comes from PyPI, through the dev extra.)
 set -euo pipefail
@@ -12,6 +13,7 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

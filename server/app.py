@@ -25,6 +25,7 @@ from gatenet.server.memory import reuse_freed_memory
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import CacheEvents, Registry
 from gatenet.server.models.timed_store import TimedStore
+from gatenet.server.plane import DataPlane
 from gatenet.server.rpc import inference_service
 from gatenet.server.rpc.auth import ROLES, Auth, read_tokens_file
 from gatenet.server.rpc.handlers import Registrar
@@ -129,10 +130,10 @@ class GatenetServer:
         # Every handler registers through this, which wraps it: observe, auth, decode, status.
         registrar = Registrar(server, self.metrics, self._auth, settings.max_message_bytes)
         self._registrar = registrar
-        add_to_server(GateService(settings, self.registry, self.pool, self.metrics), registrar)
+        plane = DataPlane(settings, self.registry, self.pool, self.metrics)
+        add_to_server(GateService(settings, plane), registrar)
         inference_service.add_to_server(
-            inference_service.InferenceService(settings, self.registry, self.metrics, self.health),
-            registrar,
+            inference_service.InferenceService(settings, plane, self.health), registrar
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)  # type: ignore[arg-type]
         names = (

@@ -21,6 +21,7 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 
 import gatenet
+from gatenet.server.loop_metrics import LoopCounter, LoopHistogram
 
 _RPC = ("grpc_type", "grpc_service", "grpc_method")
 # Training takes milliseconds to minutes.
@@ -63,28 +64,29 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.started = Counter(
+        # The RPC hot path's families: written on the event loop only, so without a lock.
+        self.started = LoopCounter(
             "grpc_server_started_total", "RPCs started on the server.", _RPC, registry=registry
         )
-        self.handled = Counter(
+        self.handled = LoopCounter(
             "grpc_server_handled_total",
             "RPCs completed on the server, regardless of success or failure.",
             (*_RPC, "grpc_code"),
             registry=registry,
         )
-        self.handling_seconds = Histogram(
+        self.handling_seconds = LoopHistogram(
             "grpc_server_handling_seconds",
             "Response latency of RPCs handled by the server.",
             _RPC,
             registry=registry,
         )
-        self.msg_received = Counter(
+        self.msg_received = LoopCounter(
             "grpc_server_msg_received_total",
             "Stream messages received by the server.",
             _RPC,
             registry=registry,
         )
-        self.msg_sent = Counter(
+        self.msg_sent = LoopCounter(
             "grpc_server_msg_sent_total",
             "Stream messages sent by the server.",
             _RPC,
@@ -117,17 +119,18 @@ class Metrics:
             "gatenet_trainings_in_progress", "Trainings running or queued.", registry=registry
         )
         self.models = Gauge("gatenet_models", "Models in the store.", registry=registry)
-        self.predicted_rows = Counter(
-            "gatenet_predicted_rows", "Rows predicted by Predict.", registry=registry
+        self.predicted_rows = LoopCounter(
+            "gatenet_predicted_rows", "Rows predicted by Predict.", (), registry=registry
         )
-        self.predict_batch_rows = Histogram(
+        self.predict_batch_rows = LoopHistogram(
             "gatenet_predict_batch_rows",
             "Rows per Predict request.",
+            (),
             buckets=_BATCH_BUCKETS,
             registry=registry,
         )
-        self.cache_hits = Counter(
-            "gatenet_cache_hits", "Model lookups answered from the cache.", registry=registry
+        self.cache_hits = LoopCounter(  # every Predict counts one, on the event loop
+            "gatenet_cache_hits", "Model lookups answered from the cache.", (), registry=registry
         )
         self.cache_misses = Counter(
             "gatenet_cache_misses", "Model lookups that read the store.", registry=registry

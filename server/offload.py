@@ -6,7 +6,7 @@ every call. Done here, the loop keeps serving: while this thread runs Python, th
 the GIL back within the interpreter's switch interval (5 ms). One thread, not a pool: the
 GIL lets only one of them run anyway, and each extra contender lengthens the loop's wait.
 A C call holds the GIL to its end, so work sent here keeps its C calls short
-(storage/json_text.py writes long JSON arrays a slice at a time).
+(json_text.py writes long JSON arrays a slice at a time).
 """
 
 from __future__ import annotations

@@ -179,17 +179,29 @@ class CompiledModel:
     def answer(self, rows: bytes | memoryview, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (little-endian float32) and 0/1 labels (uint8) of `count` rows given
         as little-endian float32 bytes (or a view of them), finite and a whole number of rows."""
+        return self.from_table(rows, count) or self.compute(rows, count)
+
+    def from_table(
+        self, rows: bytes | memoryview, count: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """answer() from the truth table when every value is 0.0 or 1.0 (so finite: no check
+        needed), else None."""
         table = self._table
-        if table is not None:
-            if count == 1:
-                k = self.layout.row_index.get(bytes(rows))
-                if k is not None:  # one row of 0s and 1s: its truth-table entry
-                    return table[0][k : k + 1], table[1][k : k + 1]
-            elif rows[:4] in _BIT_BYTES:  # the first value settles most real-valued batches
-                index = self._table_index(rows, count)
-                if index is not None:
-                    # In range by construction, so "clip" only skips take's bounds check.
-                    return table[0].take(index, mode="clip"), table[1].take(index, mode="clip")
+        if table is None:
+            return None
+        if count == 1:
+            k = self.layout.row_index.get(bytes(rows))
+            if k is not None:  # one row of 0s and 1s: its truth-table entry
+                return table[0][k : k + 1], table[1][k : k + 1]
+        elif rows[:4] in _BIT_BYTES:  # the first value settles most real-valued batches
+            index = self._table_index(rows, count)
+            if index is not None:
+                # In range by construction, so "clip" only skips take's bounds check.
+                return table[0].take(index, mode="clip"), table[1].take(index, mode="clip")
+        return None
+
+    def compute(self, rows: bytes | memoryview, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """answer() by the forward pass, for rows already checked to be finite."""
         p = self.forward(np.frombuffer(rows, dtype=_F4).reshape(count, self.num_inputs))
         return p.astype(_F4, copy=False), np.greater(p, 0.5).view(np.uint8)
 
@@ -199,7 +211,7 @@ class CompiledModel:
         ones = bits == _ONE_BITS
         if np.count_nonzero(ones) != np.count_nonzero(bits):
             return None  # some value is neither 0.0 nor 1.0
-        x = bits.view(_F4).reshape(count, self.num_inputs)
+        x = bits.view(_F4).reshape(count, self.layout.num_inputs)
         bit_values = self.layout.bit_values
         assert bit_values is not None  # a model with a table has them
-        return (x @ bit_values).astype(np.intp)  # exact: small integers  # exact: small integers
+        return (x @ bit_values).astype(np.intp)  # exact: small integers

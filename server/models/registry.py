@@ -14,7 +14,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+
+from gatenet.server import offload
 from gatenet.server.errors import (
     AlreadyExists,
     DataLoss,
@@ -24,6 +28,7 @@ from gatenet.server.errors import (
     Unavailable,
     clip,
 )
+from gatenet.server.models import document
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.models.record_check import check_record
 from gatenet.server.storage import (
@@ -35,6 +40,7 @@ from gatenet.server.storage import (
     Store,
     StoreUnavailable,
 )
+from gatenet.v1 import gatenet_pb2 as pb
 
 log = logging.getLogger("gatenet.server")
 
@@ -54,7 +60,7 @@ class Served:
 
 def compile_record(record: ModelRecord) -> CompiledModel:
     """The ready-to-serve form of a stored record (its document names the activation)."""
-    return CompiledModel(dict(record.tensors), str(record.meta.document["activation"]))
+    return CompiledModel(dict(record.tensors), document.activation(record.meta))
 
 
 @contextmanager
@@ -184,6 +190,20 @@ class Registry:
             raise Unavailable(str(exc)) from None
         if holder:
             raise AlreadyExists(f"name: a model named {clip(name)!r} already exists ({holder})")
+
+    async def register(
+        self,
+        info: pb.ModelInfo,
+        activation: str,
+        weights: dict[str, np.ndarray],
+        compiled: CompiledModel,
+        spec_json: dict[str, Any] | None = None,
+        large: bool = False,
+    ) -> Served:
+        """Store a new model under info's id and name (durable when this returns), then cache
+        it; its record is built here, on the codec thread when `large` (offload.py)."""
+        record = await offload.run_if(large, document.record, info, activation, weights, spec_json)
+        return await self.add(record, compiled)
 
     async def add(self, record: ModelRecord, compiled: CompiledModel) -> Served:
         """Store the model (durable when this returns), then cache it."""

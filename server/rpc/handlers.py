@@ -61,10 +61,12 @@ def _request_type(service: str, method: str) -> str:
         return "request"
 
 
-def _decoder(service: str, method: str, handler: grpc.RpcMethodHandler) -> Callable[[Any], Any]:
+def _decoder(
+    service: str, method: str, handler: grpc.RpcMethodHandler
+) -> Callable[[Any], Any] | None:
     parse = handler.request_deserializer
-    if parse is None:  # the handler reads the wire bytes itself (Predict)
-        return lambda raw: raw
+    if parse is None:  # the handler reads the wire bytes itself (Predict): None, no call
+        return None
     message = f"body is not a valid {_request_type(service, method)}"
 
     def decode(raw: bytes) -> Any:
@@ -122,7 +124,7 @@ class Registrar:
             if streaming_in:
                 return _decoded(request, decode, obs)
             obs.received.inc()
-            return decode(request)
+            return request if decode is None else decode(request)
 
         async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = obs.begin()
@@ -205,11 +207,11 @@ def _check_size(response: Any, limit: int) -> None:
 
 
 async def _decoded(
-    requests: AsyncIterator[bytes], decode: Callable[[bytes], Any], obs: MethodObserver
+    requests: AsyncIterator[bytes], decode: Callable[[bytes], Any] | None, obs: MethodObserver
 ) -> AsyncIterator[Any]:
     async for raw in requests:
         obs.received.inc()
-        yield decode(raw)
+        yield raw if decode is None else decode(raw)
 
 
 class _CatchAll(grpc.GenericRpcHandler):

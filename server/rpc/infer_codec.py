@@ -6,8 +6,8 @@ A gatenet model as an Open Inference Protocol model: one input tensor `inputs`
 and two outputs, `probability` FP32 [-1, 1] and `label` BOOL [-1, 1] (the 0/1
 label Predict returns, one byte per row as the model computes it). Each model
 has the single version "1". Errors name the request field, the tensor and the
-bound; rows then go through Predict's own checks (predict_codec.count_rows, check_work and
-forward.answer's finiteness check).
+bound; the rows then go through Predict's use case (plane/predict.py: the work bound, and
+the finiteness check on the way into the forward).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import numpy as np
 
 from gatenet.inference import grpc_service_pb2 as v2
 from gatenet.server.errors import InvalidArgument, NotFound, clip
-from gatenet.server.rpc import predict_codec
 from gatenet.vocabulary.wire import LENGTH, tag, varint
 
 INPUT = "inputs"
@@ -134,7 +133,7 @@ def check_version(version: str, ref: str) -> None:
 
 def rows(call: InferCall, model_inputs: int, max_rows: int) -> tuple[bytes, int]:
     """The tensor's rows as little-endian float32 bytes and their number, once the shape fits
-    the model (Predict's checks; forward.answer checks that every value is finite)."""
+    the model (the forward checks that every value is finite)."""
     shape = list(call.tensor.shape)
     if len(shape) != 2 or shape[1] != model_inputs or shape[0] < 0:
         raise InvalidArgument(
@@ -154,8 +153,7 @@ def rows(call: InferCall, model_inputs: int, max_rows: int) -> tuple[bytes, int]
         data = _from_raw(call.raw, call.tensor.datatype, datatype, values, shape)
     else:
         data = _from_contents(call.tensor, datatype, values, shape)
-    checked = predict_codec.PredictCall(call.model, data, model_inputs)
-    return data, predict_codec.count_rows(checked, model_inputs, max_rows)
+    return data, count
 
 
 def _from_raw(raw: bytes, name: str, datatype: _Datatype, values: int, shape: list[int]) -> bytes:

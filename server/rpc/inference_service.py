@@ -1,10 +1,10 @@
 """The Open Inference Protocol (KServe V2) service: stock V2 clients predict gatenet models.
 
-Handlers read like GateService's: decode -> registry -> the model's answer ->
-encode, raising domain errors that handlers.py maps to status codes. ModelInfer
-shares Predict's path: the same registry lookup, Predict's row and work checks
-and the compiled model's answer, on a thread when big (forward.py, truth tables
-included); infer_codec.py does the tensors.
+Handlers read like GateService's: decode -> the data plane -> encode, raising
+domain errors that handlers.py maps to status codes. ModelInfer shares Predict's
+use case (plane/predict.py): the same model lookup, work bound and forward, on a
+thread when big (models/forward.py, truth tables included); infer_codec.py shapes
+the tensor into rows.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from grpc_health.v1 import health_pb2
 from gatenet.inference import grpc_service_pb2 as v2
 from gatenet.server.config import Settings
 from gatenet.server.errors import InvalidArgument, NotFound, ResourceExhausted
-from gatenet.server.metrics import Metrics
-from gatenet.server.models.registry import Registry, Served
-from gatenet.server.rpc import forward, infer_codec, predict_codec
+from gatenet.server.models.registry import Served
+from gatenet.server.plane import DataPlane
+from gatenet.server.rpc import infer_codec
 
 _DESCRIPTOR = v2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 SERVICE_NAME = _DESCRIPTOR.full_name
@@ -41,12 +41,10 @@ def _version() -> str:
 class InferenceService:
     """inference.GRPCInferenceService over gatenet's registry and health."""
 
-    def __init__(
-        self, settings: Settings, registry: Registry, metrics: Metrics, health: Any
-    ) -> None:
+    def __init__(self, settings: Settings, plane: DataPlane, health: Any) -> None:
         self._settings = settings
-        self._registry = registry
-        self._metrics = metrics
+        self._predictor = plane.predictor
+        self._catalog = plane.catalog
         # The server's grpc_health servicer: ServerReady reads this service's entry in it.
         self._health = health
         self._server_metadata = v2.ServerMetadataResponse(
@@ -96,14 +94,9 @@ class InferenceService:
         """A parsed ModelInferRequest in, a serialized ModelInferResponse out (infer_codec)."""
         call = infer_codec.decode(request)
         model = await self._model(call.model, call.version)
-        compiled = model.compiled
-        rows, count = infer_codec.rows(call, compiled.num_inputs, self._settings.max_predict_rows)
-        predict_codec.check_work(
-            "inputs[0].shape", count, compiled.layout.work, self._settings.max_predict_work
-        )
-        probabilities, labels = await forward.answer(compiled, rows, count)
-        self._metrics.predicted(count)
-        return infer_codec.encode(call, probabilities, labels)
+        rows, count = infer_codec.rows(call, model.compiled.num_inputs, self._predictor.max_rows)
+        answer = await self._predictor.answer(model, rows, count, "inputs[0].shape")
+        return infer_codec.encode(call, *answer)
 
     async def RepositoryIndex(
         self, request: v2.RepositoryIndexRequest, context: grpc.aio.ServicerContext
@@ -114,7 +107,7 @@ class InferenceService:
         limit = self._settings.max_message_bytes
         token = ""
         while True:
-            metas, token = await self._registry.page(token, _INDEX_PAGE, "")
+            metas, token = await self._catalog.page(token, _INDEX_PAGE, "")
             for meta in metas:
                 response.models.add(
                     name=meta.name or meta.model_id,
@@ -124,7 +117,7 @@ class InferenceService:
                 )
             if response.ByteSize() > limit:
                 raise ResourceExhausted(
-                    f"RepositoryIndex: the index of {self._registry.stored} models exceeds "
+                    f"RepositoryIndex: the index of {self._catalog.stored} models exceeds "
                     f"the message limit {limit} bytes (--max-message-bytes); "
                     "page through them with gatenet.v1 ListModels"
                 )
@@ -135,15 +128,13 @@ class InferenceService:
         self, request: v2.ModelConfigRequest, context: grpc.aio.ServicerContext
     ) -> v2.ModelConfigResponse:
         model = await self._model(request.name, request.version)
-        return infer_codec.config(
-            request.name, model.compiled.num_inputs, self._settings.max_predict_rows
-        )
+        return infer_codec.config(request.name, model.compiled.num_inputs, self._predictor.max_rows)
 
     async def _model(self, ref: str, version: str) -> Served:
         """The model a V2 request names (its id or name) at its one version."""
         if not ref:
             raise InvalidArgument("name", "is empty; give a model id or name")
-        model = await self._registry.get(ref)
+        model = await self._predictor.model(ref)
         infer_codec.check_version(version, ref)
         return model
 

@@ -75,6 +75,7 @@ class MethodObserver:
         self._handled = metrics.handled
         self._labels = labels
         self._by_code: dict[grpc.StatusCode, Any] = {}
+        self._ok = metrics.handled.labels(*labels, grpc.StatusCode.OK.name)  # no enum hash
         self.quiet = method in _QUIET_METHODS
 
     def begin(self) -> float:
@@ -87,9 +88,13 @@ class MethodObserver:
     ) -> None:
         code = final_code(context, ended)
         elapsed = time.perf_counter() - start
-        child = self._by_code.get(code)
-        if child is None:
-            child = self._by_code[code] = self._handled.labels(*self._labels, code.name)
+        child: Any
+        if code is grpc.StatusCode.OK:
+            child = self._ok
+        else:
+            child = self._by_code.get(code)
+            if child is None:
+                child = self._by_code[code] = self._handled.labels(*self._labels, code.name)
         child.inc()
         self.seconds.observe(elapsed)
         level = logging.DEBUG if self.quiet and code is grpc.StatusCode.OK else logging.INFO

@@ -1,4 +1,5 @@
-"""ListModels pages cut by bytes as well as by count, so a page always fits one message.
+"""ListModels on the wire: each model as listed; pages cut by bytes as well as by count, so
+a page always fits one message.
 
 A model trained on 4,096 x 64 examples lists at ~1 MB (its spec holds the rows), so four of
 them would pass the 4 MiB default and fail the whole listing for every caller.
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gatenet.server.rpc import model_codec
-from gatenet.server.storage import ModelMeta
+from gatenet.server.models import document
+from gatenet.server.models.document import StoredModel
 from gatenet.v1 import gatenet_pb2 as pb
 
 # What a ListModelsResponse holds besides its models: next_page_token (a decimal sequence
@@ -22,11 +23,11 @@ def budget(max_message_bytes: int) -> int:
     return max_message_bytes - _RESPONSE_OVERHEAD
 
 
-def describe(metas: Sequence[ModelMeta], known: dict[str, pb.ModelInfo]) -> list[pb.ModelInfo]:
+def describe(metas: Sequence[StoredModel], known: dict[str, pb.ModelInfo]) -> list[pb.ModelInfo]:
     """The listed info of each meta; `known` keeps those already made (a page asked again)."""
     for meta in metas:
         if meta.model_id not in known:
-            known[meta.model_id] = model_codec.listed(meta)
+            known[meta.model_id] = listed(meta)
     return [known[meta.model_id] for meta in metas]
 
 
@@ -44,3 +45,16 @@ def fitting(models: Sequence[pb.ModelInfo], budget: int) -> int:
 
 def _varint_bytes(n: int) -> int:
     return max(1, (n.bit_length() + 6) // 7)
+
+
+def listed(meta: StoredModel) -> pb.ModelInfo:
+    """A ModelInfo as ListModels returns it: no loss curve, no initial weights; a damaged
+    record's id, name, created_at and why."""
+    if meta.damage:
+        return pb.ModelInfo(
+            model_id=meta.model_id, name=meta.name, created_at=meta.created_at, damage=meta.damage
+        )
+    info = document.model_info(meta)
+    info.ClearField("loss_curve")
+    info.spec.ClearField("initial_weights")
+    return info

@@ -11,24 +11,20 @@ real PredictRequest. The response is written here as the bytes gRPC sends.
 
 from __future__ import annotations
 
-import math
-import sys
-from array import array
+import functools
 from typing import NamedTuple
 
 import numpy as np
 from google.protobuf.message import DecodeError
 
 from gatenet.server.errors import InvalidArgument
+from gatenet.server.models.rows import Rows
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary.wire import LENGTH, tag, varint
 
 _F4 = np.dtype("<f4")
-_BIG_ENDIAN = sys.byteorder == "big"  # the wire's floats are little-endian
-_SMALL = 16  # up to this many values, a Python sum checks finiteness quicker than numpy
 _MODEL_TAG, _INPUTS_TAG, _NUM_FEATURES_TAG = 0x0A, 0x12, 0x18  # fields 1, 2 (length-delimited), 3
-
-Rows = bytes | memoryview  # little-endian float32 values, row after row
+_NO_ROWS = memoryview(b"")
 
 
 class PredictCall(NamedTuple):
@@ -37,6 +33,12 @@ class PredictCall(NamedTuple):
     model: str
     inputs: Rows
     num_features: int
+
+
+# A NamedTuple's own constructor is a Python function: the hot path builds it in C.
+_new_call = functools.partial(tuple.__new__, PredictCall)
+# Responses repeat their few lengths: the vocabulary's varint writer, remembered.
+_length_varint = functools.lru_cache(maxsize=1024)(varint)
 
 
 def decode(raw: bytes) -> PredictCall:
@@ -50,23 +52,26 @@ def _canonical(raw: bytes) -> PredictCall | None:
     the rows packed in one piece. The rows are not copied (a 4 MB copy held the loop ~0.6 ms);
     any other encoding gives None."""
     end = len(raw)
-    pos, model, inputs, num_features = 0, "", memoryview(b""), 0
-    if pos < end and raw[pos] == _MODEL_TAG:
-        size, pos = _read_varint(raw, pos + 1)
+    pos, model, inputs, num_features = 0, "", _NO_ROWS, 0
+    # A one-byte length (under 128) is read in place: the common case, with no call.
+    if end > 1 and raw[0] == _MODEL_TAG:
+        size, pos = (raw[1], 2) if raw[1] < 0x80 else _read_varint(raw, 1)
         try:
             model = raw[pos : pos + size].decode()
         except UnicodeDecodeError:
             return None  # the real parser says what is wrong
         pos += size
-    if pos < end and raw[pos] == _INPUTS_TAG:
-        size, pos = _read_varint(raw, pos + 1)
+    if pos + 1 < end and raw[pos] == _INPUTS_TAG:
+        size, pos = (raw[pos + 1], pos + 2) if raw[pos + 1] < 0x80 else _read_varint(raw, pos + 1)
         inputs = memoryview(raw)[pos : pos + size]
         pos += size
-    if pos < end and raw[pos] == _NUM_FEATURES_TAG:
-        num_features, pos = _read_varint(raw, pos + 1)
+    if pos + 1 < end and raw[pos] == _NUM_FEATURES_TAG:
+        num_features, pos = (
+            (raw[pos + 1], pos + 2) if raw[pos + 1] < 0x80 else _read_varint(raw, pos + 1)
+        )
     if pos != end or num_features >> 32:
         return None  # more fields, a truncated one, or a varint beyond uint32
-    return PredictCall(model, inputs, num_features)
+    return _new_call((model, inputs, num_features))
 
 
 def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:
@@ -92,72 +97,6 @@ def _decode_slowly(raw: bytes) -> PredictCall:
     return PredictCall(request.model, inputs, request.num_features)
 
 
-def count_rows(call: PredictCall, model_inputs: int, max_rows: int) -> int:
-    """The number of rows, once they fit the model and the limit (values not looked at)."""
-    size = len(call.inputs)
-    if size == 0:
-        raise InvalidArgument("inputs", "is empty; send at least one row")
-    if size % 4:
-        raise InvalidArgument("inputs", f"{size} bytes is not a whole number of packed float32s")
-    if call.num_features and call.num_features != model_inputs:
-        raise InvalidArgument(
-            "num_features", f"{call.num_features} does not match the model's {model_inputs} inputs"
-        )
-    count = size // 4
-    if count % model_inputs:
-        raise InvalidArgument(
-            "inputs",
-            f"{count} values is not a multiple of the model's {model_inputs} inputs per row",
-        )
-    rows = count // model_inputs
-    if rows > max_rows:
-        raise InvalidArgument(
-            "inputs", f"{rows} rows exceeds the limit {max_rows} (--max-predict-rows)"
-        )
-    return rows
-
-
-def check_work(field: str, rows: int, work: int, max_work: int) -> None:
-    """InvalidArgument naming `field` when `rows` rows of `work` multiply-adds each exceed the
-    bound on one Predict's forward pass."""
-    if rows * work > max_work:
-        raise InvalidArgument(
-            field,
-            f"{rows} rows x {work} multiply-adds per row = {rows * work} exceeds the limit "
-            f"{max_work} (--max-predict-work); send at most {max_work // work} rows of this "
-            "model per call",
-        )
-
-
-def check_finite(inputs: Rows, columns: int) -> None:
-    """InvalidArgument naming the row and column of the first value that is NaN or infinite
-    (rows of `columns` values)."""
-    if len(inputs) <= 4 * _SMALL:
-        values = array("f")
-        values.frombytes(inputs)  # array("f", view) would read a memoryview's bytes as ints
-        if _BIG_ENDIAN:
-            values.byteswap()
-        # A float64 sum of float32 values cannot overflow: finite iff every value is.
-        if not math.isfinite(sum(values)):
-            raise _not_finite(values, columns)
-    else:
-        x = np.frombuffer(inputs, dtype=_F4)
-        # A float32 sum is finite when every value is, unless finite values overflow it:
-        # then (and only then) look at each value.
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = np.add.reduce(x)
-        if not math.isfinite(total) and not np.isfinite(x).all():
-            raise _not_finite(x, columns)
-
-
-def _not_finite(values: array[float] | np.ndarray, columns: int) -> InvalidArgument:
-    bad = next(i for i, v in enumerate(values) if not math.isfinite(v))
-    row, column = divmod(bad, max(columns, 1))
-    return InvalidArgument(
-        "inputs", f"row {row}, column {column} is {float(values[bad])}; inputs must be finite"
-    )
-
-
 def _packed_tag(field: str) -> bytes:
     number = pb.PredictResponse.DESCRIPTOR.fields_by_name[field].number
     return tag(number, LENGTH)
@@ -179,13 +118,13 @@ def encode(model_id: str, probabilities: np.ndarray, labels: np.ndarray) -> byte
     return b"".join(
         (
             _MODEL_ID,
-            _SHORT[len(mid)] if len(mid) < 128 else varint(len(mid)),
+            _SHORT[len(mid)] if len(mid) < 128 else _length_varint(len(mid)),
             mid,
             _PROBABILITIES,
-            _SHORT[n] if n < 128 else varint(n),
+            _SHORT[n] if n < 128 else _length_varint(n),
             probabilities.data,
             _LABELS,
-            _SHORT[m] if m < 128 else varint(m),
+            _SHORT[m] if m < 128 else _length_varint(m),
             labels.data,
         )
     )

@@ -1,160 +1,78 @@
-"""GateService handlers: decode -> domain -> training pool or registry -> encode.
+"""GateService handlers: decode -> the data plane's use case -> encode.
 
-Each handler reads top to bottom as its steps. Errors are raised as domain
-errors; handlers.py maps them to status codes in one place.
+Each handler reads top to bottom as its steps; the use cases (predict, train, read,
+list, delete, import) are server/plane/. Errors are raised as domain errors;
+handlers.py maps them to status codes in one place.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-import numpy as np
 
 from gatenet.server import offload
 from gatenet.server.config import Settings
-from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
-from gatenet.server.metrics import Metrics
-from gatenet.server.models.inference import CompiledModel
-from gatenet.server.models.registry import Registry, Served
-from gatenet.server.rpc import (
-    auth,
-    chunked,
-    forward,
-    import_summary,
-    model_codec,
-    paging,
-    predict_codec,
-    train_codec,
-)
+from gatenet.server.errors import InvalidArgument
+from gatenet.server.models import document
+from gatenet.server.models.document import StoredModel
+from gatenet.server.models.model_file import safetensors_file
+from gatenet.server.models.registry import Served
+from gatenet.server.models.spec_codec import tensors
+from gatenet.server.plane import DataPlane
+from gatenet.server.rpc import auth, chunked, paging, predict_codec, train_codec
 from gatenet.server.rpc.observe import note
-from gatenet.server.storage import ModelMeta, ModelRecord
-from gatenet.server.training.pool import Draining, Refused, TrainingPool
-from gatenet.server.training.recipe import resolve
-from gatenet.server.training.spec import Limits, Progress, Recipe, TrainResult
+from gatenet.server.training.spec import Progress
 from gatenet.v1 import gatenet_pb2 as pb
-
-log = logging.getLogger("gatenet.server")
 
 _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000
-_MAX_NAME = 200  # characters of a model name
 
 
 class GateService:
     """Train, serve and manage models."""
 
-    def __init__(
-        self, settings: Settings, registry: Registry, pool: TrainingPool, metrics: Metrics
-    ) -> None:
+    def __init__(self, settings: Settings, plane: DataPlane) -> None:
         self._settings = settings
-        self._registry = registry
-        self._pool = pool
-        self._metrics = metrics
+        self._predictor = plane.predictor
+        self._training = plane.training
+        self._catalog = plane.catalog
 
     # -- training -----------------------------------------------------------------
 
     async def Train(
         self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        recipe = await self._admit(request)
-        training = asyncio.ensure_future(self._train(recipe, context))
-        try:
-            await asyncio.sleep(0)  # one loop turn: the recipe goes to a worker, and meanwhile
-            described = await _describe(recipe, request.name)  # its model is described
-            result = await training
-        finally:
-            training.cancel()  # a no-op once it is done
-        return await self._register(described, result)
+        recipe = await self._training.admit(request)
+        info = await self._training.train(
+            recipe, request.name, _owner(context), context.time_remaining
+        )
+        _note_trained(info)
+        return info
 
     async def TrainStream(
         self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TrainEvent]:
-        recipe = await self._admit(request)
+        recipe = await self._training.admit(request)
         events: asyncio.Queue[Progress | None] = asyncio.Queue()
-        training = asyncio.ensure_future(self._train(recipe, context, events.put_nowait))
+        training = asyncio.ensure_future(
+            self._training.train(
+                recipe, request.name, _owner(context), context.time_remaining, events.put_nowait
+            )
+        )
         training.add_done_callback(lambda _: events.put_nowait(None))  # after every progress
         try:
-            described = await _describe(recipe, request.name)  # while a worker trains
             while (progress := await events.get()) is not None:
                 yield train_codec.progress_event(progress)
-            result = await training
-            yield pb.TrainEvent(model=await self._register(described, result))
+            info = await training
+            _note_trained(info)
+            yield pb.TrainEvent(model=info)
         finally:
             training.cancel()  # the stream ended early: the pool tells the worker to stop
-            # Its outcome is counted and logged by _train; nobody else reads its exception.
+            # Its outcome is counted and logged by the plane; nobody else reads its exception.
             training.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    async def _admit(self, request: pb.TrainRequest) -> Recipe:
-        """The resolved recipe, once the server has room for its model and its name is free."""
-        _check_name(request.name)
-        large = train_codec.request_heft(request) > offload.LARGE_VALUES
-        recipe = await offload.run_if(large, _recipe, request, self._settings.limits)
-        self._registry.ensure_capacity()
-        await self._registry.ensure_name_free(request.name)
-        return recipe
-
-    async def _train(
-        self, recipe: Recipe, context: grpc.aio.ServicerContext, on_progress: Any = None
-    ) -> TrainResult:
-        """Run the recipe on a worker; count and log how it ended."""
-        task, started, outcome = recipe.dataset.kind, time.perf_counter(), "failed"
-        self._metrics.trainings_in_progress.inc()
-        try:
-            result = await self._pool.run(recipe, on_progress, _owner(context))
-            if not all(np.isfinite(w).all() for w in result.weights.values()):
-                raise InvalidArgument(
-                    "learning_rate",
-                    f"{recipe.learning_rate:g} made training diverge (parameters overflowed); "
-                    "lower it, or use reduction mean",
-                )
-            outcome = "fit" if result.summary.fit else "not_fit"
-            return result
-        except (Refused, Draining):  # turned away untrained: not a failure
-            outcome = "refused"
-            raise
-        except (asyncio.CancelledError, Cancelled):
-            outcome = "cancelled"
-            remaining = context.time_remaining()
-            if remaining is not None and remaining <= 0:
-                raise DeadlineExceeded(
-                    "deadline exceeded while training; nothing was stored"
-                ) from None
-            raise
-        finally:
-            seconds = time.perf_counter() - started
-            self._metrics.training_finished(task, outcome, seconds)
-            log.info(
-                "training",
-                extra={
-                    "fields": {
-                        "task": task,
-                        "label": recipe.dataset.label,
-                        "outcome": outcome,
-                        "seconds": round(seconds, 4),
-                    }
-                },
-            )
-
-    async def _register(
-        self, described: train_codec.Description, result: TrainResult
-    ) -> pb.ModelInfo:
-        """Store the trained model (durable before we answer), cache it, describe it."""
-        described = train_codec.ran(described, result)
-        model_id, activation = uuid.uuid4().hex, described.recipe.activation
-        large = train_codec.heft(described.recipe) > offload.LARGE_VALUES
-        info, record = await offload.run_if(large, _trained_record, model_id, described, result)
-        await self._registry.add(record, CompiledModel(result.weights, activation))
-        self._metrics.training_steps.inc(result.summary.steps)
-        self._metrics.training_restarts.inc(result.summary.restarts)
-        self._metrics.models.set(self._registry.stored)
-        note(model_id=model_id, steps=result.summary.steps, fit=result.summary.fit)
-        return info
 
     async def ImportModel(
         self, request: pb.ImportModelRequest, context: grpc.aio.ServicerContext
@@ -171,21 +89,8 @@ class GateService:
         )
 
     async def _import(self, request: pb.ImportModelRequest) -> pb.ModelInfo:
-        """Register the model a file describes; a large file is read off the event loop."""
-        _check_name(request.name)
-        large = request.ByteSize() > offload.LARGE_BYTES
-        imported = await offload.run_if(
-            large, model_codec.ImportedFile, request, self._settings.limits
-        )
-        self._registry.ensure_capacity()
-        await self._registry.ensure_name_free(request.name)
-        model_id = uuid.uuid4().hex
-        info, record = await offload.run(  # numpy over up to 4,096 rows: off the event loop
-            _imported_record, imported, model_id, request.name, self._settings.limits
-        )
-        await self._registry.add(record, imported.compiled)
-        self._metrics.models.set(self._registry.stored)
-        note(model_id=model_id, imported_from=imported.model_id)
+        info = await self._catalog.import_(request)
+        note(model_id=info.model_id, imported_from=info.imported_from)
         return info
 
     # -- serving ------------------------------------------------------------------
@@ -193,21 +98,15 @@ class GateService:
     async def Predict(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         """A serialized PredictRequest in, a serialized PredictResponse out."""
         call = predict_codec.decode(request)
-        model = await self._registry.get(_model_ref(call.model))
-        compiled = model.compiled
-        rows = predict_codec.count_rows(call, compiled.num_inputs, self._settings.max_predict_rows)
-        predict_codec.check_work(
-            "inputs", rows, compiled.layout.work, self._settings.max_predict_work
-        )
-        probabilities, labels = await forward.answer(compiled, call.inputs, rows)
-        self._metrics.predicted(rows)
-        return predict_codec.encode(model.model_id, probabilities, labels)
+        answer = self._predictor.predict(_model_ref(call.model), call.inputs, call.num_features)
+        if not isinstance(answer, tuple):  # a model to load or a big forward: awaited
+            answer = await answer
+        return predict_codec.encode(*answer)
 
     async def GetWeights(
         self, request: pb.GetWeightsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetWeightsResponse:
-        model = await self._registry.get(_model_ref(request.model))
-        meta = await self._registry.meta(model.model_id)
+        model, meta = await self._catalog.weights(_model_ref(request.model))
         return await offload.run(_weights, model, meta, request.include_safetensors)
 
     async def GetWeightsChunked(
@@ -229,7 +128,7 @@ class GateService:
         budget = paging.budget(self._settings.max_message_bytes)
         listed: dict[str, pb.ModelInfo] = {}
         while True:
-            metas, next_token = await self._registry.page(
+            metas, next_token = await self._catalog.page(
                 request.page_token, size, request.name_prefix
             )
             models = await offload.run(paging.describe, metas, listed)
@@ -239,67 +138,36 @@ class GateService:
             # A page of the models that fit, asked for again: its token continues right after.
             size = fit
         return pb.ListModelsResponse(
-            models=models, next_page_token=next_token, total=self._registry.stored
+            models=models, next_page_token=next_token, total=self._catalog.stored
         )
 
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        meta = await self._registry.meta(_model_ref(request.model))
-        return await offload.run(model_codec.model_info, meta)
+        return await self._catalog.read(_model_ref(request.model))
 
     async def DeleteModel(
         self, request: pb.DeleteModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteModelResponse:
-        meta = await self._registry.delete(_model_ref(request.model))
-        self._metrics.models.set(self._registry.stored)
-        note(model_id=meta.model_id)
-        return pb.DeleteModelResponse(model_id=meta.model_id)
+        model_id = await self._catalog.delete(_model_ref(request.model))
+        note(model_id=model_id)
+        return pb.DeleteModelResponse(model_id=model_id)
 
 
-def _recipe(request: pb.TrainRequest, limits: Limits) -> Recipe:
-    """The request's recipe, checked against the limits, every default resolved."""
-    return resolve(train_codec.spec_from_request(request, limits), limits)
+def _note_trained(info: pb.ModelInfo) -> None:
+    note(model_id=info.model_id, steps=info.summary.steps, fit=info.summary.fit)
 
 
-async def _describe(recipe: Recipe, name: str) -> train_codec.Description:
-    large = train_codec.heft(recipe) > offload.LARGE_VALUES
-    return await offload.run_if(large, train_codec.describe, recipe, name)
-
-
-def _trained_record(
-    model_id: str, described: train_codec.Description, result: TrainResult
-) -> tuple[pb.ModelInfo, ModelRecord]:
-    """A trained model's info and the record that stores it."""
-    info = train_codec.model_info(model_id, time.time(), described, result)
-    document = model_codec.document(info, described.recipe.activation, described.spec_json)
-    meta = ModelMeta(model_id, described.name, info.created_at, document)
-    return info, ModelRecord(meta, result.weights)
-
-
-def _imported_record(
-    imported: model_codec.ImportedFile, model_id: str, name: str, limits: Limits
-) -> tuple[pb.ModelInfo, ModelRecord]:
-    """An imported model's info, measured on its task's rows when the file names one, and the
-    record that stores it."""
-    info = imported.info(model_id, name, time.time())
-    import_summary.summarize(info, imported.weights, imported.activation, imported.field, limits)
-    meta = ModelMeta(
-        model_id, name, info.created_at, model_codec.document(info, imported.activation)
-    )
-    return info, ModelRecord(meta, imported.weights)
-
-
-def _weights(model: Served, meta: ModelMeta, include_safetensors: bool) -> pb.GetWeightsResponse:
+def _weights(model: Served, meta: StoredModel, include_safetensors: bool) -> pb.GetWeightsResponse:
     """What GetWeights answers."""
     weights = model.compiled.weights()
     response = pb.GetWeightsResponse(
         model_id=model.model_id,
-        tensors=train_codec.tensors(weights),
-        spec=model_codec.model_info(meta).spec,
+        tensors=tensors(weights),
+        spec=document.model_info(meta).spec,
     )
     if include_safetensors:
-        response.safetensors = model_codec.safetensors_file(weights, meta)
+        response.safetensors = safetensors_file(weights, meta)
     return response
 
 
@@ -313,15 +181,6 @@ def _model_ref(ref: str) -> str:
     if not ref:
         raise InvalidArgument("model", "is empty; give a model id or name")
     return ref
-
-
-def _check_name(name: str) -> None:
-    if len(name) > _MAX_NAME:
-        raise InvalidArgument("name", f"{len(name)} characters exceeds the limit {_MAX_NAME}")
-    if name and (not name.isprintable() or name != name.strip()):
-        raise InvalidArgument("name", "must be printable, without leading or trailing spaces")
-    if len(name) == 32 and all(c in "0123456789abcdef" for c in name):
-        raise InvalidArgument("name", "looks like a model id; pick a name ids cannot take")
 
 
 def add_to_server(service: GateService, server: Any) -> None:

@@ -15,7 +15,8 @@ import numpy as np
 import safetensors.numpy
 from safetensors import SafetensorError
 
-from . import json_text
+from gatenet.server import json_text
+
 from .errors import CorruptRecord
 from .record import ModelMeta, ModelRecord
 

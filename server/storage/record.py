@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .json_text import dumps
+from gatenet.server.json_text import dumps
 
 # A record check the models layer supplies: raises ValueError saying what is wrong with the
 # document (and the tensors, when they were read), else returns the document as it parsed

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from gatenet.server.errors import InvalidArgument
+from gatenet.server.models import rows as row_checks
 from gatenet.server.models.inference import CompiledModel
 from gatenet.server.rpc import predict_codec
 from gatenet.v1 import gatenet_pb2 as pb
@@ -23,10 +24,9 @@ def packed(values) -> bytes:
 
 def predict(model: CompiledModel, inputs: bytes, num_features: int = 0, max_rows: int = 65536):
     """Predict's steps after the model lookup: check the rows, answer, encode."""
-    call = predict_codec.PredictCall("m", inputs, num_features)
-    count = predict_codec.count_rows(call, model.num_inputs, max_rows)
-    predict_codec.check_finite(call.inputs, model.num_inputs)
-    return predict_codec.encode("m", *model.answer(call.inputs, count)), count
+    count = row_checks.count_rows(inputs, num_features, model.num_inputs, max_rows)
+    row_checks.check_finite(inputs, model.num_inputs)
+    return predict_codec.encode("m", *model.answer(inputs, count)), count
 
 
 def run(model: CompiledModel, values, num_features: int = 0, max_rows: int = 65536):
@@ -102,10 +102,10 @@ def test_predict_writes_the_bytes_protobuf_would(rows: int, inputs: str) -> None
         x = rng.integers(0, 2, size=(rows, 2)).astype(np.float32)
     else:
         x = rng.normal(size=(rows, 2)).astype(np.float32)
-    call = predict_codec.PredictCall("id-1", packed(x), 0)
-    count = predict_codec.count_rows(call, model.num_inputs, 65536)
-    predict_codec.check_finite(call.inputs, model.num_inputs)
-    raw = predict_codec.encode("id-1", *model.answer(call.inputs, count))
+    body = packed(x)
+    count = row_checks.count_rows(body, 0, model.num_inputs, 65536)
+    row_checks.check_finite(body, model.num_inputs)
+    raw = predict_codec.encode("id-1", *model.answer(body, count))
     assert count == rows
     response = pb.PredictResponse.FromString(raw)
     p = np.array(response.probabilities, dtype=np.float32)
@@ -182,7 +182,7 @@ def test_a_probability_of_one_half_is_label_zero(rows: int) -> None:
         ([0.0, 1.0] * 40 + [float("-inf"), 1.0], 0, 100, "row 40, column 0 is -inf"),
     ],
 )
-def test_bad_inputs_name_the_field_and_bound(
+def test_bad_bodyname_the_field_and_bound(
     values: list[float], num_features: int, max_rows: int, message: str
 ) -> None:
     model = CompiledModel(make_weights((2, 4), seed=0), "tanh")
@@ -190,14 +190,14 @@ def test_bad_inputs_name_the_field_and_bound(
         run(model, values, num_features, max_rows)
 
 
-def test_inputs_that_are_not_whole_floats_are_refused() -> None:
+def test_bodythat_are_not_whole_floats_are_refused() -> None:
     model = CompiledModel(make_weights((2, 4), seed=0), "tanh")
     with pytest.raises(InvalidArgument, match="inputs: 7 bytes is not a whole number"):
         predict(model, bytes(7), 0, 10)
 
 
 @pytest.mark.parametrize("rows", [1, 100])
-def test_huge_finite_inputs_are_accepted(rows: int) -> None:
+def test_huge_finite_bodyare_accepted(rows: int) -> None:
     """A float32 sum of them overflows; the check must look again rather than refuse."""
     big = float(np.finfo(np.float32).max)
     model = CompiledModel(make_weights((2, 4), seed=0), "tanh")
@@ -208,7 +208,7 @@ def test_huge_finite_inputs_are_accepted(rows: int) -> None:
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("rows", [1, 100])
-def test_huge_finite_inputs_get_the_right_finite_probabilities(activation: str, rows: int) -> None:
+def test_huge_finite_bodyget_the_right_finite_probabilities(activation: str, rows: int) -> None:
     """64 inputs of 3.4e38 overflow a float32 forward (inf - inf = nan); the answer must not."""
     weights = make_weights((64, 3), seed=9)
     x = np.full((rows, 64), 3.4e38, dtype=np.float32)

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from gatenet.server.rpc import model_codec, train_codec
+from gatenet.server.models import document, spec_codec
 from gatenet.server.storage import ModelMeta
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Limits, TrainResult
@@ -40,17 +40,17 @@ REQUESTS = {
 }
 
 
-def trained(request: pb.TrainRequest) -> tuple[train_codec.Description, TrainResult]:
-    recipe = resolve(train_codec.spec_from_request(request, LIMITS), LIMITS)
-    return train_codec.describe(recipe, request.name), train(recipe)
+def trained(request: pb.TrainRequest) -> tuple[spec_codec.Description, TrainResult]:
+    recipe = resolve(spec_codec.spec_from_request(request, LIMITS), LIMITS)
+    return spec_codec.describe(recipe, request.name), train(recipe)
 
 
-def both_ways(described: train_codec.Description, result: TrainResult) -> tuple[dict, dict]:
-    info = train_codec.model_info("ab" * 16, 1_700_000_000.25, described, result)
+def both_ways(described: spec_codec.Description, result: TrainResult) -> tuple[dict, dict]:
+    info = spec_codec.model_info("ab" * 16, 1_700_000_000.25, described, result)
     activation = described.recipe.activation
     return (
-        model_codec.document(info, activation, described.spec_json),
-        model_codec.document(info, activation),
+        document.document(info, activation, described.spec_json),
+        document.document(info, activation),
     )
 
 
@@ -61,7 +61,7 @@ def test_the_document_equals_json_formats_and_reads_back_as_the_model_info(case)
     assert fast == reference
     json.dumps(fast, allow_nan=False)  # what the stores write
     meta = ModelMeta("ab" * 16, described.name, 1_700_000_000.25, fast)
-    read = model_codec.model_info(meta)
+    read = document.model_info(meta)
     assert read.spec == described.spec
     assert read.summary.seed_used == result.summary.seed_used
     assert [(p.step, p.loss) for p in read.loss_curve] == result.loss_curve

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gatenet.server.errors import InvalidArgument
-from gatenet.server.rpc.predict_codec import check_finite, decode, encode
+from gatenet.server.models.rows import check_finite
+from gatenet.server.rpc.predict_codec import decode, encode
 from gatenet.v1 import gatenet_pb2 as pb
 
 VALUES = [0.0, 1.0, 0.25, -3.5]
@@ -41,7 +42,7 @@ def test_bodies_the_fast_reader_refuses_are_invalid(raw: bytes) -> None:
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-@pytest.mark.parametrize("count", [2, 100])
+@pytest.mark.parametrize("count", [2, 100, 70_000])  # each of check_finite's three ways
 def test_check_finite_reads_views_as_float32(bad: float, count: int) -> None:
     values = [0.5] * count
     values[1] = bad

@@ -1,28 +1,27 @@
-"""Models on the wire and on disk: ModelInfo <-> the stored JSON document, weights files.
+"""Model files: the safetensors file GetWeights writes, and the files ImportModel reads.
 
-A stored record's document is {"activation", "num_inputs", "info"}, where info is
-the model's ModelInfo in the proto3 JSON mapping (a stable, documented format);
-tensors travel as safetensors. Import reads the files GetWeights and
-`gatenet weights --json` write; nothing is ever unpickled.
+Tensors travel as safetensors (the stored document's envelope is models/document.py).
+Import reads the files GetWeights and `gatenet weights --json` write; nothing is
+ever unpickled.
 """
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
+from gatenet.server import json_text
 from gatenet.server.errors import DataLoss, InvalidArgument
+from gatenet.server.models import document
+from gatenet.server.models.document import StoredModel
 from gatenet.server.models.inference import CompiledModel
-from gatenet.server.storage import ModelMeta, json_text
 from gatenet.server.training.spec import Limits
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary import enums
@@ -33,88 +32,17 @@ FORMAT = "1"  # gatenet_format in safetensors metadata
 _DECODER = json_text.decoder()  # files of ~20 MB are read on the codec thread (offload.py)
 
 
-def document(
-    info: pb.ModelInfo, activation: str, spec_json: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The JSON document stored with a model's tensors.
-
-    `spec_json` is info.spec already in the proto3 JSON mapping (a new model's, built while
-    it trained): with it the rest is written field by field, not by json_format, whose
-    reflection costs a Train's answer path a few hundred microseconds. Same output either way.
-    """
-    if spec_json is None:
-        as_json = json_format.MessageToDict(info, preserving_proto_field_name=True)
-    else:
-        scalars = {
-            "model_id": info.model_id,
-            "name": info.name,
-            "num_inputs": info.num_inputs,
-            "created_at": info.created_at,
-            "imported_from": info.imported_from,
-        }
-        as_json = {k: v for k, v in scalars.items() if v}  # proto3 JSON leaves defaults out
-        as_json |= {"spec": spec_json, "summary": _scalars_json(info.summary)}
-        if info.loss_curve:
-            as_json["loss_curve"] = [_scalars_json(point) for point in info.loss_curve]
-    return {"activation": activation, "num_inputs": info.num_inputs, "info": as_json}
-
-
-_INT64 = {FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64}
-
-
-def _scalars_json(message: Any) -> dict[str, Any]:
-    """A message of scalar fields in the proto3 JSON mapping, as json_format writes it:
-    defaults left out, 64-bit integers as strings, non-finite doubles by name."""
-    out: dict[str, Any] = {}
-    for field in message.DESCRIPTOR.fields:
-        value = getattr(message, field.name)
-        if not value and not (isinstance(value, float) and math.isnan(value)):
-            continue
-        if field.cpp_type in _INT64:
-            value = str(value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            value = "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
-        out[field.name] = value
-    return out
-
-
-def model_info(meta: ModelMeta) -> pb.ModelInfo:
-    """The ModelInfo a stored document describes (as the record check parsed it, if it did)."""
-    if isinstance(meta.parsed, pb.ModelInfo):
-        info = pb.ModelInfo()
-        info.CopyFrom(meta.parsed)
-    else:
-        info = json_format.ParseDict(
-            meta.document["info"], pb.ModelInfo(), ignore_unknown_fields=True
-        )
-    info.model_id, info.name, info.created_at = meta.model_id, meta.name, meta.created_at
-    return info
-
-
-def listed(meta: ModelMeta) -> pb.ModelInfo:
-    """A ModelInfo as ListModels returns it: no loss curve, no initial weights; a damaged
-    record's id, name, created_at and why."""
-    if meta.damage:
-        return pb.ModelInfo(
-            model_id=meta.model_id, name=meta.name, created_at=meta.created_at, damage=meta.damage
-        )
-    info = model_info(meta)
-    info.ClearField("loss_curve")
-    info.spec.ClearField("initial_weights")
-    return info
-
-
-def safetensors_file(weights: dict[str, np.ndarray], meta: ModelMeta) -> bytes:
+def safetensors_file(weights: dict[str, np.ndarray], meta: StoredModel) -> bytes:
     """The model's tensors as a safetensors file whose metadata lets ImportModel rebuild it
     (and check it: the checksum of its activation and tensors)."""
-    activation = str(meta.document["activation"])
+    activation = document.activation(meta)
     return save_safetensors(
         weights,
         metadata={
             "gatenet_format": FORMAT,
             "model_id": meta.model_id,
             "activation": activation,
-            "model_info": json_text.dumps(meta.document["info"]),
+            "model_info": json_text.dumps(document.info_json(meta)),
             "checksum": file_checksum(activation, weights),
         },
     )

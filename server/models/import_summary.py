@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from gatenet.server.errors import InvalidArgument
+from gatenet.server.models import spec_codec
 from gatenet.server.models.measure import measure
-from gatenet.server.rpc import train_codec
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Limits
 from gatenet.v1 import gatenet_pb2 as pb
@@ -28,7 +28,7 @@ def summarize(
     spec.CopyFrom(info.spec)
     spec.ClearField("initial_weights")  # the original's start; measuring needs none
     try:
-        requested = train_codec.spec_from_request(spec, limits)
+        requested = spec_codec.spec_from_request(spec, limits)
         inputs = requested.dataset.num_inputs
         recipe = resolve(requested, limits) if inputs == info.num_inputs else None
     except InvalidArgument as exc:

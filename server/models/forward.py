@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from gatenet.server.models import rows as row_checks
 from gatenet.server.models.inference import CompiledModel
-from gatenet.server.rpc import predict_codec
+from gatenet.server.models.rows import Rows
 
 # Multiply-adds a forward may run on the event loop (~1 ms here); bigger ones go to a thread.
 # Counted as if every row ran the network, truth-table answers included.
@@ -40,18 +41,26 @@ _THREADS = ThreadPoolExecutor(
 )
 
 
-async def answer(
-    model: CompiledModel, rows: predict_codec.Rows, count: int
-) -> tuple[np.ndarray, np.ndarray]:
+def in_place(model: CompiledModel, count: int) -> bool:
+    """Whether `count` rows of `model` are answered on the event loop (answer_here)."""
+    return count * model.layout.work <= LOOP_WORK
+
+
+async def answer(model: CompiledModel, rows: Rows, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities and labels of `count` rows whose shape was checked; InvalidArgument when
     a value is not finite."""
-    if count * model.layout.work <= LOOP_WORK:
-        return _answer(model, rows, count)
-    return await asyncio.get_running_loop().run_in_executor(_THREADS, _answer, model, rows, count)
+    if in_place(model, count):
+        return answer_here(model, rows, count)
+    return await asyncio.get_running_loop().run_in_executor(
+        _THREADS, answer_here, model, rows, count
+    )
 
 
-def _answer(
-    model: CompiledModel, rows: predict_codec.Rows, count: int
-) -> tuple[np.ndarray, np.ndarray]:
-    predict_codec.check_finite(rows, model.num_inputs)
-    return model.answer(rows, count)
+def answer_here(model: CompiledModel, rows: Rows, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """answer() on this thread (no coroutine: the small Predicts' path)."""
+    # Rows the truth table answers hold only 0s and 1s: only the others need the check.
+    answered = model.from_table(rows, count)
+    if answered is not None:
+        return answered
+    row_checks.check_finite(rows, model.num_inputs)
+    return model.compute(rows, count)

@@ -1,0 +1,31 @@
+"""The data plane: the use cases every transport calls, on domain objects, knowing no wire.
+
+A transport decodes a request, calls one use case here, and encodes what it returns:
+predict (predict.py), train (train.py: admit, run, register), read, list, delete and
+import (catalog.py). Below the plane are models/ (what is served, the record envelope,
+specs and model files) and training/ (recipes, the worker pool), then storage/.
+"""
+
+from __future__ import annotations
+
+from gatenet.server.config import Settings
+from gatenet.server.metrics import Metrics
+from gatenet.server.models.registry import Registry
+from gatenet.server.plane.catalog import Catalog
+from gatenet.server.plane.predict import Predictor
+from gatenet.server.plane.train import Training
+from gatenet.server.training.pool import TrainingPool
+
+
+class DataPlane:
+    """The use cases, built once over the server's registry, pool and metrics."""
+
+    def __init__(
+        self, settings: Settings, registry: Registry, pool: TrainingPool, metrics: Metrics
+    ) -> None:
+        self.registry = registry
+        self.predictor = Predictor(
+            registry, settings.max_predict_rows, settings.max_predict_work, metrics
+        )
+        self.training = Training(registry, pool, settings.limits, metrics)
+        self.catalog = Catalog(registry, settings.limits, metrics)

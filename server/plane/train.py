@@ -1,0 +1,152 @@
+"""Train, the use case: admit a request, run its recipe on a worker, register the model.
+
+Admission checks the name, resolves the recipe and makes sure the model has room and
+its name is free, before any training. The run counts and logs how it ended; a model
+that trained is described (while the worker trains), stored (durable before the answer)
+and cached. Large specs are read and written on the codec thread (offload.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+import numpy as np
+
+from gatenet.server import offload
+from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
+from gatenet.server.metrics import Metrics
+from gatenet.server.models import spec_codec
+from gatenet.server.models.inference import CompiledModel
+from gatenet.server.models.registry import Registry
+from gatenet.server.plane.catalog import check_name
+from gatenet.server.training.pool import Draining, Refused, TrainingPool
+from gatenet.server.training.recipe import resolve
+from gatenet.server.training.spec import Limits, Progress, Recipe, TrainResult
+from gatenet.v1 import gatenet_pb2 as pb
+
+log = logging.getLogger("gatenet.server")
+
+OnProgress = Callable[[Progress], None]
+
+
+class Training:
+    """Trains models on the worker pool and registers them."""
+
+    def __init__(
+        self, registry: Registry, pool: TrainingPool, limits: Limits, metrics: Metrics
+    ) -> None:
+        self._registry = registry
+        self._pool = pool
+        self._limits = limits
+        self._metrics = metrics
+
+    async def admit(self, request: pb.TrainRequest) -> Recipe:
+        """The resolved recipe, once the server has room for its model and its name is free."""
+        check_name(request.name)
+        large = spec_codec.request_heft(request) > offload.LARGE_VALUES
+        recipe = await offload.run_if(large, _recipe, request, self._limits)
+        self._registry.ensure_capacity()
+        await self._registry.ensure_name_free(request.name)
+        return recipe
+
+    async def train(
+        self,
+        recipe: Recipe,
+        name: str,
+        owner: str,
+        time_remaining: Callable[[], float | None],
+        on_progress: OnProgress | None = None,
+    ) -> pb.ModelInfo:
+        """Train an admitted recipe on a worker and register its model. `owner` is whom the
+        training counts against; `time_remaining` the call's deadline (None = none)."""
+        training = asyncio.ensure_future(self._run(recipe, owner, time_remaining, on_progress))
+        try:
+            await asyncio.sleep(0)  # one loop turn: the recipe goes to a worker, and meanwhile
+            described = await _describe(recipe, name)  # its model is described
+            result = await training
+        finally:
+            training.cancel()  # a no-op once it is done
+        return await self._register(described, result)
+
+    async def _run(
+        self,
+        recipe: Recipe,
+        owner: str,
+        time_remaining: Callable[[], float | None],
+        on_progress: OnProgress | None,
+    ) -> TrainResult:
+        """Run the recipe on a worker; count and log how it ended."""
+        task, started, outcome = recipe.dataset.kind, time.perf_counter(), "failed"
+        self._metrics.trainings_in_progress.inc()
+        try:
+            result = await self._pool.run(recipe, on_progress, owner)
+            if not all(np.isfinite(w).all() for w in result.weights.values()):
+                raise InvalidArgument(
+                    "learning_rate",
+                    f"{recipe.learning_rate:g} made training diverge (parameters overflowed); "
+                    "lower it, or use reduction mean",
+                )
+            outcome = "fit" if result.summary.fit else "not_fit"
+            return result
+        except (Refused, Draining):  # turned away untrained: not a failure
+            outcome = "refused"
+            raise
+        except (asyncio.CancelledError, Cancelled):
+            outcome = "cancelled"
+            remaining = time_remaining()
+            if remaining is not None and remaining <= 0:
+                raise DeadlineExceeded(
+                    "deadline exceeded while training; nothing was stored"
+                ) from None
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            self._metrics.training_finished(task, outcome, seconds)
+            log.info(
+                "training",
+                extra={
+                    "fields": {
+                        "task": task,
+                        "label": recipe.dataset.label,
+                        "outcome": outcome,
+                        "seconds": round(seconds, 4),
+                    }
+                },
+            )
+
+    async def _register(
+        self, described: spec_codec.Description, result: TrainResult
+    ) -> pb.ModelInfo:
+        """Store the trained model (durable before we answer), cache it, describe it."""
+        described = spec_codec.ran(described, result)
+        model_id, activation = uuid.uuid4().hex, described.recipe.activation
+        large = spec_codec.heft(described.recipe) > offload.LARGE_VALUES
+        info = await offload.run_if(
+            large, spec_codec.model_info, model_id, time.time(), described, result
+        )
+        await self._registry.register(
+            info,
+            activation,
+            result.weights,
+            CompiledModel(result.weights, activation),
+            described.spec_json,
+            large,
+        )
+        self._metrics.training_steps.inc(result.summary.steps)
+        self._metrics.training_restarts.inc(result.summary.restarts)
+        self._metrics.models.set(self._registry.stored)
+        return info
+
+
+def _recipe(request: pb.TrainRequest, limits: Limits) -> Recipe:
+    """The request's recipe, checked against the limits, every default resolved."""
+    return resolve(spec_codec.spec_from_request(request, limits), limits)
+
+
+async def _describe(recipe: Recipe, name: str) -> spec_codec.Description:
+    large = spec_codec.heft(recipe) > offload.LARGE_VALUES
+    return await offload.run_if(large, spec_codec.describe, recipe, name)
