@@ -18,7 +18,7 @@ from gatenet.server.training.recipe import resolve
 from gatenet.server.training.sampling import Feed
 from gatenet.server.training.spec import Limits, Progress, TrainSpec
 from gatenet.server.training.tasks import gate_task, truth_table_task
-from gatenet.server.training.trainer import train
+from gatenet.server.training.trainer import train, warm_up
 
 LIMITS = Limits()
 XOR = gate_task("xor", 0, LIMITS)
@@ -211,6 +211,13 @@ def test_uniform_init_draws_like_seed_000() -> None:
     np.testing.assert_allclose(weights["layers.0.bias"], b1, atol=1e-8)
 
 
+@pytest.fixture(scope="module")
+def warm() -> None:
+    """torch's first calls in a process cost ~1 s (lazy imports): the timed runs below must
+    not pay them inside their limit, as a worker pays them before it serves."""
+    warm_up()
+
+
 # A step preempted on a loaded 2-core machine can end past the limit the pace predicted; the
 # pool kills only at the cap + 1 s, so a run that ends this close to its limit still answers.
 SLACK = 0.25
@@ -220,7 +227,9 @@ SLACK = 0.25
     ("method", "schedule"),
     [("manual", "full_batch"), ("autograd", "online"), ("autograd", "mini_batch")],
 )
-def test_a_run_the_time_limit_stopped_is_repeated_by_its_steps(method: str, schedule: str) -> None:
+def test_a_run_the_time_limit_stopped_is_repeated_by_its_steps(
+    method: str, schedule: str, warm: None
+) -> None:
     """The limit ends the run at a step no chunk of the repeat need share; same weights."""
     fields: dict[str, Any] = dict(
         dataset=TABLE3, method=method, schedule=schedule, optimizer="sgd", seed=3, restarts=4
@@ -236,7 +245,7 @@ def test_a_run_the_time_limit_stopped_is_repeated_by_its_steps(method: str, sche
     assert again.loss_curve == capped.loss_curve
 
 
-def test_one_slow_chunk_does_not_end_a_timed_run_early() -> None:
+def test_one_slow_chunk_does_not_end_a_timed_run_early(warm: None) -> None:
     """A first step slowed by a one-off cost (here 0.3 s) must not be taken as every step's
     pace once the steps run in chunks of hundreds."""
     calls = [0]

@@ -19,10 +19,9 @@ from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc
 
 
-@pytest.fixture(scope="module")
-def xor_id(server) -> str:
-    with Client(server.target, timeout=60) as c:
-        return c.train(gate="xor", seed=1).model_id
+@pytest.fixture
+def xor_id(xor) -> str:
+    return xor.model_id
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
