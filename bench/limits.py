@@ -90,7 +90,7 @@ def _floor_main(port: int, rows: int, ready: Any) -> None:
 
     from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-    from gatenet.server.memory import reuse_freed_memory
+    from gatenet.server.malloc import reuse_freed_memory
 
     reuse_freed_memory()  # the malloc settings gatenet runs with: FLOOR is grpc.aio, not glibc
     reply = pb.PredictResponse(

@@ -148,7 +148,7 @@ def _floor_server(settings: Any) -> Any:
 
 def _register_clones(srv: Any, total: int) -> list[str]:
     """Fill the registry to `total` with copies of the trained models under fresh ids."""
-    from gatenet.server.models.inference import CompiledModel
+    from gatenet.server.models.compiled import CompiledModel
     from gatenet.server.storage import ModelMeta, ModelRecord
 
     async def clone() -> list[str]:

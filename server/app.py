@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from gatenet.server import core_log, logs, offload, tls
 from gatenet.server.config import SettingError, Settings, load_settings
-from gatenet.server.memory import reuse_freed_memory
+from gatenet.server.malloc import reuse_freed_memory
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import CacheEvents, Registry
 from gatenet.server.models.timed_store import TimedStore
@@ -81,7 +81,7 @@ class GatenetServer:
         # Files the settings name are read first: a bad one stops start-up before anything opens.
         self._auth = _auth(settings)
         self._credentials = tls.server_credentials(settings)
-        # Big bodies reuse freed pages instead of faulting in new ones on the loop (memory.py).
+        # Big bodies reuse freed pages instead of faulting in new ones on the loop (malloc.py).
         reuse_freed_memory()
         # The loop takes the GIL back from the codec thread within 1 ms (offload.py).
         offload.prefer_the_loop()

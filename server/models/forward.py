@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from gatenet.server.models import rows as row_checks
-from gatenet.server.models.inference import CompiledModel
+from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.models.rows import Rows
 
 # Multiply-adds a forward may run on the event loop (~1 ms here); bigger ones go to a thread.

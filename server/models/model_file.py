@@ -20,8 +20,8 @@ from safetensors.numpy import save as save_safetensors
 from gatenet.server import json_text
 from gatenet.server.errors import DataLoss, InvalidArgument
 from gatenet.server.models import document
+from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.models.document import StoredModel
-from gatenet.server.models.inference import CompiledModel
 from gatenet.server.training.spec import Limits
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary import enums

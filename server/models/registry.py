@@ -29,7 +29,7 @@ from gatenet.server.errors import (
     clip,
 )
 from gatenet.server.models import document
-from gatenet.server.models.inference import CompiledModel
+from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.models.record_check import check_record
 from gatenet.server.storage import (
     CorruptRecord,

@@ -20,7 +20,7 @@ from gatenet.server import offload
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.metrics import Metrics
 from gatenet.server.models import spec_codec
-from gatenet.server.models.inference import CompiledModel
+from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.models.registry import Registry
 from gatenet.server.plane.catalog import check_name
 from gatenet.server.training.pool import Draining, Refused, TrainingPool

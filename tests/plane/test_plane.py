@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from gatenet.server.config import Settings
 from gatenet.server.errors import InvalidArgument, NotFound
 from gatenet.server.metrics import Metrics
-from gatenet.server.models.inference import CompiledModel
+from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.models.registry import Registry
 from gatenet.server.plane import DataPlane
 from gatenet.server.storage import open_store

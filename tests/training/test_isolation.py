@@ -43,7 +43,7 @@ MODELS_CHECK = textwrap.dedent(
     """
     import sys
     import gatenet.server.models.registry
-    import gatenet.server.models.inference
+    import gatenet.server.models.compiled
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("grpc", "torch"))
     transports = ("gatenet.server.rpc", "gatenet.inference")
     wire = sorted(m for m in sys.modules if m.startswith(transports))

@@ -11,7 +11,7 @@ import torch
 
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.models import rows as row_checks
-from gatenet.server.models.inference import CompiledModel
+from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.rpc import predict_codec
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary.layers import ACTIVATIONS
