@@ -35,7 +35,8 @@ test: $(VENV)/.dev  ## stubs fresh, lint, types, layer contracts, the fast suite
 	PY=$(PY) scripts/typecheck.sh
 	PY=$(PY) scripts/lint-imports.sh
 	$(VENV)/bin/pytest -m "not slow and not e2e" -n 2 --dist loadgroup
-	$(VENV)/bin/pytest -m "slow or e2e" -n 2 --dist loadgroup  # groups: tests/conftest.py
+	$(VENV)/bin/pytest -m "(slow or e2e) and not timed" -n 2 --dist loadgroup  # groups: tests/conftest.py
+	$(VENV)/bin/pytest -m "timed"  # wall-time bounds and load: alone on the machine
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -14,6 +14,10 @@ NUMPY='numpy>=1.26,<3'
 PERF_ANALYZER='perf-analyzer>=2.58'
 stamp="$VENV/.gatenet-stamp"
 want="$TRITONCLIENT $NUMPY +$PERF_ANALYZER"
+# Two test processes (pytest-xdist workers) may ask at once: one makes the venv, the other waits.
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock 9
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "$VENV/bin/python"
   exit 0

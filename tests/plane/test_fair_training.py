@@ -16,7 +16,7 @@ from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 
 # Each starts servers of its own, whose workers warm torch up: make test's second step.
 # Bounds on wall time, or load on purpose: on one xdist worker, one module at a time.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
+pytestmark = [pytest.mark.slow, pytest.mark.timed]
 
 LONG = pb.TrainRequest(gate=pb.GateTask(name="xor"), steps=1_000_000, early_stop=False)
 SMALL = pb.TrainRequest(gate=pb.GateTask(name="and"))

@@ -16,7 +16,7 @@ from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 
 # Each starts servers of its own, whose workers warm torch up: make test's second step.
 # Bounds on wall time, or load on purpose: on one xdist worker, one module at a time.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
+pytestmark = [pytest.mark.slow, pytest.mark.timed]
 
 CAP = 10.0  # seconds: room for a few of the heaviest recipe's steps (1.5-3 s each here)
 

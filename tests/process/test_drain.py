@@ -16,7 +16,7 @@ from gatenet.client import Client, ClientError, ModelInfo, Progress
 from gatenet_testing.serve_process import ServeProcess
 
 # Bounds on wall time, or load on purpose: on one xdist worker, one module at a time.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
+pytestmark = [pytest.mark.slow, pytest.mark.timed]
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 CONCURRENCY = 8
 

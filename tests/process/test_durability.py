@@ -14,7 +14,7 @@ from gatenet_testing.serve_process import ServeProcess, alive, descendants, gate
 
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 # Bounds on wall time, or load on purpose: on one xdist worker, one module at a time.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
+pytestmark = [pytest.mark.slow, pytest.mark.timed]
 
 
 def _snapshot(c: Client, model_id: str) -> tuple[list[float], dict[str, np.ndarray]]:

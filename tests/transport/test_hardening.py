@@ -17,7 +17,7 @@ from gatenet_testing.serve_process import ServeProcess, descendants
 
 # Each starts servers of its own, whose workers warm torch up: make test's second step.
 # Bounds on wall time, or load on purpose: on one xdist worker, one module at a time.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
+pytestmark = [pytest.mark.slow, pytest.mark.timed]
 
 SERVICE = "gatenet.v1.GateService"
 
