@@ -124,3 +124,16 @@ def test_a_wheel_folder_wins_without_asking_pip(tmp_path):
     assert calls == [
         ["install", "--progress-bar", "on", "--find-links", "deploy/wheels", "torch==2.13.0"]
     ]
+
+
+def test_every_package_folder_is_in_the_wheel() -> None:
+    """setuptools installs only the packages pyproject lists: an unlisted folder works in the
+    editable venv and is missing from `pip install .` (the image's import then fails)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = set()
+    for package, folder in config["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((package, *parts)))
+    assert found - listed == set(), "folders with __init__.py that pyproject does not list"
