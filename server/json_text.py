@@ -42,7 +42,7 @@ def _plain(obj: Any, allow_nan: bool) -> str:
     return json.dumps(obj, allow_nan=allow_nan, separators=(",", ":"))
 
 
-def _values(obj: Any, limit: int) -> int:
+def values(obj: Any, limit: int) -> int:
     """How many values obj holds, counted only until the count passes limit."""
     if isinstance(obj, dict):
         items: Any = obj.values()
@@ -54,14 +54,14 @@ def _values(obj: Any, limit: int) -> int:
         return len(items)
     total = 0
     for item in items:
-        total += 1 if isinstance(item, _SCALARS) else _values(item, limit - total)
+        total += 1 if isinstance(item, _SCALARS) else values(item, limit - total)
         if total > limit:
             break
     return total
 
 
 def _write(obj: Any, out: list[str], allow_nan: bool) -> None:
-    if _values(obj, SLICE) <= SLICE:
+    if values(obj, SLICE) <= SLICE:
         out.append(_plain(obj, allow_nan))
     elif isinstance(obj, dict):
         if not all(isinstance(key, str) for key in obj):  # json's own key coercion, then
@@ -76,7 +76,7 @@ def _write(obj: Any, out: list[str], allow_nan: bool) -> None:
         run: list[Any] = []
         count = 0
         for item in obj:
-            n = 1 if isinstance(item, _SCALARS) else _values(item, SLICE)
+            n = 1 if isinstance(item, _SCALARS) else values(item, SLICE)
             if run and count + n > SLICE:
                 pieces.append(_plain(run, allow_nan)[1:-1])
                 run, count = [], 0

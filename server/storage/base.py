@@ -15,7 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import NamedTuple
 
-from ..offload import LARGE_BYTES, run_if
+from .. import json_text
+from ..offload import LARGE_BYTES, LARGE_VALUES, run_if
 from .checksum import record_checksum, verify_record
 from .codec import decode_meta, decode_tensors, encode_record
 from .errors import CorruptRecord, InvalidPageToken
@@ -41,6 +42,14 @@ class Row(NamedTuple):
 def _large(*texts: str | bytes | None) -> bool:
     """Whether decoding these stored texts is work for the codec thread (offload.py)."""
     return sum(len(t) for t in texts if t is not None) > LARGE_BYTES
+
+
+def _large_record(record: ModelRecord) -> bool:
+    """Whether encoding the record is work for the codec thread: its tensor bytes and its
+    document's values (counted only up to the limit, not encoded), each a share of its limit."""
+    tensor_bytes = sum(int(t.nbytes) for t in record.tensors.values())
+    values = json_text.values(record.meta.document, LARGE_VALUES)
+    return tensor_bytes / LARGE_BYTES + values / LARGE_VALUES > 1
 
 
 def _encode(record: ModelRecord) -> tuple[str, bytes, str]:
@@ -104,8 +113,7 @@ class BaseStore(ABC):
 
     async def put(self, record: ModelRecord) -> None:
         """Write the record durably and atomically; NameTaken if its name is held."""
-        large = record.size_bytes > LARGE_BYTES
-        meta_text, blob, checksum = await run_if(large, _encode, record)
+        meta_text, blob, checksum = await run_if(_large_record(record), _encode, record)
         try:  # both backends store names as UTF-8 keys
             record.meta.name.encode("utf-8")
         except UnicodeEncodeError:

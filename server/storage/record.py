@@ -8,8 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from gatenet.server.json_text import dumps
-
 # A record check the models layer supplies: raises ValueError saying what is wrong with the
 # document (and the tensors, when they were read), else returns the document as it parsed
 # it, kept in ModelMeta.parsed so nothing parses it twice. The store knows no format.
@@ -23,8 +21,9 @@ class ModelMeta:
     model_id: str  # 32 lowercase hex characters, immutable
     name: str  # "" when unnamed; unique among stored models
     created_at: float  # unix seconds
-    document: Mapping[str, Any]  # JSON-serialisable: recipe, summary, loss curve, ...
-    # Set only on a listed record that does not read back: why (its document is then empty).
+    document: Mapping[str, Any]  # JSON-serialisable; its layout is the models layer's
+    # Set only on the meta of a record that does not read back, as listing or deleting it
+    # rebuilds it from the index: why (its document is then empty).
     damage: str = ""
     # The validator's parse of the document, when one checked it on reading.
     parsed: Any = field(default=None, compare=False, repr=False)
@@ -37,11 +36,3 @@ class ModelRecord:
 
     meta: ModelMeta
     tensors: Mapping[str, np.ndarray]
-    # Tensor bytes plus the JSON document's length: what a cached copy holds, computed
-    # the same way for a record just trained and one read back, so cache accounting agrees.
-    size_bytes: int = field(init=False, compare=False)
-
-    def __post_init__(self) -> None:
-        doc = dumps(self.meta.document)
-        size = len(doc) + sum(int(t.nbytes) for t in self.tensors.values())
-        object.__setattr__(self, "size_bytes", size)
