@@ -44,15 +44,13 @@ DEFAULT_RESTARTS = 12
 DEFAULT_CHECK_EVERY = 10  # a fit check costs about half a step's ops; every 10 steps is ~5%
 DEFAULT_CURVE_POINTS = 100
 
-# Perceptron defaults: seed 001's full-batch rule from zeros with lr 1 (sums over rows).
+# Perceptron defaults: seed 001's full-batch rule from zeros with lr 1 (sums over rows). It
+# takes no hidden layer and no momentum (resolve refuses them); the full batch is the default.
 PERCEPTRON: dict[str, Any] = dict(
-    hidden_sizes=(),
     learning_rate=1.0,
-    schedule="full_batch",
     init="zeros",
     reduction="sum",
     optimizer="sgd",
-    momentum=0.0,
     margin=0.0,  # its output is a step: any row on the right side of 0 is right
     restarts=1,
     check_every=1,
@@ -79,8 +77,12 @@ def resolve(spec: TrainSpec, limits: Limits) -> Recipe:
     pdef = PERCEPTRON if perceptron else {}
     activation = _pick("network.activation", spec.activation, ACTIVATIONS, DEFAULT_ACTIVATION)
     loss = _pick("loss", spec.loss, LOSSES, DEFAULT_LOSS)
-    reduction = _pick("reduction", spec.reduction, REDUCTIONS, pdef.get("reduction", "mean"))
-    optimizer = _pick("optimizer", spec.optimizer, OPTIMIZERS, pdef.get("optimizer", "adam"))
+    reduction = _pick(
+        "reduction", spec.reduction, REDUCTIONS, pdef.get("reduction", DEFAULT_REDUCTION)
+    )
+    optimizer = _pick(
+        "optimizer", spec.optimizer, OPTIMIZERS, pdef.get("optimizer", DEFAULT_OPTIMIZER)
+    )
     schedule = _pick("schedule", spec.schedule, SCHEDULES, DEFAULT_SCHEDULE)
     init = _pick("init", spec.init, INITS, pdef.get("init", DEFAULT_INIT))
 
@@ -108,7 +110,9 @@ def resolve(spec: TrainSpec, limits: Limits) -> Recipe:
             f"{list(hidden)} gives {count} parameters, over the limit {limits.max_parameters}",
         )
 
-    default_lr = 1.0 if perceptron else DEFAULT_ADAM_LR if optimizer == "adam" else DEFAULT_SGD_LR
+    default_lr = pdef.get(
+        "learning_rate", DEFAULT_ADAM_LR if optimizer == "adam" else DEFAULT_SGD_LR
+    )
     lr = checks.learning_rate(spec.learning_rate, default_lr, limits)
     momentum = checks.momentum(spec.momentum, optimizer)
     if perceptron and momentum:
