@@ -21,7 +21,7 @@ import grpc
 import numpy as np
 
 from gatenet.client import Client, ClientError
-from gatenet.server.app import build_server
+from gatenet.server.app import build_server, tune_process
 from gatenet.server.config import Settings
 from gatenet.server.training.shapes import layer_shapes, parameter_count
 from gatenet.server.training.spec import Limits
@@ -513,6 +513,7 @@ def main() -> int:
     parser.add_argument("--cap", type=float, default=10.0, help="--max-train-seconds to test")
     parser.add_argument("--health-only", action="store_true", help="only section 3 (health)")
     args = parser.parse_args()
+    tune_process()  # sections 1, 2 and 4 build servers here: tuned as `gatenet serve` is
     rows = [] if args.health_only else _cap_runs(args.cap) + _bounded_training(args.cap)
     rows += _health_under_predicts()
     rows += _loop_lag()

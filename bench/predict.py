@@ -175,8 +175,9 @@ def _server_main(kind: str, conn: Connection) -> None:
     if kind == "floor":
         server, target = _floor_server(settings)
     else:
-        from gatenet.server.app import build_server
+        from gatenet.server.app import build_server, tune_process
 
+        tune_process()  # as `gatenet serve` runs
         server = build_server(settings)
         server.start()
         target = server.target

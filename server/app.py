@@ -71,20 +71,25 @@ def _auth(settings: Settings) -> Auth | None:
     return Auth(tokens, open_reflection=not settings.auth_reflection) if tokens else None
 
 
+def tune_process() -> None:
+    """Set the process-wide state gatenet serves best with. main() calls it; a program that
+    builds servers in-process (bench/limits.py) calls it itself: the constructor never does."""
+    # BLAS would spread a big Predict's matmuls over every core and starve the event loop
+    # (health p99 63 ms under 16,000-row Predicts of a 1M-parameter model, bench/limits.py).
+    threadpool_limits(limits=1, user_api="blas")
+    # Big bodies reuse freed pages instead of faulting in new ones on the loop (malloc.py).
+    reuse_freed_memory()
+    # The loop takes the GIL back from the codec thread within 1 ms (offload.py).
+    offload.prefer_the_loop()
+
+
 class GatenetServer:
     """A built server: gRPC port, metrics port, store and cache, training workers, health."""
 
     def __init__(self, settings: Settings, metrics_registry: CollectorRegistry | None = None):
-        # BLAS would spread a big Predict's matmuls over every core and starve the event loop
-        # (health p99 63 ms under 16,000-row Predicts of a 1M-parameter model, bench/limits.py).
-        threadpool_limits(limits=1, user_api="blas")
         # Files the settings name are read first: a bad one stops start-up before anything opens.
         self._auth = _auth(settings)
         self._credentials = tls.server_credentials(settings)
-        # Big bodies reuse freed pages instead of faulting in new ones on the loop (malloc.py).
-        reuse_freed_memory()
-        # The loop takes the GIL back from the codec thread within 1 ms (offload.py).
-        offload.prefer_the_loop()
         self.settings = settings
         self.metrics_registry = metrics_registry or CollectorRegistry()
         self.metrics = Metrics(self.metrics_registry)
@@ -337,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gatenet serve: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    tune_process()
     # A signal writes its number to this pipe and the main thread, blocked reading it, wakes:
     # no polling, and nothing runs in the signal handler. Set before start-up, so a signal
     # while the store opens or the workers warm up stops us right after it.
