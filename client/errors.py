@@ -1,4 +1,5 @@
-"""The one error type the client raises for a failed call, and the helper that builds it."""
+"""What the client raises: ClientError for a failed call (built from gRPC's error, with a hint
+when TLS looks mismatched), MissingExtra for an optional dependency not installed."""
 
 from __future__ import annotations
 
@@ -13,16 +14,17 @@ class ClientError(Exception):
     def __init__(self, code: str, message: str, *, target: str = "") -> None:
         self.code = code
         self.message = message
-        self.target = target  # where the call went, so "unreachable" can say where
+        self.target = target  # where the call went: the CLI's "cannot reach" line names it
         super().__init__(f"{code}: {message}")
 
     @property
     def unreachable(self) -> bool:
-        """True when the server could not be reached at all (as opposed to refusing)."""
+        """True for UNAVAILABLE: no server answered at the target, or it answered that it
+        cannot serve now (draining, store down); either way a retry may succeed."""
         return self.code == "UNAVAILABLE"
 
     def __reduce__(self) -> tuple[Callable[..., ClientError], tuple[str, str, str]]:
-        # keep code/message through pickling (e.g. multiprocessing)
+        # keep code, message and target through pickling (e.g. multiprocessing)
         return (_rebuild, (self.code, self.message, self.target))
 
 

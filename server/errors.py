@@ -1,6 +1,6 @@
 """Domain errors: stdlib only, so the training core can raise them without grpc.
 
-Each message names the field, the value and what is allowed; server/status.py
+Each message names the field, the value and what is allowed; server/rpc/status.py
 maps each class to one gRPC status code.
 """
 
@@ -28,7 +28,7 @@ class AlreadyExists(GatenetError):
 
 
 class ResourceExhausted(GatenetError):
-    """A server limit (models held, trainings queued, message size) is reached."""
+    """A server limit (models stored, trainings in flight, message size) is reached."""
 
 
 class Cancelled(GatenetError):
@@ -36,7 +36,8 @@ class Cancelled(GatenetError):
 
 
 class DeadlineExceeded(GatenetError):
-    """The client's deadline passed during training; nothing was registered."""
+    """The client's deadline, or the training cap inside one step, passed before a result;
+    nothing was registered."""
 
 
 class Unavailable(GatenetError):

@@ -1,4 +1,4 @@
-"""A model held ready for inference: float32 arrays, its truth table, a numpy forward.
+"""A model held ready for inference: one float32 buffer, its truth table, a numpy forward.
 
 Predicting a small net is a few dozen multiply-adds, so per-call overhead is the
 cost (bench/predict.py). So: one float32 buffer per model plus a layout shared by
@@ -6,9 +6,10 @@ every model of the same shape. A model of up to 8 inputs also holds its truth
 table, and rows of 0s and 1s (the common case) are looked up: one row by its
 bytes in a dict, a batch with numpy take. Other rows run numpy on the buffer.
 
-Rows come in as little-endian float32 bytes, already checked (count and
-finiteness) by the caller; results go out as float32 probabilities and 0/1 label
-bytes. Nothing here knows the wire or raises request errors.
+Rows come in as little-endian float32 bytes whose count the caller checked; the
+table answers rows of 0s and 1s as they are, and compute() takes only rows the
+caller found finite (forward.py). Results go out as float32 probabilities and 0/1
+label bytes. Nothing here knows the wire or raises request errors.
 """
 
 from __future__ import annotations
