@@ -28,7 +28,7 @@ from gatenet.server.models.timed_store import TimedStore
 from gatenet.server.plane import DataPlane
 from gatenet.server.rpc import inference_service
 from gatenet.server.rpc.auth import ROLES, Auth, read_tokens_file
-from gatenet.server.rpc.handlers import Registrar
+from gatenet.server.rpc.handlers import WrappingServer
 from gatenet.server.rpc.loop import LoopThread
 from gatenet.server.rpc.service import GateService, add_to_server
 from gatenet.server.storage import FORGET_ALL, StoreError, StoreUnavailable, open_store
@@ -86,13 +86,13 @@ def tune_process() -> None:
 class GatenetServer:
     """A built server: gRPC port, metrics port, store and cache, training workers, health."""
 
-    def __init__(self, settings: Settings, metrics_registry: CollectorRegistry | None = None):
+    def __init__(self, settings: Settings, prometheus_registry: CollectorRegistry | None = None):
         # Files the settings name are read first: a bad one stops start-up before anything opens.
         self._auth = _auth(settings)
         self._credentials = tls.server_credentials(settings)
         self.settings = settings
-        self.metrics_registry = metrics_registry or CollectorRegistry()
-        self.metrics = Metrics(self.metrics_registry)
+        self.prometheus_registry = prometheus_registry or CollectorRegistry()
+        self.metrics = Metrics(self.prometheus_registry)
         self.metrics.init_methods(SERVICE_NAME, _METHODS)
         self.metrics.init_methods(inference_service.SERVICE_NAME, inference_service.METHODS)
         store = TimedStore(open_store(settings.store, settings.data_dir), self.metrics)
@@ -133,14 +133,14 @@ class GatenetServer:
             ],
         )
         # Every handler registers through this, which wraps it: observe, auth, decode, status.
-        registrar = Registrar(server, self.metrics, self._auth, settings.max_message_bytes)
-        self._registrar = registrar
+        wrapping = WrappingServer(server, self.metrics, self._auth, settings.max_message_bytes)
+        self._wrapping = wrapping
         plane = DataPlane(settings, self.registry, self.pool, self.metrics)
-        add_to_server(GateService(settings, plane), registrar)
+        add_to_server(GateService(settings, plane), wrapping)
         inference_service.add_to_server(
-            inference_service.InferenceService(settings, plane, self.health), registrar
+            inference_service.InferenceService(settings, plane, self.health), wrapping
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)  # type: ignore[arg-type]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, wrapping)  # type: ignore[arg-type]
         names = (
             SERVICE_NAME,
             inference_service.SERVICE_NAME,
@@ -148,9 +148,9 @@ class GatenetServer:
             reflection.SERVICE_NAME,
         )
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            reflection.aio.ReflectionServicer(names), registrar
+            reflection.aio.ReflectionServicer(names), wrapping
         )
-        registrar.add_catch_all()
+        wrapping.add_catch_all()
         address = f"{settings.host}:{settings.port}"
         with core_log.held_back() as held:  # our one line says why, not gRPC's core lines
             try:
@@ -190,7 +190,7 @@ class GatenetServer:
                 self._metrics_http, _ = start_http_server(
                     self.settings.metrics_port,
                     addr=self.settings.metrics_host,
-                    registry=self.metrics_registry,
+                    registry=self.prometheus_registry,
                 )
             except OSError as exc:
                 raise OSError(
@@ -296,12 +296,12 @@ class GatenetServer:
             delay = self.settings.drain_delay if drain_delay is None else drain_delay
             log.info("draining", extra={"fields": {"drain_delay": delay, "grace_seconds": grace}})
             self._loop.run(self.health.enter_graceful_shutdown())
-            self._loop.run(self._registrar.drain.end_streams())
+            self._loop.run(self._wrapping.drain.end_streams())
             self._loop.run(self.pool.drain())
             time.sleep(delay)
             # A call queued in gRPC as the port closes is cancelled, and clients do not retry
             # CANCELLED: so new calls are refused with UNAVAILABLE first.
-            self._loop.run(self._registrar.drain.refuse_calls(_REFUSE_SECONDS))
+            self._loop.run(self._wrapping.drain.refuse_calls(_REFUSE_SECONDS))
             log.info("stopping", extra={"fields": {"grace_seconds": grace}})
             # Calls still running after the grace period are cut (UNAVAILABLE); their trainings too.
             self._loop.run(self.grpc.stop(grace))
@@ -328,10 +328,10 @@ class GatenetServer:
 
 
 def build_server(
-    settings: Settings | None = None, metrics_registry: CollectorRegistry | None = None
+    settings: Settings | None = None, prometheus_registry: CollectorRegistry | None = None
 ) -> GatenetServer:
     """A server bound to its ports (port 0 = any free one), not yet started."""
-    return GatenetServer((settings or Settings()).validated(), metrics_registry)
+    return GatenetServer((settings or Settings()).validated(), prometheus_registry)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

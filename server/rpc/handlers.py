@@ -78,7 +78,7 @@ def _decoder(
     return decode
 
 
-class Registrar:
+class WrappingServer:
     """Stands in for the aio server while services register; each handler goes in wrapped.
 
     The generated add_*_to_server functions call exactly these two methods.
@@ -217,8 +217,8 @@ async def _decoded(
 class _CatchAll(grpc.GenericRpcHandler):
     """grpc.aio consults generic handlers only for methods with no registered handler."""
 
-    def __init__(self, registrar: Registrar) -> None:
-        self._registrar = registrar
+    def __init__(self, wrapping: WrappingServer) -> None:
+        self._wrapping = wrapping
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         method = clip(str(details.method))
@@ -229,4 +229,4 @@ class _CatchAll(grpc.GenericRpcHandler):
 
         # Any call shape can be answered as a stream: the body is never read.
         raw: grpc.RpcMethodHandler = grpc.stream_stream_rpc_method_handler(unimplemented)
-        return self._registrar.wrap(UNKNOWN, UNKNOWN, raw)
+        return self._wrapping.wrap(UNKNOWN, UNKNOWN, raw)

@@ -21,7 +21,7 @@ SERVICE = "gatenet.v1.GateService"
 
 
 def handled(server, method: str, code: str, kind: str = "server_stream") -> float:
-    value = server.metrics_registry.get_sample_value(
+    value = server.prometheus_registry.get_sample_value(
         "grpc_server_handled_total",
         {"grpc_type": kind, "grpc_service": SERVICE, "grpc_method": method, "grpc_code": code},
     )

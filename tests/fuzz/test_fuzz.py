@@ -91,7 +91,7 @@ def health_list_is_internal(srv: GatenetServer) -> None:
 
 def health_check_of_an_unknown_service_counts_internal(srv: GatenetServer) -> None:
     def counted() -> tuple[int, int]:
-        codes = lifecycle.server_codes(srv.metrics_registry)
+        codes = lifecycle.server_codes(srv.prometheus_registry)
         return codes[("Check", "NOT_FOUND")], codes[("Check", "INTERNAL")]
 
     before = counted()
@@ -286,6 +286,6 @@ def test_every_method_answers_cleanly_and_the_server_stays_right(
     found = [o for o in outcomes if o.finding]
     assert not found, "\n".join(runner.findings(found))
     # The server's own count: a client can see NOT_FOUND where the server logged INTERNAL.
-    counted = lifecycle.server_codes(srv.metrics_registry)
+    counted = lifecycle.server_codes(srv.prometheus_registry)
     assert not {k: n for k, n in counted.items() if k[1] in ("INTERNAL", "UNKNOWN")}
     assert not wrong

@@ -143,7 +143,9 @@ def sqlite_server(tmp_path: Path, make_server) -> Iterator[Callable[..., Gatenet
 
 
 def _corrupt_count(srv: GatenetServer) -> float:
-    value = srv.metrics_registry.get_sample_value("gatenet_store_errors_total", {"kind": "corrupt"})
+    value = srv.prometheus_registry.get_sample_value(
+        "gatenet_store_errors_total", {"kind": "corrupt"}
+    )
     return value or 0.0
 
 

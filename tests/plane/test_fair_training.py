@@ -48,7 +48,7 @@ def _until(condition, seconds: float = 30.0) -> None:
 def _trainings(srv, outcome: str) -> float:
     return sum(
         s.value
-        for family in srv.metrics_registry.collect()
+        for family in srv.prometheus_registry.collect()
         for s in family.samples
         if s.name == "gatenet_trainings_total" and s.labels.get("outcome") == outcome
     )

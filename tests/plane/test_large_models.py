@@ -204,7 +204,7 @@ def test_the_async_client_moves_a_model_past_the_message_limit(make_server):
     assert {k: v.tobytes() for k, v in got.items()} == {k: v.tobytes() for k, v in tensors.items()}
     handled = {
         (s.labels["grpc_method"], s.labels["grpc_code"]): s.value
-        for family in srv.metrics_registry.collect()
+        for family in srv.prometheus_registry.collect()
         for s in family.samples
         if s.name == "grpc_server_handled_total" and s.value
     }

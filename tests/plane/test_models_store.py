@@ -46,7 +46,7 @@ def test_evicted_models_predict_right_by_reading_through(make_server, open_chann
     answers = {m.model_id: _predict(stub, m.model_id) for m in trained}
     for model_id, expected in answers.items():
         assert _predict(stub, model_id) == expected
-    sample = srv.metrics_registry.get_sample_value
+    sample = srv.prometheus_registry.get_sample_value
     assert sample("gatenet_cache_bytes") <= cap
     assert sample("gatenet_cache_evictions_total") > 0
     assert sample("gatenet_cache_misses_total") > 0

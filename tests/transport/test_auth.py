@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def _handled(srv, method: str, code: str) -> float | None:
     labels = {"grpc_type": "unary", "grpc_service": "gatenet.v1.GateService"}
     labels |= {"grpc_method": method, "grpc_code": code}
-    return srv.metrics_registry.get_sample_value("grpc_server_handled_total", labels)
+    return srv.prometheus_registry.get_sample_value("grpc_server_handled_total", labels)
 
 
 def test_single_token_is_an_admin_token(make_server):

@@ -30,7 +30,7 @@ def _handled(srv, method: str, code: str, service: str = SERVICE) -> float | Non
     labels = {"grpc_service": service, "grpc_method": method, "grpc_code": code}
     samples = [
         s.value
-        for family in srv.metrics_registry.collect()
+        for family in srv.prometheus_registry.collect()
         for s in family.samples
         if s.name == "grpc_server_handled_total"
         and all(s.labels.get(k) == v for k, v in labels.items())

@@ -65,10 +65,10 @@ def test_real_valued_rows_are_still_checked(server, xor_id, monkeypatch, count) 
 
 
 def _wrapper_code() -> Any:
-    """The code of the wrapper Registrar.wrap puts around every unary call."""
+    """The code of the wrapper WrappingServer.wrap puts around every unary call."""
     return next(
         c
-        for c in handlers.Registrar.wrap.__code__.co_consts
+        for c in handlers.WrappingServer.wrap.__code__.co_consts
         if getattr(c, "co_name", "") == "unary_response"
     )
 
