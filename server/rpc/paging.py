@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from gatenet.server.models import document
 from gatenet.server.models.document import StoredModel
 from gatenet.v1 import gatenet_pb2 as pb
+from gatenet.vocabulary import wire
 
 # What a ListModelsResponse holds besides its models: next_page_token (a decimal sequence
 # number) and total, with their tags.
@@ -37,14 +38,10 @@ def fitting(models: Sequence[pb.ModelInfo], budget: int) -> int:
     used = 0
     for count, info in enumerate(models):
         size = info.ByteSize()
-        used += 1 + _varint_bytes(size) + size  # field tag, length, message
+        used += 1 + len(wire.varint(size)) + size  # field tag, length, message
         if used > budget:
             return max(count, 1)
     return len(models)
-
-
-def _varint_bytes(n: int) -> int:
-    return max(1, (n.bit_length() + 6) // 7)
 
 
 def listed(meta: StoredModel) -> pb.ModelInfo:

@@ -15,6 +15,7 @@ import pytest
 
 from gatenet.client.cli.render import ProgressBar
 from gatenet.client.results import Progress
+from gatenet.vocabulary.layers import ACTIVATIONS
 
 pytestmark = pytest.mark.slow  # real processes or many trainings: make test's second step
 
@@ -79,7 +80,7 @@ def complete(line: str, tmp_path: Path) -> list[str]:
 
 def test_shell_completion_offers_subcommands_and_choices(tmp_path):
     assert complete("gatenet tr", tmp_path) == ["train"]
-    assert complete("gatenet train --activation ", tmp_path) == ["sigmoid", "tanh", "relu"]
+    assert complete("gatenet train --activation ", tmp_path) == list(ACTIVATIONS)
     assert "export" in complete("gatenet ", tmp_path)
 
 

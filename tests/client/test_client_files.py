@@ -15,6 +15,7 @@ from gatenet.client import Weights, build_train_request, cli
 from gatenet.client.cli.commands import train_options
 from gatenet.client.export.model_files import is_safetensors
 from gatenet.client.messages import import_request
+from gatenet.vocabulary.layers import ACTIVATIONS
 from gatenet_testing.cli_run import run_main
 
 ROWS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
@@ -68,7 +69,7 @@ def test_export_takes_the_format_from_the_extension_or_the_flag(server, xor, tmp
 
 
 @pytest.mark.parametrize("hidden", [[], [4], [3, 3, 3]], ids=["depth0", "depth1", "depth3"])
-@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_onnx_export_predicts_like_the_server(client, tmp_path, capsys, hidden, activation):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")

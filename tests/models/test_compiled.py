@@ -14,7 +14,7 @@ from gatenet.server.models import rows as row_checks
 from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.rpc import predict_codec
 from gatenet.v1 import gatenet_pb2 as pb
-from gatenet.vocabulary.layers import ACTIVATIONS
+from gatenet.vocabulary.layers import ACTIVATIONS, bias_name, weight_name
 
 
 def packed(values) -> bytes:
@@ -44,8 +44,8 @@ def make_weights(sizes: tuple[int, ...], seed: int) -> dict[str, np.ndarray]:
     dims = (*sizes, 1)
     weights = {}
     for i, (n_in, n_out) in enumerate(zip(dims, dims[1:], strict=False)):
-        weights[f"layers.{i}.weight"] = rng.normal(size=(n_in, n_out)).astype(np.float32)
-        weights[f"layers.{i}.bias"] = rng.normal(size=n_out).astype(np.float32)
+        weights[weight_name(i)] = rng.normal(size=(n_in, n_out)).astype(np.float32)
+        weights[bias_name(i)] = rng.normal(size=n_out).astype(np.float32)
     return weights
 
 
@@ -55,8 +55,8 @@ def torch_predict(weights: dict[str, np.ndarray], activation: str, x: np.ndarray
     count = len(weights) // 2
     h = torch.from_numpy(x.astype(np.float64))
     for i in range(count):
-        w = torch.from_numpy(weights[f"layers.{i}.weight"].astype(np.float64))
-        b = torch.from_numpy(weights[f"layers.{i}.bias"].astype(np.float64))
+        w = torch.from_numpy(weights[weight_name(i)].astype(np.float64))
+        b = torch.from_numpy(weights[bias_name(i)].astype(np.float64))
         h = h @ w + b
         h = torch.sigmoid(h) if i == count - 1 else act(h)
     return h[:, 0].numpy()

@@ -14,6 +14,7 @@ from gatenet.server.training.recipe import resolve
 from gatenet.server.training.sampling import Feed
 from gatenet.server.training.spec import Limits, TrainSpec
 from gatenet.server.training.tasks import truth_table_task
+from gatenet.vocabulary.layers import ACTIVATIONS
 
 F64 = torch.float64
 DATA = truth_table_task(3, [0, 1, 1, 0, 1, 0, 0, 1], Limits())
@@ -48,7 +49,7 @@ def build(cls: type, hidden: tuple[int, ...], activation: str, loss: str, reduct
 
 @pytest.mark.parametrize(
     ("activation", "loss", "reduction"),
-    list(itertools.product(["sigmoid", "tanh", "relu"], ["bce", "mse"], ["mean", "sum"])),
+    list(itertools.product(ACTIVATIONS, ["bce", "mse"], ["mean", "sum"])),
 )
 @pytest.mark.parametrize("schedule", ["full_batch", "mini_batch"])
 def test_manual_gradients_match_autograd(

@@ -19,6 +19,7 @@ from gatenet.server.training.sampling import Feed
 from gatenet.server.training.spec import Limits, Progress, TrainSpec
 from gatenet.server.training.tasks import gate_task, truth_table_task
 from gatenet.server.training.trainer import train, warm_up
+from gatenet.vocabulary.layers import bias_name, weight_name
 
 LIMITS = Limits()
 XOR = gate_task("xor", 0, LIMITS)
@@ -49,7 +50,7 @@ def test_result_weights_are_named_float32_x_at_w() -> None:
     # Recompute the served probabilities from the weights: x @ W + b, tanh, sigmoid output.
     a = XOR.inputs
     for i in range(3):
-        a = a @ result.weights[f"layers.{i}.weight"] + result.weights[f"layers.{i}.bias"]
+        a = a @ result.weights[weight_name(i)] + result.weights[bias_name(i)]
         a = np.tanh(a) if i < 2 else 1 / (1 + np.exp(-a))
     assert result.summary.fit and ((a[:, 0] > 0.5) == (XOR.targets > 0.5)).all()
     assert result.summary.margin_reached == pytest.approx(np.min(np.abs(a - 0.5)), abs=1e-5)

@@ -13,6 +13,7 @@ import torch
 from gatenet.client import Client, ClientError, build_train_request
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc
+from gatenet.vocabulary.layers import ACTIVATIONS, bias_name, weight_name
 
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 
@@ -58,7 +59,7 @@ def test_model_info_reports_the_resolved_spec(client):
     assert got.loss_curve, "a loss curve is sampled"
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_predict_matches_a_torch_forward_of_the_weights(client, activation):
     info = client.train(
         truth_table=[0, 1, 1, 0, 1, 0, 0, 1], hidden_sizes=[5, 3], activation=activation, seed=3
@@ -69,9 +70,7 @@ def test_predict_matches_a_torch_forward_of_the_weights(client, activation):
     h = torch.from_numpy(rows)
     layers = len(weights) // 2
     for i in range(layers):
-        h = h @ torch.from_numpy(weights[f"layers.{i}.weight"]) + torch.from_numpy(
-            weights[f"layers.{i}.bias"]
-        )
+        h = h @ torch.from_numpy(weights[weight_name(i)]) + torch.from_numpy(weights[bias_name(i)])
         h = torch.sigmoid(h) if i == layers - 1 else act(h)
     got = client.predict(info.model_id, rows)
     np.testing.assert_allclose(got.probabilities, h[:, 0].numpy(), atol=1e-6)

@@ -107,7 +107,9 @@ def _copies(path: Path) -> list[str]:
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = [t.id for t in targets if isinstance(t, ast.Name)]
-        elif isinstance(node, ast.Tuple) and all(isinstance(e, ast.Constant) for e in node.elts):
+        elif isinstance(node, ast.Tuple | ast.List) and all(
+            isinstance(e, ast.Constant) for e in node.elts
+        ):
             if tuple(e.value for e in node.elts) in _LITERALS:  # type: ignore[attr-defined]
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
         found += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names if n in _DEFINED]

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary import gates
+from gatenet.vocabulary.layers import bias_name, weight_name
 from gatenet.vocabulary.wire import length_delimited
 from gatenet_testing.fuzz import auth as fuzz_auth
 from gatenet_testing.fuzz import inference as fuzz_inference
@@ -220,8 +221,8 @@ class FuzzRequests:
         value = rng.choice([0.0, 0.1, -1.0, 3.4e38])
         tensors = []
         for i, (fan_in, fan_out) in enumerate(zip(widths, widths[1:], strict=False)):
-            tensors.append(pb.Tensor(name=f"layers.{i}.weight", shape=[fan_in, fan_out]))
-            tensors.append(pb.Tensor(name=f"layers.{i}.bias", shape=[fan_out]))
+            tensors.append(pb.Tensor(name=weight_name(i), shape=[fan_in, fan_out]))
+            tensors.append(pb.Tensor(name=bias_name(i), shape=[fan_out]))
         wrong = rng.choice(["none", "none", "transposed", "off_by_one", "65_dims", "missing"])
         if wrong == "transposed":
             tensors[0].shape[:] = list(reversed(tensors[0].shape))
