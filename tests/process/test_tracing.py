@@ -7,6 +7,8 @@ flushes the batched spans, so a test stops it and then reads every span it sent.
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 from opentelemetry import trace
@@ -17,9 +19,10 @@ from gatenet.client import Client, ClientError
 from gatenet.client.messages import build_train_request
 from gatenet.client.tracecontext import trace_headers
 from gatenet.server.config import load_settings
+from gatenet.server.tracing import EXPORT_TIMEOUT_SECONDS
 from gatenet.v1 import gatenet_pb2_grpc
 from gatenet_testing.otlp import OtlpReceiver, Span
-from gatenet_testing.serve_process import ServeProcess
+from gatenet_testing.serve_process import ServeProcess, free_port
 
 SERVER = 2  # opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_SERVER
 TRAIN = "gatenet.v1.GateService/Train"
@@ -145,6 +148,30 @@ def test_a_sample_ratio_of_zero_sends_no_span(receiver):
     finally:
         server.stop()
     assert receiver.spans == [] and receiver.exports == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timed
+def test_an_unreachable_collector_neither_fails_calls_nor_holds_the_stop():
+    server = ServeProcess(
+        "--otlp-endpoint",
+        f"http://127.0.0.1:{free_port()}",
+        "--store",
+        "memory",
+        "--drain-delay",
+        "0",
+    ).start()
+    try:
+        with Client(server.target, timeout=60) as client:
+            info = client.train(gate="xor")
+            assert client.predict(info.model_id, [[0, 1]]).labels == [1]
+    finally:
+        started = time.monotonic()
+        server.stop()
+        took = time.monotonic() - started
+    assert server.proc is not None and server.proc.returncode == 0
+    # The last export gives up after its timeout (OpenTelemetry's own default: 10 s, 9 s here).
+    assert took < EXPORT_TIMEOUT_SECONDS + 3.0, took
 
 
 def test_the_client_sends_the_current_span_only():
