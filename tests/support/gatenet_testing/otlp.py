@@ -48,9 +48,11 @@ def _attributes(pairs: Any) -> dict[str, Any]:
 class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     """TraceService/Export on 127.0.0.1:<port>; spans collects what arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = True) -> None:
+        self.keep = keep  # False: only count the spans (bench/predict.py --tracing)
         self.spans: list[Span] = []
         self.exports = 0
+        self.received = 0
         self._changed = threading.Condition()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
@@ -63,6 +65,12 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(  # noqa: N802 - the generated servicer's name
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
+        if not self.keep:
+            count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+            with self._changed:
+                self.received += count
+                self.exports += 1
+            return trace_service_pb2.ExportTraceServiceResponse()
         received = []
         for resource_spans in request.resource_spans:
             resource = _attributes(resource_spans.resource.attributes)
@@ -84,6 +92,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer):
                     )
         with self._changed:
             self.spans += received
+            self.received += len(received)
             self.exports += 1
             self._changed.notify_all()
         return trace_service_pb2.ExportTraceServiceResponse()
