@@ -7,6 +7,7 @@ flushes the batched spans, so a test stops it and then reads every span it sent.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import grpc
@@ -18,7 +19,8 @@ import gatenet
 from gatenet.client import Client, ClientError
 from gatenet.client.messages import build_train_request
 from gatenet.client.tracecontext import trace_headers
-from gatenet.server.config import load_settings
+from gatenet.server.app import build_server
+from gatenet.server.config import SettingError, Settings, load_settings
 from gatenet.server.tracing import EXPORT_TIMEOUT_SECONDS
 from gatenet.v1 import gatenet_pb2_grpc
 from gatenet_testing.otlp import OtlpReceiver, Span
@@ -197,3 +199,11 @@ def test_the_client_sends_the_current_span_only():
 def test_bad_tracing_settings_name_the_setting(argv, message):
     with pytest.raises(ValueError, match=message.replace(".", r"\.").replace("+", r"\+")):
         load_settings(argv, {})
+
+
+def test_an_endpoint_without_opentelemetry_installed_stops_start_up_saying_so(monkeypatch):
+    monkeypatch.delitem(sys.modules, "gatenet.server.tracing")
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)  # as if not installed
+    settings = Settings(port=0, metrics_port=-1, store="memory", otlp_endpoint="http://h:4317")
+    with pytest.raises(SettingError, match=r"pip install 'gatenet\[tracing\]'"):
+        build_server(settings)
