@@ -1029,8 +1029,9 @@ def _tracing_report(runs: dict[tuple[int, str], list[H2Run]], rounds: int, spans
         f"Notes: h2load as in the first table, {rounds} rounds x {H2LOAD_SECONDS:g} s per case "
         "and server, the order rotating; `vs off` is the median of the rounds' calls/s ratios. "
         "`on` samples every call (--trace-sample-ratio 1) and exports over OTLP/gRPC to a "
-        f"receiver in the bench's process ({spans:,} spans arrived); `ratio 0` makes each "
-        "span but records none. Server CPU includes the exporter's thread."
+        f"receiver in the bench's process ({spans:,} spans arrived); `ratio 0` traces only "
+        "what callers sampled (h2load sends no traceparent). Server CPU includes the "
+        "exporter's thread."
     )
     return "\n".join(out)
 

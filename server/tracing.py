@@ -59,13 +59,20 @@ class Tracing:
         self.provider.add_span_processor(BatchSpanProcessor(exporter))
         self.tracer = self.provider.get_tracer("gatenet.server", gatenet.__version__)
         self._propagator: TextMapPropagator = TraceContextTextMapPropagator()
+        self._follow_only = settings.trace_sample_ratio == 0.0
 
     @contextlib.contextmanager
     def server_span(
         self, name: str, headers: Headers, attributes: Mapping[str, Any]
     ) -> Iterator[Span]:
         """A SERVER span, current while the call runs, child of the headers' `traceparent`."""
-        parent = self._propagator.extract(_carrier(headers))
+        carrier = _carrier(headers)
+        if self._follow_only and "traceparent" not in carrier:
+            # Ratio 0 samples only the traces callers sampled: this call's span, and any
+            # child's, would be dropped, so none is made (what the SDK decides, sooner).
+            yield trace.INVALID_SPAN
+            return
+        parent = self._propagator.extract(carrier)
         with self.tracer.start_as_current_span(
             name,
             context=parent,

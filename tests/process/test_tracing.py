@@ -153,6 +153,28 @@ def test_a_sample_ratio_of_zero_sends_no_span(receiver):
 
 
 @pytest.mark.slow
+def test_a_sample_ratio_of_zero_still_traces_what_a_caller_sampled(receiver):
+    server = serve(receiver, "--trace-sample-ratio", "0")
+    try:
+        with Client(server.target, timeout=60) as client:
+            client.train(gate="and")  # no caller's trace: not traced
+        with grpc.insecure_channel(server.target) as channel:
+            gatenet_pb2_grpc.GateServiceStub(channel).Train(
+                build_train_request(gate="or"),
+                metadata=(("traceparent", f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"),),
+                timeout=60,
+            )
+    finally:
+        server.stop()
+    assert {s.trace_id for s in receiver.spans} == {CALLER_TRACE}
+    train = one(receiver.spans, name=TRAIN, parent_span_id=CALLER_SPAN)
+    assert set(children(receiver.spans, children(receiver.spans, train)["training"])) == {
+        "queue",
+        "train",
+    }
+
+
+@pytest.mark.slow
 @pytest.mark.timed
 def test_an_unreachable_collector_neither_fails_calls_nor_holds_the_stop():
     server = ServeProcess(
