@@ -33,10 +33,10 @@ RUN if [ -n "$TORCH_WHEELS" ]; then \
     && rm -rf "$t/test" "$t/include" \
     && find "$t/bin" -type f ! -name torch_shm_manager -delete
 
-# Layer 2, runtime dependencies read from pyproject.toml (base + the server extra,
-# never dev), so source edits don't reinstall them.
+# Layer 2, runtime dependencies read from pyproject.toml (base + the server and tracing
+# extras, never dev), so source edits don't reinstall them.
 COPY pyproject.toml ./
-RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['server']))" > requirements.txt \
+RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; e = p['optional-dependencies']; print('\n'.join(p['dependencies'] + e['server'] + e['tracing']))" > requirements.txt \
     && pip install -r requirements.txt
 
 # Layer 3, the project itself, without dependency resolution. (pyproject.toml again

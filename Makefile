@@ -13,13 +13,13 @@ $(VENV)/.server: pyproject.toml scripts/install-torch.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	PIP=$(PIP) PY=$(PY) TORCH_VERSION=$(TORCH_VERSION) scripts/install-torch.sh
 	@echo "setup: gatenet, the server's dependencies (grpcio, protobuf, prometheus-client, ...) and the CLI's plot and onnx extras"
-	$(PIP) install -q -e '.[server,plot,onnx]'
+	$(PIP) install -q -e '.[server,tracing,plot,onnx]'
 	@echo "setup: done"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.server tests/support/pyproject.toml
 	@echo "setup: the dev tools (pytest, ruff, mypy, hadolint, onnx, onnxruntime, matplotlib)"
-	$(PIP) install -q -e '.[server,dev]'
+	$(PIP) install -q -e '.[server,tracing,dev]'
 	@echo "setup: the test support (gatenet_testing, tests/support/), which tests/ and bench/ import"
 	$(PIP) install -q --no-deps -e tests/support
 	touch $@

@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -169,9 +169,9 @@ def _register_clones(srv: Any, total: int) -> list[str]:
     return srv._loop.run(clone())  # the registry lives on the server's event loop
 
 
-def _server_main(kind: str, conn: Connection) -> None:
+def _server_main(kind: str, conn: Connection, changes: dict[str, Any] | None = None) -> None:
     """A server process: start, report the target, then obey commands from the bench."""
-    settings = _settings()
+    settings = replace(_settings(), **(changes or {}))
     if kind == "floor":
         server, target = _floor_server(settings)
     else:
@@ -649,7 +649,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="both",
         help="which load generator's table to print (default: both)",
     )
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="instead: what tracing costs a Predict (h2load, tracing off against on)",
+    )
     args = parser.parse_args(argv)
+    if args.tracing:
+        return _tracing_cost(args.rounds)
     wall0 = time.perf_counter()
 
     ctx = mp.get_context("spawn")
@@ -945,6 +952,89 @@ def _notes(
         f"the machine used {other:.2f} cores on average during the runs. "
         f"Total {time.perf_counter() - wall0:.0f} s."
     )
+
+
+# -- --tracing: what a span per call costs ------------------------------------------------
+
+TRACING_CASES = (("1 row", 1, 16), (f"{BIG_ROWS} rows", BIG_ROWS, 16))
+
+
+def _traced_server_main(endpoint: str, ratio: float, conn: Connection) -> None:
+    """A 10-model gatenet server exporting its spans to `endpoint` (tracing on)."""
+    _server_main("g10", conn, {"otlp_endpoint": endpoint, "trace_sample_ratio": ratio})
+
+
+def _tracing_cost(rounds: int) -> int:
+    """h2load on three gatenet servers: tracing off, on sampling every call, on sampling none;
+    the spans go to a real OTLP receiver in this process (gatenet_testing.otlp)."""
+    from gatenet_testing.otlp import OtlpReceiver
+
+    if shutil.which("h2load") is None:
+        raise SystemExit("h2load is missing: scripts/ensure-tools.sh installs nghttp2-client")
+    receiver = OtlpReceiver(keep=False).start()
+    ctx = mp.get_context("spawn")
+    servers = {
+        "off": _spawn(ctx, _server_main, "g10"),
+        "on": _spawn(ctx, _traced_server_main, receiver.endpoint, 1.0),
+        "ratio 0": _spawn(ctx, _traced_server_main, receiver.endpoint, 0.0),
+    }
+    runs: dict[tuple[int, str], list[H2Run]] = {}
+    try:
+        for s in servers.values():
+            s.target, s.pid = s.conn.recv()
+        ids = {kind: _train_models(s.target)[:1] for kind, s in servers.items()}
+        with tempfile.TemporaryDirectory(prefix="gatenet-tracing-") as tmp:
+            for r in range(rounds):
+                for case, (_, rows, in_flight) in enumerate(TRACING_CASES):
+                    kinds = list(servers)
+                    for kind in kinds[r % 3 :] + kinds[: r % 3]:  # rotate who goes first
+                        server = servers[kind]
+                        request = _requests(ids[kind], rows, 20 + case)[0]
+                        reply = _check_answers(server.target, request, rows)
+                        body = os.path.join(tmp, f"{kind}-{rows}.grpc")
+                        with open(body, "wb") as f:
+                            f.write(_grpc_frame(request))
+                        run = _h2load(server.target, server.pid, body, reply, in_flight)
+                        runs.setdefault((case, kind), []).append(run)
+    finally:
+        for s in servers.values():
+            s.conn.send(("stop",))  # the traced servers flush their last spans
+            s.conn.recv()
+            s.process.join(timeout=10)
+        receiver.stop()
+    print(_tracing_report(runs, rounds, receiver.received))
+    return 0
+
+
+def _tracing_report(runs: dict[tuple[int, str], list[H2Run]], rounds: int, spans: int) -> str:
+    header = ["h2load case", "tracing", "calls/s", "vs off", "server CPU/call (µs)", "+µs/call"]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for case, (label, _, in_flight) in enumerate(TRACING_CASES):
+        off = runs[case, "off"]
+        cpu_off = sum(r.server_cpu for r in off) / sum(r.calls for r in off) * 1e6
+        for kind in ("off", "on", "ratio 0"):
+            mine = runs[case, kind]
+            ratio = statistics.median(m.rate / o.rate for m, o in zip(mine, off, strict=True))
+            cpu = sum(r.server_cpu for r in mine) / sum(r.calls for r in mine) * 1e6
+            cells = [
+                f"{label}, {in_flight} in flight",
+                kind,
+                _fmt(statistics.median(r.rate for r in mine)),
+                f"{ratio:.2f}",
+                f"{cpu:.1f}",
+                "" if kind == "off" else f"{cpu - cpu_off:+.1f}",
+            ]
+            out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    out.append(
+        f"Notes: h2load as in the first table, {rounds} rounds x {H2LOAD_SECONDS:g} s per case "
+        "and server, the order rotating; `vs off` is the median of the rounds' calls/s ratios. "
+        "`on` samples every call (--trace-sample-ratio 1) and exports over OTLP/gRPC to a "
+        f"receiver in the bench's process ({spans:,} spans arrived); `ratio 0` traces only "
+        "what callers sampled (h2load sends no traceparent). Server CPU includes the "
+        "exporter's thread."
+    )
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from .results import (
     health_status,
     model_page,
 )
+from .tracecontext import trace_headers
 
 Res = TypeVar("Res")
 Out = TypeVar("Out")
@@ -51,7 +52,10 @@ class Rpc(Generic[Res, Out]):
     streams: str = ""  # "request" or "response": that side is a stream (of Chunk messages)
 
     def metadata(self, request: Any, base: Metadata) -> Metadata:
-        """The call's metadata: base (the token), plus the routing header if addressed."""
+        """The call's metadata: base (the token), the caller's trace context (when
+        OpenTelemetry is installed and a span is current), and the routing header if
+        addressed."""
+        base = (*base, *trace_headers())
         key = None if self.route is None else self.route(request)
         if key is None or len(key) > ROUTING_MAX or not (key.isascii() and key.isprintable()):
             return base

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -34,6 +34,9 @@ from gatenet.server.rpc.service import GateService, add_to_server
 from gatenet.server.storage import FORGET_ALL, StoreError, StoreUnavailable, open_store
 from gatenet.server.training.pool import TrainingPool
 from gatenet.v1 import gatenet_pb2
+
+if TYPE_CHECKING:  # imported only when tracing is on (_tracing)
+    from gatenet.server.tracing import Tracing
 
 log = logging.getLogger("gatenet.server")
 
@@ -83,6 +86,19 @@ def tune_process() -> None:
     offload.prefer_the_loop()
 
 
+def _tracing(settings: Settings) -> Tracing | None:
+    if not settings.otlp_endpoint:
+        return None
+    try:
+        from gatenet.server.tracing import Tracing
+    except ImportError as exc:
+        raise SettingError(
+            f"--otlp-endpoint needs OpenTelemetry ({exc.name} is missing): "
+            "pip install 'gatenet[tracing]'"
+        ) from None
+    return Tracing(settings)
+
+
 class GatenetServer:
     """A built server: gRPC port, metrics port, store and cache, training workers, health."""
 
@@ -90,6 +106,7 @@ class GatenetServer:
         # Files the settings name are read first: a bad one stops start-up before anything opens.
         self._auth = _auth(settings)
         self._credentials = tls.server_credentials(settings)
+        self.tracing = _tracing(settings)  # None unless --otlp-endpoint: then a span per call
         self.settings = settings
         self.prometheus_registry = prometheus_registry or CollectorRegistry()
         self.metrics = Metrics(self.prometheus_registry)
@@ -133,9 +150,16 @@ class GatenetServer:
             ],
         )
         # Every handler registers through this, which wraps it: observe, auth, decode, status.
-        wrapping = WrappingServer(server, self.metrics, self._auth, settings.max_message_bytes)
+        if self.tracing is None:
+            wrapping = WrappingServer(server, self.metrics, self._auth, settings.max_message_bytes)
+        else:  # the traced wrappers, chosen here: with tracing off no call pays for them
+            from gatenet.server.rpc.traced import TracedWrappingServer
+
+            wrapping = TracedWrappingServer(
+                server, self.metrics, self._auth, settings.max_message_bytes, self.tracing
+            )
         self._wrapping = wrapping
-        plane = DataPlane(settings, self.registry, self.pool, self.metrics)
+        plane = DataPlane(settings, self.registry, self.pool, self.metrics, self.tracing)
         add_to_server(GateService(settings, plane), wrapping)
         inference_service.add_to_server(
             inference_service.InferenceService(settings, plane, self.health), wrapping
@@ -311,6 +335,8 @@ class GatenetServer:
                 self._metrics_http.shutdown()
                 self._metrics_http.server_close()
             self._loop.close()
+            if self.tracing is not None:  # the spans still batched go out now
+                self.tracing.shutdown()
             self._stopped.set()
         log.info("stopped")
 

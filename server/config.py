@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from gatenet.server.training.spec import Limits
 from gatenet.server.variables import OTHER_PREFIXES, OTHER_VARIABLES, closest
@@ -50,6 +51,8 @@ class Settings:
     data_dir: str = "./gatenet-data"  # the sqlite store's folder, created if missing
     cache_bytes: int = 256 * 1024 * 1024  # models held ready for Predict, by their bytes (LRU)
     warm_models: int = 1000  # most recent models cached at start-up
+    otlp_endpoint: str = ""  # http(s)://HOST:PORT of an OTLP/gRPC collector: export traces
+    trace_sample_ratio: float = 1.0  # fraction of new traces kept (a caller's sampled flag wins)
     limits: Limits = field(default_factory=Limits)  # bounds on one Train request
 
     def validated(self) -> Settings:
@@ -106,6 +109,14 @@ class Settings:
             "|".join(_LOG_LEVELS),
         )
         _check(self.log_format in ("json", "text"), "log-format", self.log_format, "json|text")
+        _check(
+            0.0 <= self.trace_sample_ratio <= 1.0,
+            "trace-sample-ratio",
+            self.trace_sample_ratio,
+            "0..1",
+        )
+        if self.otlp_endpoint:
+            _check_endpoint(self.otlp_endpoint)
         return self
 
 
@@ -142,6 +153,10 @@ _HELP = {
     "data_dir": "folder of the sqlite store, created if missing",
     "cache_bytes": "bytes of models held ready for Predict (least recently used go first)",
     "warm_models": "most recent models loaded into the cache at start-up",
+    "otlp_endpoint": "http://HOST:PORT (or https://) of an OTLP/gRPC collector: export a span "
+    "per call to it (needs the tracing extra); empty = tracing off",
+    "trace_sample_ratio": "fraction of new traces sampled (0..1); a caller's traceparent "
+    "decides for its own trace",
 }
 
 
@@ -175,6 +190,19 @@ def described_settings() -> list[Described]:
         for f in fields(Settings)
         if f.name != "limits"
     ]
+
+
+def _check_endpoint(endpoint: str) -> None:
+    parsed = urlsplit(endpoint)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or port is None:
+        raise SettingError(
+            f"--otlp-endpoint = {endpoint!r} is not a collector address; "
+            "allowed: http://HOST:PORT or https://HOST:PORT"
+        )
 
 
 def _check(ok: bool, name: str, value: object, allowed: str) -> None:

@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Limits, Progress, Recipe, TrainResult
 from gatenet.v1 import gatenet_pb2 as pb
 
+if TYPE_CHECKING:  # imported by the composition root only when tracing is on
+    from gatenet.server.tracing import Tracing
+
 log = logging.getLogger("gatenet.server")
 
 OnProgress = Callable[[Progress], None]
@@ -37,12 +41,18 @@ class Training:
     """Trains models on the worker pool and registers them."""
 
     def __init__(
-        self, registry: Registry, pool: TrainingPool, limits: Limits, metrics: Metrics
+        self,
+        registry: Registry,
+        pool: TrainingPool,
+        limits: Limits,
+        metrics: Metrics,
+        tracing: Tracing | None = None,
     ) -> None:
         self._registry = registry
         self._pool = pool
         self._limits = limits
         self._metrics = metrics
+        self._tracing = tracing
 
     async def admit(self, request: pb.TrainRequest) -> Recipe:
         """The resolved recipe, once the server has room for its model and its name is free."""
@@ -81,9 +91,13 @@ class Training:
     ) -> TrainResult:
         """Run the recipe on a worker; count and log how it ended."""
         task, started, outcome = recipe.dataset.kind, time.perf_counter(), "failed"
+        span = None if self._tracing is None else _SpanTimes()
         self._metrics.trainings_in_progress.inc()
         try:
-            result = await self._pool.run(recipe, on_progress, owner)
+            dispatched = None if span is None else span.dispatched
+            result = await self._pool.run(recipe, on_progress, owner, dispatched)
+            if span is not None:
+                span.ran(result)
             if not all(np.isfinite(w).all() for w in result.weights.values()):
                 raise InvalidArgument(
                     "learning_rate",
@@ -106,6 +120,9 @@ class Training:
         finally:
             seconds = time.perf_counter() - started
             self._metrics.training_finished(task, outcome, seconds)
+            if span is not None and self._tracing is not None:
+                span.attributes.update({"gatenet.task": task, "gatenet.outcome": outcome})
+                self._tracing.training(span.start, span.at, time.time_ns(), span.attributes)
             log.info(
                 "training",
                 extra={
@@ -150,3 +167,27 @@ def _recipe(request: pb.TrainRequest, limits: Limits) -> Recipe:
 async def _describe(recipe: Recipe, name: str) -> spec_codec.Description:
     large = spec_codec.heft(recipe) > offload.LARGE_VALUES
     return await offload.run_if(large, spec_codec.describe, recipe, name)
+
+
+class _SpanTimes:
+    """When a traced training started, reached a worker, and how it ran (tracing.training)."""
+
+    def __init__(self) -> None:
+        self.start = time.time_ns()
+        self.at: int | None = None
+        self.attributes: dict[str, str | int | float | bool] = {}
+
+    def dispatched(self) -> None:
+        self.at = time.time_ns()
+
+    def ran(self, result: TrainResult) -> None:
+        summary = result.summary
+        self.attributes.update(
+            {
+                "gatenet.steps": summary.steps,
+                "gatenet.restarts": summary.restarts,
+                "gatenet.fit": summary.fit,
+                "gatenet.stopped_by": summary.stopped_by,
+                "gatenet.train_seconds": summary.train_seconds,
+            }
+        )

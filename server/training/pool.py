@@ -110,6 +110,7 @@ class _Run:
     done: asyncio.Future[TrainResult]
     on_progress: Callable[[Progress], None] | None
     worker: _Worker | None = None  # set while it trains
+    on_dispatch: Callable[[], None] | None = None  # told when a worker takes it (traces)
 
     def settle(self, result: TrainResult | None, error: BaseException | None) -> None:
         if self.done.done():  # the handler was cancelled and stopped waiting
@@ -176,6 +177,7 @@ class TrainingPool:
         recipe: Recipe,
         on_progress: Callable[[Progress], None] | None = None,
         owner: str = "",
+        on_dispatch: Callable[[], None] | None = None,
     ) -> TrainResult:
         """Train on a worker and return the result; progress is called on this loop.
 
@@ -199,6 +201,7 @@ class TrainingPool:
         self._in_flight += 1
         self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
         run = _Run(recipe, owner, asyncio.get_running_loop().create_future(), on_progress)
+        run.on_dispatch = on_dispatch
         self._queues.setdefault(owner, collections.deque()).append(run)
         self._dispatch()
         try:
@@ -247,6 +250,8 @@ class TrainingPool:
         except OSError:
             self._lost(worker)
             return
+        if run.on_dispatch is not None:
+            run.on_dispatch()
         worker.timers.append(
             self._loop.call_later(cap + _CAP_GRACE_SECONDS, self._overdue, worker, run)
         )

@@ -54,8 +54,8 @@ def test_protobuf_bounds_match_the_generated_stubs():
 
 def test_dev_tools_and_extras_are_pinned_exactly():
     extras = PROJECT["optional-dependencies"]
-    for line in extras["dev"]:
-        assert "==" in line, f"dev requirement not pinned: {line}"
+    for line in extras["dev"] + extras["tracing"]:
+        assert "==" in line, f"dev or tracing requirement not pinned: {line}"
     for extra, package in (("onnx", "onnx"), ("plot", "matplotlib")):
         pin = requirement(package, extras[extra])
         assert pin.startswith("==") and requirement(package, extras["dev"]) == pin
