@@ -11,6 +11,7 @@ from __future__ import annotations
 from gatenet.server.config import Settings
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import Registry
+from gatenet.server.models.trained import Trained
 from gatenet.server.plane.catalog import Catalog
 from gatenet.server.plane.predict import Predictor
 from gatenet.server.plane.train import Training
@@ -21,7 +22,11 @@ class DataPlane:
     """The use cases, built once over the server's registry, pool and metrics."""
 
     def __init__(
-        self, settings: Settings, registry: Registry, pool: TrainingPool, metrics: Metrics
+        self,
+        settings: Settings,
+        registry: Registry,
+        pool: TrainingPool[Trained],
+        metrics: Metrics,
     ) -> None:
         self.registry = registry
         self.predictor = Predictor(

@@ -3,7 +3,10 @@
 Admission checks the name, resolves the recipe and makes sure the model has room and
 its name is free, before any training. The run counts and logs how it ended; a model
 that trained is described (while the worker trains), stored (durable before the answer)
-and cached. Large specs are read and written on the codec thread (offload.py).
+and cached. The worker readies the model to store and serve (models/trained.py), so the
+loop, woken by its answer, splices the stored text, commits and answers: little code runs
+between the worker's answer and ours. Large specs are read and described on the codec
+thread (offload.py).
 """
 
 from __future__ import annotations
@@ -14,18 +17,16 @@ import time
 import uuid
 from collections.abc import Callable
 
-import numpy as np
-
 from gatenet.server import offload
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.metrics import Metrics
-from gatenet.server.models import spec_codec
-from gatenet.server.models.compiled import CompiledModel
+from gatenet.server.models import document, spec_codec
 from gatenet.server.models.registry import Registry
+from gatenet.server.models.trained import Trained
 from gatenet.server.plane.catalog import check_name
 from gatenet.server.training.pool import Draining, Refused, TrainingPool
 from gatenet.server.training.recipe import resolve
-from gatenet.server.training.spec import Limits, Progress, Recipe, TrainResult
+from gatenet.server.training.spec import Limits, Progress, Recipe
 from gatenet.v1 import gatenet_pb2 as pb
 
 log = logging.getLogger("gatenet.server")
@@ -37,7 +38,7 @@ class Training:
     """Trains models on the worker pool and registers them."""
 
     def __init__(
-        self, registry: Registry, pool: TrainingPool, limits: Limits, metrics: Metrics
+        self, registry: Registry, pool: TrainingPool[Trained], limits: Limits, metrics: Metrics
     ) -> None:
         self._registry = registry
         self._pool = pool
@@ -67,10 +68,10 @@ class Training:
         try:
             await asyncio.sleep(0)  # one loop turn: the recipe goes to a worker, and meanwhile
             described = await _describe(recipe, name)  # its model is described
-            result = await training
+            trained = await training
         finally:
             training.cancel()  # a no-op once it is done
-        return await self._register(described, result)
+        return await self._register(described, trained)
 
     async def _run(
         self,
@@ -78,13 +79,13 @@ class Training:
         owner: str,
         time_remaining: Callable[[], float | None],
         on_progress: OnProgress | None,
-    ) -> TrainResult:
+    ) -> Trained:
         """Run the recipe on a worker; count and log how it ended."""
         task, started, outcome = recipe.dataset.kind, time.perf_counter(), "failed"
         self._metrics.trainings_in_progress.inc()
         try:
             result = await self._pool.run(recipe, on_progress, owner)
-            if not all(np.isfinite(w).all() for w in result.weights.values()):
+            if not result.finite:
                 raise InvalidArgument(
                     "learning_rate",
                     f"{recipe.learning_rate:g} made training diverge (parameters overflowed); "
@@ -118,26 +119,20 @@ class Training:
                 },
             )
 
-    async def _register(
-        self, described: spec_codec.Description, result: TrainResult
-    ) -> pb.ModelInfo:
+    async def _register(self, described: spec_codec.Description, trained: Trained) -> pb.ModelInfo:
         """Store the trained model (durable before we answer), cache it, describe it."""
-        described = spec_codec.ran(described, result)
-        model_id, activation = uuid.uuid4().hex, described.recipe.activation
-        large = spec_codec.heft(described.recipe) > offload.LARGE_VALUES
-        info = await offload.run_if(
-            large, spec_codec.model_info, model_id, time.time(), described, result
+        summary = trained.summary
+        described = spec_codec.ran(described, summary)
+        info = spec_codec.trained_info(
+            described, uuid.uuid4().hex, time.time(), summary, trained.loss_curve
         )
-        await self._registry.register(
-            info,
-            activation,
-            result.weights,
-            CompiledModel(result.weights, activation),
-            described.spec_json,
-            large,
+        record = document.trained_record(
+            info, described.recipe.activation, described.spec_json, described.spec_text, trained
         )
-        self._metrics.training_steps.inc(result.summary.steps)
-        self._metrics.training_restarts.inc(result.summary.restarts)
+        assert trained.compiled is not None  # a finite model's, built in the worker
+        await self._registry.add(record, trained.compiled)
+        self._metrics.training_steps.inc(summary.steps)
+        self._metrics.training_restarts.inc(summary.restarts)
         self._metrics.models.set(self._registry.stored)
         return info
 
