@@ -12,13 +12,11 @@ json_format's output by tests/models/test_model_document.py.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from gatenet.server import json_text
 from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.storage.codec import encode_tensors
 from gatenet.server.training.spec import Recipe, Summary, TrainResult
@@ -46,19 +44,22 @@ class Trained:
 def finish(recipe: Recipe, result: TrainResult) -> Trained:
     """Ready a run's model to store and serve (called in the worker, after training)."""
     weights = result.weights
-    if not all(np.isfinite(w).all() for w in weights.values()):
+    try:
+        tensors = encode_tensors(_PLACEHOLDER_ID, weights)  # float32 by construction
+    except ValueError:  # a parameter overflowed: the run diverged
         return Trained(result.summary, result.loss_curve, finite=False)
-    summary = scalars_json(dataclasses.asdict(result.summary))
+    summary = scalars_json(vars(result.summary))  # a flat dataclass: no asdict copy
     curve = [scalars_json({"step": step, "loss": loss}) for step, loss in result.loss_curve]
     tail = {"summary": summary, "loss_curve": curve} if curve else {"summary": summary}
     return Trained(
         result.summary,
         result.loss_curve,
         finite=True,
-        tensors=encode_tensors(_PLACEHOLDER_ID, weights),
+        tensors=tensors,
         summary_json=summary,
         curve_json=curve,
-        tail_text=json_text.dumps(tail, allow_nan=False)[1:-1],
+        # Plain json: a worker has no event loop to yield the GIL to (json_text.py's reason).
+        tail_text=json.dumps(tail, allow_nan=False, separators=(",", ":"))[1:-1],
         compiled=CompiledModel(weights, recipe.activation),
     )
 

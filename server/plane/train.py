@@ -64,27 +64,29 @@ class Training:
     ) -> pb.ModelInfo:
         """Train an admitted recipe on a worker and register its model. `owner` is whom the
         training counts against; `time_remaining` the call's deadline (None = none)."""
-        training = asyncio.ensure_future(self._run(recipe, owner, time_remaining, on_progress))
-        try:
-            await asyncio.sleep(0)  # one loop turn: the recipe goes to a worker, and meanwhile
-            described = await _describe(recipe, name)  # its model is described
-            trained = await training
-        finally:
-            training.cancel()  # a no-op once it is done
+        trained, described = await self._run(recipe, name, owner, time_remaining, on_progress)
         return await self._register(described, trained)
 
     async def _run(
         self,
         recipe: Recipe,
+        name: str,
         owner: str,
         time_remaining: Callable[[], float | None],
         on_progress: OnProgress | None,
-    ) -> Trained:
-        """Run the recipe on a worker; count and log how it ended."""
+    ) -> tuple[Trained, spec_codec.Description]:
+        """Run the recipe on a worker, describing its model meanwhile; count and log how it
+        ended. No task and no loop turn between the worker's answer and the caller's."""
         task, started, outcome = recipe.dataset.kind, time.perf_counter(), "failed"
         self._metrics.trainings_in_progress.inc()
         try:
-            result = await self._pool.run(recipe, on_progress, owner)
+            run = self._pool.submit(recipe, on_progress, owner)  # on a worker now, or queued
+            try:
+                described = await _describe(recipe, name)  # while it trains
+            except BaseException:
+                self._pool.abandon(run)
+                raise
+            result = await self._pool.wait(run)
             if not result.finite:
                 raise InvalidArgument(
                     "learning_rate",
@@ -92,7 +94,7 @@ class Training:
                     "lower it, or use reduction mean",
                 )
             outcome = "fit" if result.summary.fit else "not_fit"
-            return result
+            return result, described
         except (Refused, Draining):  # turned away untrained: not a failure
             outcome = "refused"
             raise

@@ -128,6 +128,9 @@ class _Run:
             self.done.set_result(result)
 
 
+Submitted = _Run  # what submit() hands back: pass it to wait() or abandon()
+
+
 @dataclass(eq=False)
 class _Worker:
     """One worker process, the loop's end of its pipe, and the run it trains."""
@@ -200,6 +203,17 @@ class TrainingPool(Generic[T]):
         Cancelled when the run was stopped; if the awaiting task is cancelled
         (client gone, deadline), the worker is told to stop.
         """
+        return await self.wait(self.submit(recipe, on_progress, owner))
+
+    def submit(
+        self,
+        recipe: Recipe,
+        on_progress: Callable[[Progress], None] | None = None,
+        owner: str = "",
+    ) -> Submitted:
+        """run() in two steps: hand the recipe to a free worker now (or queue it), with no
+        loop turn first, so the caller can do other work while it trains; Refused or
+        Draining here. The caller then awaits wait(), or calls abandon() if it gives up."""
         if self.closing:
             raise Draining("the server is shutting down; retry on another replica")
         if self._in_flight >= self.capacity:
@@ -217,11 +231,22 @@ class TrainingPool(Generic[T]):
         run = _Run(recipe, owner, asyncio.get_running_loop().create_future(), on_progress)
         self._queues.setdefault(owner, collections.deque()).append(run)
         self._dispatch()
+        return run
+
+    async def wait(self, run: Submitted) -> T:
+        """A submitted run's answer (what run() says); if the awaiting task is cancelled, the
+        worker is told to stop."""
         try:
-            return await run.done
+            result: T = await run.done
+            return result
         except asyncio.CancelledError:
             self._abandon(run)
             raise
+
+    def abandon(self, run: Submitted) -> None:
+        """Give up a submitted run: it leaves the queue, or its worker is told to stop; a
+        no-op once it ended."""
+        self._abandon(run)
 
     def _dispatch(self) -> None:
         """Hand queued runs to idle, ready workers."""
