@@ -23,6 +23,7 @@ from gatenet.server import core_log, logs, offload, tls
 from gatenet.server.config import SettingError, Settings, load_settings
 from gatenet.server.malloc import reuse_freed_memory
 from gatenet.server.metrics import Metrics
+from gatenet.server.models import trained
 from gatenet.server.models.registry import CacheEvents, Registry
 from gatenet.server.models.timed_store import TimedStore
 from gatenet.server.plane import DataPlane
@@ -121,6 +122,7 @@ class GatenetServer:
             settings.max_queued_trainings,
             settings.max_trainings_per_client,
             settings.max_train_seconds,
+            trained.finish,  # each worker readies its model to store and serve
         )
         self.health = health.aio.HealthServicer()
         self.metrics_port = -1

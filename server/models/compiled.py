@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from array import array
+from typing import Any
 
 import numpy as np
 
@@ -117,6 +118,12 @@ class CompiledModel:
         # Built now, not on a first request: no model's first Predict pays for it.
         self._table = self._build_table() if self.layout.table_rows is not None else None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its buffers: a training worker builds the model (models/trained.py) and
+        # the server loads it as it is, with no forward pass to rebuild the table.
+        table = None if self._table is None else self._table[0].tobytes() + self._table[1].tobytes()
+        return _from_parts, (self.params.tobytes(), self.layout.shapes, self.activation, table)
+
     @property
     def num_inputs(self) -> int:
         return self.layout.num_inputs
@@ -216,3 +223,19 @@ class CompiledModel:
         bit_values = self.layout.bit_values
         assert bit_values is not None  # a model with a table has them
         return (x @ bit_values).astype(np.intp)  # exact: small integers
+
+
+def _from_parts(
+    params: bytes, shapes: tuple[tuple[int, int], ...], activation: str, table: bytes | None
+) -> CompiledModel:
+    """A CompiledModel from the buffers __reduce__ gives (our own worker's, never a client's)."""
+    model = CompiledModel.__new__(CompiledModel)
+    model.params = array("f", params)
+    model.layout = layout(shapes)
+    model.activation = activation
+    model._table = None
+    if table is not None:
+        buffer = np.frombuffer(table, dtype=np.uint8)
+        size = 4 << model.layout.num_inputs
+        model._table = buffer[:size].view(_F4), buffer[size:]
+    return model

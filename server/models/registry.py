@@ -33,6 +33,7 @@ from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.models.record_check import check_record
 from gatenet.server.storage import (
     CorruptRecord,
+    EncodedRecord,
     InvalidPageToken,
     ModelMeta,
     ModelRecord,
@@ -205,7 +206,7 @@ class Registry:
         record = await offload.run_if(large, document.record, info, activation, weights, spec_json)
         return await self.add(record, compiled)
 
-    async def add(self, record: ModelRecord, compiled: CompiledModel) -> Served:
+    async def add(self, record: ModelRecord | EncodedRecord, compiled: CompiledModel) -> Served:
         """Store the model (durable when this returns), then cache it."""
         self.ensure_capacity()
         try:

@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
+from gatenet.server import json_text
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.training import tasks
 from gatenet.server.training.spec import (
     Dataset,
     Limits,
     Recipe,
+    Summary,
     TrainResult,
     TrainSpec,
 )
@@ -198,31 +200,59 @@ class Description:
     name: str
     spec: pb.TrainRequest  # the resolved spec, every default written out
     spec_json: dict[str, Any]  # the same in the proto3 JSON mapping, for the stored document
+    spec_text: str  # spec_json as the stored document's JSON text
+    info: pb.ModelInfo  # the model's ModelInfo but for what training says (trained_info)
 
 
 def describe(recipe: Recipe, name: str) -> Description:
     """The spec part of the ModelInfo a recipe's model will have."""
     spec = recipe_request(recipe, name)
+    spec_json = json_format.MessageToDict(spec, preserving_proto_field_name=True)
+    info = pb.ModelInfo(name=name, spec=spec, num_inputs=recipe.dataset.num_inputs)
     return Description(
-        recipe, name, spec, json_format.MessageToDict(spec, preserving_proto_field_name=True)
+        recipe, name, spec, spec_json, json_text.dumps(spec_json, allow_nan=False), info
     )
 
 
-def ran(described: Description, result: TrainResult) -> Description:
+def ran(described: Description, summary: Summary) -> Description:
     """The description of what ran: a run the time cap stopped records the steps it took, so
     its spec, sent again, trains the same weights."""
-    steps = result.summary.steps
-    if result.summary.stopped_by != "time" or steps == described.recipe.steps:
+    steps = summary.steps
+    if summary.stopped_by != "time" or steps == described.recipe.steps:
         return described
     spec = pb.TrainRequest()
     spec.CopyFrom(described.spec)
     spec.steps = steps
+    info = pb.ModelInfo()
+    info.CopyFrom(described.info)
+    info.spec.steps = steps
+    spec_json = {**described.spec_json, "steps": steps}
     return dataclasses.replace(
         described,
         recipe=dataclasses.replace(described.recipe, steps=steps),
         spec=spec,
-        spec_json={**described.spec_json, "steps": steps},
+        spec_json=spec_json,
+        spec_text=json_text.dumps(spec_json, allow_nan=False),
+        info=info,
     )
+
+
+def trained_info(
+    described: Description,
+    model_id: str,
+    created_at: float,
+    summary: Summary,
+    loss_curve: list[tuple[int, float]],
+) -> pb.ModelInfo:
+    """The description's ModelInfo completed with what training said (model_info's result,
+    with the spec already in place): it fills the description's message, used once."""
+    info = described.info
+    info.model_id, info.created_at = model_id, created_at
+    fields = info.summary
+    for name, value in vars(summary).items():
+        setattr(fields, name, value)
+    info.loss_curve.extend(pb.LossPoint(step=step, loss=loss) for step, loss in loss_curve)
+    return info
 
 
 def model_info(

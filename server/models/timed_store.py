@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from gatenet.server.metrics import Metrics
-from gatenet.server.storage import ModelMeta, ModelRecord, Store, StoreUnavailable, Validator
+from gatenet.server.storage import (
+    EncodedRecord,
+    ModelMeta,
+    ModelRecord,
+    Store,
+    StoreUnavailable,
+    Validator,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("gatenet.server")
@@ -58,7 +65,7 @@ class TimedStore:
     async def ping(self) -> None:
         await self.inner.ping()
 
-    async def put(self, record: ModelRecord) -> None:
+    async def put(self, record: ModelRecord | EncodedRecord) -> None:
         await self._timed("put", self.inner.put(record))
 
     async def get(self, model_id: str) -> ModelRecord | None:

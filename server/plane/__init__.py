@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from gatenet.server.config import Settings
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import Registry
+from gatenet.server.models.trained import Trained
 from gatenet.server.plane.catalog import Catalog
 from gatenet.server.plane.predict import Predictor
 from gatenet.server.plane.train import Training
@@ -29,7 +30,7 @@ class DataPlane:
         self,
         settings: Settings,
         registry: Registry,
-        pool: TrainingPool,
+        pool: TrainingPool[Trained],
         metrics: Metrics,
         tracing: Tracing | None = None,
     ) -> None:

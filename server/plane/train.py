@@ -3,7 +3,10 @@
 Admission checks the name, resolves the recipe and makes sure the model has room and
 its name is free, before any training. The run counts and logs how it ended; a model
 that trained is described (while the worker trains), stored (durable before the answer)
-and cached. Large specs are read and written on the codec thread (offload.py).
+and cached. The worker readies the model to store and serve (models/trained.py), so the
+loop, woken by its answer, splices the stored text, commits and answers: little code runs
+between the worker's answer and ours. Large specs are read and described on the codec
+thread (offload.py).
 """
 
 from __future__ import annotations
@@ -15,18 +18,16 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from gatenet.server import offload
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.metrics import Metrics
-from gatenet.server.models import spec_codec
-from gatenet.server.models.compiled import CompiledModel
+from gatenet.server.models import document, spec_codec
 from gatenet.server.models.registry import Registry
+from gatenet.server.models.trained import Trained
 from gatenet.server.plane.catalog import check_name
 from gatenet.server.training.pool import Draining, Refused, TrainingPool
 from gatenet.server.training.recipe import resolve
-from gatenet.server.training.spec import Limits, Progress, Recipe, TrainResult
+from gatenet.server.training.spec import Limits, Progress, Recipe
 from gatenet.v1 import gatenet_pb2 as pb
 
 if TYPE_CHECKING:  # imported by the composition root only when tracing is on
@@ -43,7 +44,7 @@ class Training:
     def __init__(
         self,
         registry: Registry,
-        pool: TrainingPool,
+        pool: TrainingPool[Trained],
         limits: Limits,
         metrics: Metrics,
         tracing: Tracing | None = None,
@@ -73,39 +74,41 @@ class Training:
     ) -> pb.ModelInfo:
         """Train an admitted recipe on a worker and register its model. `owner` is whom the
         training counts against; `time_remaining` the call's deadline (None = none)."""
-        training = asyncio.ensure_future(self._run(recipe, owner, time_remaining, on_progress))
-        try:
-            await asyncio.sleep(0)  # one loop turn: the recipe goes to a worker, and meanwhile
-            described = await _describe(recipe, name)  # its model is described
-            result = await training
-        finally:
-            training.cancel()  # a no-op once it is done
-        return await self._register(described, result)
+        trained, described = await self._run(recipe, name, owner, time_remaining, on_progress)
+        return await self._register(described, trained)
 
     async def _run(
         self,
         recipe: Recipe,
+        name: str,
         owner: str,
         time_remaining: Callable[[], float | None],
         on_progress: OnProgress | None,
-    ) -> TrainResult:
-        """Run the recipe on a worker; count and log how it ended."""
+    ) -> tuple[Trained, spec_codec.Description]:
+        """Run the recipe on a worker, describing its model meanwhile; count and log how it
+        ended. No task and no loop turn between the worker's answer and the caller's."""
         task, started, outcome = recipe.dataset.kind, time.perf_counter(), "failed"
         span = None if self._tracing is None else _SpanTimes()
         self._metrics.trainings_in_progress.inc()
         try:
             dispatched = None if span is None else span.dispatched
-            result = await self._pool.run(recipe, on_progress, owner, dispatched)
+            run = self._pool.submit(recipe, on_progress, owner, dispatched)  # on a worker now
+            try:
+                described = await _describe(recipe, name)  # while it trains
+            except BaseException:
+                self._pool.abandon(run)
+                raise
+            result = await self._pool.wait(run)
             if span is not None:
                 span.ran(result)
-            if not all(np.isfinite(w).all() for w in result.weights.values()):
+            if not result.finite:
                 raise InvalidArgument(
                     "learning_rate",
                     f"{recipe.learning_rate:g} made training diverge (parameters overflowed); "
                     "lower it, or use reduction mean",
                 )
             outcome = "fit" if result.summary.fit else "not_fit"
-            return result
+            return result, described
         except (Refused, Draining):  # turned away untrained: not a failure
             outcome = "refused"
             raise
@@ -135,26 +138,20 @@ class Training:
                 },
             )
 
-    async def _register(
-        self, described: spec_codec.Description, result: TrainResult
-    ) -> pb.ModelInfo:
+    async def _register(self, described: spec_codec.Description, trained: Trained) -> pb.ModelInfo:
         """Store the trained model (durable before we answer), cache it, describe it."""
-        described = spec_codec.ran(described, result)
-        model_id, activation = uuid.uuid4().hex, described.recipe.activation
-        large = spec_codec.heft(described.recipe) > offload.LARGE_VALUES
-        info = await offload.run_if(
-            large, spec_codec.model_info, model_id, time.time(), described, result
+        summary = trained.summary
+        described = spec_codec.ran(described, summary)
+        info = spec_codec.trained_info(
+            described, uuid.uuid4().hex, time.time(), summary, trained.loss_curve
         )
-        await self._registry.register(
-            info,
-            activation,
-            result.weights,
-            CompiledModel(result.weights, activation),
-            described.spec_json,
-            large,
+        record = document.trained_record(
+            info, described.recipe.activation, described.spec_json, described.spec_text, trained
         )
-        self._metrics.training_steps.inc(result.summary.steps)
-        self._metrics.training_restarts.inc(result.summary.restarts)
+        assert trained.compiled is not None  # a finite model's, built in the worker
+        await self._registry.add(record, trained.compiled)
+        self._metrics.training_steps.inc(summary.steps)
+        self._metrics.training_restarts.inc(summary.restarts)
         self._metrics.models.set(self._registry.stored)
         return info
 
@@ -180,7 +177,7 @@ class _SpanTimes:
     def dispatched(self) -> None:
         self.at = time.time_ns()
 
-    def ran(self, result: TrainResult) -> None:
+    def ran(self, result: Trained) -> None:
         summary = result.summary
         self.attributes.update(
             {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .codec import decode_record, encode_record
+from .codec import decode_record, encode_record, encoded
 from .errors import (
     CorruptRecord,
     InvalidPageToken,
@@ -13,10 +13,11 @@ from .errors import (
 )
 from .factory import open_store
 from .protocol import FORGET_ALL, ErrorHook, Store
-from .record import ModelMeta, ModelRecord, Validator
+from .record import EncodedRecord, ModelMeta, ModelRecord, Validator
 
 __all__ = [
     "CorruptRecord",
+    "EncodedRecord",
     "ErrorHook",
     "FORGET_ALL",
     "InvalidPageToken",
@@ -30,5 +31,6 @@ __all__ = [
     "Validator",
     "decode_record",
     "encode_record",
+    "encoded",
     "open_store",
 ]

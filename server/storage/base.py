@@ -17,11 +17,11 @@ from typing import NamedTuple
 
 from .. import json_text
 from ..offload import LARGE_BYTES, LARGE_VALUES, run_if
-from .checksum import record_checksum, verify_record
-from .codec import decode_meta, decode_tensors, encode_record
+from .checksum import verify_record
+from .codec import decode_meta, decode_tensors, encode_record, encoded
 from .errors import CorruptRecord, InvalidPageToken
 from .protocol import ErrorHook
-from .record import ModelMeta, ModelRecord, Validator
+from .record import EncodedRecord, ModelMeta, ModelRecord, Validator
 
 TOKEN = re.compile(r"[1-9][0-9]{0,18}")  # a sequence number as issued: ASCII, no sign or zeros
 MAX_SEQ = 2**63 - 1  # sqlite INTEGER and redis INCR both stop here
@@ -52,10 +52,10 @@ def _large_record(record: ModelRecord) -> bool:
     return tensor_bytes / LARGE_BYTES + values / LARGE_VALUES > 1
 
 
-def _encode(record: ModelRecord) -> tuple[str, bytes, str]:
+def _encode(record: ModelRecord) -> EncodedRecord:
     """The stored texts of a record and their checksum (large ones on the codec thread)."""
     meta_text, blob = encode_record(record)
-    return meta_text, blob, record_checksum(meta_text, blob)
+    return encoded(record.meta, meta_text, blob)
 
 
 def parse_token(token: str) -> int:
@@ -111,14 +111,15 @@ class BaseStore(ABC):
             raise
         return meta if arrays is None else ModelRecord(meta, arrays)
 
-    async def put(self, record: ModelRecord) -> None:
+    async def put(self, record: ModelRecord | EncodedRecord) -> None:
         """Write the record durably and atomically; NameTaken if its name is held."""
-        meta_text, blob, checksum = await run_if(_large_record(record), _encode, record)
+        if isinstance(record, ModelRecord):
+            record = await run_if(_large_record(record), _encode, record)
         try:  # both backends store names as UTF-8 keys
             record.meta.name.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"model {record.meta.model_id}: name is not valid Unicode") from None
-        await self._insert(record.meta, meta_text, blob, checksum)
+        await self._insert(record.meta, record.meta_text, record.tensors, record.checksum)
 
     async def get(self, model_id: str) -> ModelRecord | None:
         """The record, None if absent; CorruptRecord (also reported) if undecodable."""

@@ -17,8 +17,9 @@ from safetensors import SafetensorError
 
 from gatenet.server import json_text
 
+from .checksum import record_checksum
 from .errors import CorruptRecord
-from .record import ModelMeta, ModelRecord
+from .record import EncodedRecord, ModelMeta, ModelRecord
 
 FORMAT = 1  # bump when the JSON layout changes; decoders reject what they don't know
 MODEL_ID = re.compile(r"[0-9a-f]{32}")
@@ -38,8 +39,13 @@ def check_model_id(model_id: str) -> None:
         raise ValueError(f"model_id {model_id[:40]!r} is not 32 lowercase hex characters")
 
 
-def encode_meta(meta: ModelMeta) -> str:
-    """The metadata as the stored JSON text; ValueError if it is not finite, plain JSON."""
+def encode_meta(meta: ModelMeta, document_text: str | None = None) -> str:
+    """The metadata as the stored JSON text; ValueError if it is not finite, plain JSON.
+
+    `document_text`, when given, is meta.document as json_text.dumps(allow_nan=False) writes
+    it, already made (a trained model's, mostly while it trained): it is spliced in, not
+    written again. The text is the same either way.
+    """
     check_model_id(meta.model_id)
     if not math.isfinite(meta.created_at):
         raise ValueError(f"model {meta.model_id}: created_at is not finite")
@@ -48,15 +54,17 @@ def encode_meta(meta: ModelMeta) -> str:
         "model_id": meta.model_id,
         "name": meta.name,
         "created_at": float(meta.created_at),
-        "document": meta.document,
+        "document": meta.document if document_text is None else 0,
     }
     try:
         # ASCII escapes keep lone surrogates storable; allow_nan=False keeps it strict JSON.
-        return json_text.dumps(doc, allow_nan=False)
+        text = json_text.dumps(doc, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"model {meta.model_id}: document is not plain finite JSON ({exc})"
         ) from None
+    # "document" is the last member: its placeholder 0 is the text's last character but one.
+    return text if document_text is None else f"{text[:-2]}{document_text}}}"
 
 
 def encode_tensors(model_id: str, tensors: Mapping[str, np.ndarray]) -> bytes:
@@ -73,6 +81,11 @@ def encode_record(record: ModelRecord) -> tuple[str, bytes]:
     """The record as (meta JSON text, safetensors bytes), validated."""
     meta = encode_meta(record.meta)
     return meta, encode_tensors(record.meta.model_id, record.tensors)
+
+
+def encoded(meta: ModelMeta, meta_text: str, tensors: bytes) -> EncodedRecord:
+    """A record in its stored form, from texts encode_meta and encode_tensors wrote."""
+    return EncodedRecord(meta, meta_text, tensors, record_checksum(meta_text, tensors))
 
 
 def decode_meta(model_id: str, text: str | bytes) -> ModelMeta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-from .record import ModelMeta, ModelRecord, Validator
+from .record import EncodedRecord, ModelMeta, ModelRecord, Validator
 
 ErrorHook = Callable[[str, str], None]  # (model_id, reason) for each corrupt record met
 FORGET_ALL = ""  # what invalidations() yields when deletes may have been missed (never an id)
@@ -25,7 +25,7 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Return if the backend answers; StoreUnavailable otherwise."""
 
-    async def put(self, record: ModelRecord) -> None:
+    async def put(self, record: ModelRecord | EncodedRecord) -> None:
         """Write the record durably and atomically; NameTaken if its name is held."""
 
     async def get(self, model_id: str) -> ModelRecord | None:

@@ -29,6 +29,17 @@ class ModelMeta:
     parsed: Any = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedRecord:
+    """A record already in its stored form, for a writer that encoded it as it was built
+    (a trained model's: plane/train.py): put() writes it as it is."""
+
+    meta: ModelMeta
+    meta_text: str  # what codec.encode_meta writes for meta
+    tensors: bytes  # what codec.encode_tensors writes
+    checksum: str  # checksum.record_checksum of the two
+
+
 # eq=False: == over a mapping of numpy arrays would raise, so records compare by identity.
 @dataclass(frozen=True, slots=True, eq=False)
 class ModelRecord:

@@ -10,6 +10,11 @@ its core, and they stop when the server's end of their pipe closes, even after a
 kill -9. Waiting runs queue per client and clients take turns for a worker, so one
 client's backlog delays another's run by about one training. Every method but
 close() runs on the server's event loop.
+
+A run's answer is what the pool's `finish(recipe, result)` makes of the result, called in
+the worker right after training: the layer above passes in what readies a model to store
+and serve (models/trained.py), so that work runs while the worker is hot and not on the
+loop, and the training core knows nothing of it.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gatenet.server.errors import Cancelled, DeadlineExceeded, ResourceExhausted, Unavailable
 from gatenet.server.training.spec import Progress, Recipe, TrainResult
 
 log = logging.getLogger("gatenet.server")
+
+T = TypeVar("T")
+Finish = Callable[[Recipe, TrainResult], T]  # a run's answer, made in the worker
 
 # A worker checks for a cancel between steps; one still busy this long after (a step of a
 # big recipe can take seconds) is killed and replaced, so its place is free at once.
@@ -48,7 +56,7 @@ class Draining(Unavailable):
     """The server is shutting down: the run was turned away untrained."""
 
 
-def _worker_main(conn: Any, cancel_flag: Any) -> None:
+def _worker_main(conn: Any, cancel_flag: Any, finish: Finish[Any]) -> None:
     """Worker process: warm torch up once, then train recipes until told to stop."""
     from gatenet.server.training import trainer
 
@@ -80,7 +88,7 @@ def _worker_main(conn: Any, cancel_flag: Any) -> None:
                 on_progress=_Throttled(conn) if wants_progress else None,
                 time_limit=time_limit,
             )
-            conn.send(("done", result))
+            conn.send(("done", finish(recipe, result)))
         except Cancelled as exc:
             conn.send(("cancelled", str(exc)))
         except Exception:  # noqa: BLE001 - reported to the server, which logs it
@@ -107,18 +115,21 @@ class _Run:
 
     recipe: Recipe
     owner: str
-    done: asyncio.Future[TrainResult]
+    done: asyncio.Future[Any]
     on_progress: Callable[[Progress], None] | None
     worker: _Worker | None = None  # set while it trains
     on_dispatch: Callable[[], None] | None = None  # told when a worker takes it (traces)
 
-    def settle(self, result: TrainResult | None, error: BaseException | None) -> None:
+    def settle(self, result: Any, error: BaseException | None) -> None:
         if self.done.done():  # the handler was cancelled and stopped waiting
             return
         if error is not None:
             self.done.set_exception(error)
         else:
-            self.done.set_result(result)  # type: ignore[arg-type]
+            self.done.set_result(result)
+
+
+Submitted = _Run  # what submit() hands back: pass it to wait() or abandon()
 
 
 @dataclass(eq=False)
@@ -139,11 +150,17 @@ class _Worker:
         self.timers.clear()
 
 
-class TrainingPool:
-    """`workers` processes training at once, at most `max_queued` more runs waiting."""
+class TrainingPool(Generic[T]):
+    """`workers` processes training at once, at most `max_queued` more runs waiting; each
+    run answers what `finish` (called in the worker) made of its result."""
 
     def __init__(
-        self, workers: int, max_queued: int, max_per_client: int, max_train_seconds: float
+        self,
+        workers: int,
+        max_queued: int,
+        max_per_client: int,
+        max_train_seconds: float,
+        finish: Finish[T],
     ) -> None:
         # forkserver: workers fork from a clean process that has torch imported once,
         # never from the threaded server process.
@@ -153,6 +170,7 @@ class TrainingPool:
         self.capacity = workers + max_queued
         self.max_per_client = max_per_client
         self.max_train_seconds = max_train_seconds
+        self.finish = finish  # passed to each worker by reference (a module-level function)
         self.closing = False
         self._queues: dict[str, collections.deque[_Run]] = {}  # each client's waiting runs
         self._workers: list[_Worker] = []
@@ -178,14 +196,27 @@ class TrainingPool:
         on_progress: Callable[[Progress], None] | None = None,
         owner: str = "",
         on_dispatch: Callable[[], None] | None = None,
-    ) -> TrainResult:
-        """Train on a worker and return the result; progress is called on this loop.
+    ) -> T:
+        """Train on a worker and return what finish made of the result; progress is called on
+        this loop.
 
         Refused (RESOURCE_EXHAUSTED) when the pool is full or `owner` (a client) has its
         share in flight, Draining (UNAVAILABLE) once the server drains, queued runs too;
         Cancelled when the run was stopped; if the awaiting task is cancelled
         (client gone, deadline), the worker is told to stop.
         """
+        return await self.wait(self.submit(recipe, on_progress, owner, on_dispatch))
+
+    def submit(
+        self,
+        recipe: Recipe,
+        on_progress: Callable[[Progress], None] | None = None,
+        owner: str = "",
+        on_dispatch: Callable[[], None] | None = None,
+    ) -> Submitted:
+        """run() in two steps: hand the recipe to a free worker now (or queue it), with no
+        loop turn first, so the caller can do other work while it trains; Refused or
+        Draining here. The caller then awaits wait(), or calls abandon() if it gives up."""
         if self.closing:
             raise Draining("the server is shutting down; retry on another replica")
         if self._in_flight >= self.capacity:
@@ -204,11 +235,22 @@ class TrainingPool:
         run.on_dispatch = on_dispatch
         self._queues.setdefault(owner, collections.deque()).append(run)
         self._dispatch()
+        return run
+
+    async def wait(self, run: Submitted) -> T:
+        """A submitted run's answer (what run() says); if the awaiting task is cancelled, the
+        worker is told to stop."""
         try:
-            return await run.done
+            result: T = await run.done
+            return result
         except asyncio.CancelledError:
             self._abandon(run)
             raise
+
+    def abandon(self, run: Submitted) -> None:
+        """Give up a submitted run: it leaves the queue, or its worker is told to stop; a
+        no-op once it ended."""
+        self._abandon(run)
 
     def _dispatch(self) -> None:
         """Hand queued runs to idle, ready workers."""
@@ -271,9 +313,7 @@ class TrainingPool:
                 self._loop.call_later(KILL_AFTER_SECONDS, self._kill_if_busy, worker, run)
             )
 
-    def _finish(
-        self, worker: _Worker, result: TrainResult | None, error: BaseException | None
-    ) -> None:
+    def _finish(self, worker: _Worker, result: Any, error: BaseException | None) -> None:
         """The worker's run ended: answer it, free the worker, start the next."""
         run = worker.run
         worker.run = None
@@ -353,7 +393,7 @@ class TrainingPool:
         cancel_flag = self.ctx.Value("b", 0, lock=False)
         process = self.ctx.Process(
             target=_worker_main,
-            args=(child, cancel_flag),
+            args=(child, cancel_flag, self.finish),
             name=f"gatenet-worker-{index}",
             daemon=True,
         )

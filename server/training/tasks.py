@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,10 +27,18 @@ def gate_task(name: str, num_inputs: int, limits: Limits) -> Dataset:
         if high is None and n > top:
             raise InvalidArgument("gate.num_inputs", f"{n} exceeds the limit {top} for {key}")
         raise InvalidArgument("gate.num_inputs", f"{n} is not allowed for {key}: {allowed}")
+    inputs, targets = _gate_table(key.lower(), n)
+    # Copies: a few bytes each, and no caller can change the table the next one gets.
+    return Dataset(kind="gate", label=key.lower(), inputs=inputs.copy(), targets=targets.copy())
+
+
+@functools.lru_cache(maxsize=64)
+def _gate_table(label: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A gate's rows and targets, built once per arity: every Train of a gate asks for them."""
+    rule = gate(label)
+    assert rule is not None  # gate_task checked the name
     inputs = table_inputs(n)
-    return Dataset(
-        kind="gate", label=key.lower(), inputs=inputs, targets=gate_targets(rule, inputs)
-    )
+    return inputs, gate_targets(rule, inputs)
 
 
 def truth_table_task(num_inputs: int, outputs: Sequence[int], limits: Limits) -> Dataset:
