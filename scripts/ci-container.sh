@@ -8,7 +8,8 @@
 #   scripts/ci-container.sh            (from .ci/run, after the tests)
 # Env: GATENET_CI_PORT / GATENET_CI_METRICS_PORT (loopback ports, default 50151 / 8100),
 #      GATENET_SHARED_TOOLS (folder with dockerd-up/down; default ../shared/tools beside the repo),
-#      PY (the venv's python, default .venv/bin/python).
+#      PY (the venv's python, default .venv/bin/python). A running engine named by DOCKER_HOST
+#      (as .ci/run starts one for both container stages) is used and left running.
 # Prometheus and Grafana images cannot be pulled here: only gatenet runs in a container.
 set -euo pipefail
 
@@ -26,8 +27,7 @@ PY=${PY:-$repo/.venv/bin/python}
 GATENET=$(dirname "$PY")/gatenet
 { [ -x "$PY" ] && [ -x "$GATENET" ]; } || die "$PY and $GATENET must exist (run make test first)"
 # shellcheck source=scripts/ci-docker.sh
-source "$repo/scripts/ci-docker.sh"  # DOCKER, ci_find_tools, ci_build_gatenet
-ci_find_tools
+source "$repo/scripts/ci-docker.sh"  # DOCKER, ci_engine_up/down, ci_build_gatenet
 port=${GATENET_CI_PORT:-50151}
 metrics_port=${GATENET_CI_METRICS_PORT:-8100}
 image=gatenet:ci
@@ -54,9 +54,7 @@ cleanup() {
     fi
     "${compose[@]}" down -v --remove-orphans -t 15 >/dev/null 2>&1 || true
   fi
-  if [ -n "${GATENET_DOCKERD_DIR:-}" ]; then
-    "$tools/dockerd-down" || true
-  fi
+  ci_engine_down
   rm -rf "$logs_dir"
   if [ "$rc" -eq 0 ]; then
     say "passed in $((SECONDS - started))s (${timings[*]})"
@@ -70,9 +68,8 @@ trap 'echo "ci-container: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say "docker engine (dockerd-up from $tools)"
-engine_env=$("$tools/dockerd-up") || die "dockerd-up failed"
-eval "$engine_env"
+ci_engine_up
+say "docker engine: $engine"
 step_done dockerd
 
 say "docker build (torch from deploy/wheels)"

@@ -32,3 +32,28 @@ ci_build_gatenet() {
     die "docker build of $image"
   fi
 }
+
+# ci_engine_up [SECONDS]: use the engine DOCKER_HOST names when it answers (and leave it
+# running), else start a private one with dockerd-up, exported for the commands run after
+# (ci_engine_down stops it). .ci/run starts one for both container stages, so the scale
+# stage reuses the image the single-node stage built.
+ci_engine_up() {
+  own_engine=""
+  if [ -n "${DOCKER_HOST:-}" ] && "$DOCKER" version >/dev/null 2>&1; then
+    engine="the running one at $DOCKER_HOST"
+    return 0
+  fi
+  ci_find_tools
+  engine="dockerd-up from $tools"
+  local exports
+  exports=$(timeout "${1:-300}" "$tools/dockerd-up") || die "dockerd-up failed"
+  eval "$exports"
+  own_engine=1
+}
+
+# Stop the engine ci_engine_up started, if it started one.
+ci_engine_down() {
+  if [ -n "${own_engine:-}" ]; then
+    "$tools/dockerd-down" || true
+  fi
+}

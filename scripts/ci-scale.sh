@@ -35,7 +35,7 @@ PY=${PY:-$repo/.venv/bin/python}
 GATENET=$(dirname "$PY")/gatenet
 { [ -x "$PY" ] && [ -x "$GATENET" ]; } || die "$PY and $GATENET must exist (run make test first)"
 # shellcheck source=scripts/ci-docker.sh
-source "$repo/scripts/ci-docker.sh"  # DOCKER, ci_find_tools, ci_build_gatenet
+source "$repo/scripts/ci-docker.sh"  # DOCKER, ci_engine_up/down, ci_build_gatenet
 
 # Nine loopback ports, all free now: HAProxy's front and stats, Redis, then each replica's
 # gRPC and metrics port.
@@ -63,7 +63,6 @@ compose=(docker-compose -p gatenet-ci-scale -f docker-compose.yml -f deploy/ci/c
   --profile scale)
 services=(redis gatenet1 gatenet2 gatenet3 gatenet-lb)
 
-own_engine=""
 compose_started=""
 logs_dir=$(mktemp -d /tmp/gatenet-ci-scale.XXXXXX)
 cleanup() {
@@ -79,9 +78,9 @@ cleanup() {
       || echo "ci-scale: docker-compose down failed" >&2
     step_done down
   fi
-  if [ -n "$own_engine" ]; then
+  if [ -n "${own_engine:-}" ]; then
     step_started=$SECONDS
-    "$tools/dockerd-down" || true
+    ci_engine_down
     step_done dockerd-down
   fi
   rm -rf "$logs_dir"
@@ -97,15 +96,8 @@ trap 'echo "ci-scale: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ -n "${DOCKER_HOST:-}" ] && "$DOCKER" version >/dev/null 2>&1; then
-  say "docker engine: the running one at $DOCKER_HOST"
-else
-  ci_find_tools
-  say "docker engine (dockerd-up from $tools)"
-  engine_env=$(timeout "$(left)" "$tools/dockerd-up") || die "dockerd-up failed"
-  own_engine=1
-  eval "$engine_env"
-fi
+ci_engine_up "$(left)"
+say "docker engine: $engine"
 step_done dockerd
 
 say "images: gatenet:ci (Dockerfile) beside Redis and HAProxy from Debian's packages (deploy/ci)"

@@ -65,9 +65,12 @@ class Stack:
     deadline: float
 
 
+STARTED = time.monotonic()
+
+
 def say(text: str) -> None:
-    """One step log line, in the stage's prefix."""
-    print(f"ci-scale: {text}", flush=True)
+    """One step log line, in the stage's prefix, with the seconds since the checks began."""
+    print(f"ci-scale: [{time.monotonic() - STARTED:5.1f}s] {text}", flush=True)
 
 
 def run(args: list[str], timeout: float) -> str:
