@@ -51,7 +51,8 @@ ci_engine_up() {
   own_engine=1
 }
 
-# Stop the engine ci_engine_up started, if it started one.
+# Stop the engine ci_engine_up started, if it started one (dockerd-down finds it by the
+# GATENET_DOCKERD_DIR that dockerd-up exported).
 ci_engine_down() {
   if [ -n "${own_engine:-}" ]; then
     "$tools/dockerd-down" || true
