@@ -8,7 +8,8 @@
 #   scripts/ci-container.sh            (from .ci/run, after the tests)
 # Env: GATENET_CI_PORT / GATENET_CI_METRICS_PORT (loopback ports, default 50151 / 8100),
 #      GATENET_SHARED_TOOLS (folder with dockerd-up/down; default ../shared/tools beside the repo),
-#      PY (the venv's python, default .venv/bin/python).
+#      PY (the venv's python, default .venv/bin/python). A running engine named by DOCKER_HOST
+#      (as .ci/run starts one for both container stages) is used and left running.
 # Prometheus and Grafana images cannot be pulled here: only gatenet runs in a container.
 set -euo pipefail
 
@@ -22,20 +23,11 @@ step_started=$SECONDS
 timings=()
 step_done() { timings+=("$1 $((SECONDS - step_started))s"); step_started=$SECONDS; }
 
-# The CI clone has shared/ beside it; try the logical and the symlink-resolved path.
-tools=""
-for candidate in "${GATENET_SHARED_TOOLS:-}" "$repo/../shared/tools" "$(pwd -P)/../shared/tools"; do
-  if [ -n "$candidate" ] && [ -x "$candidate/dockerd-up" ] && [ -x "$candidate/dockerd-down" ]; then
-    tools=$(cd "$candidate" && pwd)
-    break
-  fi
-done
-[ -n "$tools" ] || die "no dockerd-up/dockerd-down in \$GATENET_SHARED_TOOLS or $repo/../shared/tools"
-
 PY=${PY:-$repo/.venv/bin/python}
 GATENET=$(dirname "$PY")/gatenet
 { [ -x "$PY" ] && [ -x "$GATENET" ]; } || die "$PY and $GATENET must exist (run make test first)"
-DOCKER=/usr/bin/docker  # Debian's client, which dockerd-up's engine speaks to
+# shellcheck source=scripts/ci-docker.sh
+source "$repo/scripts/ci-docker.sh"  # DOCKER, ci_engine_up/down, ci_build_gatenet
 port=${GATENET_CI_PORT:-50151}
 metrics_port=${GATENET_CI_METRICS_PORT:-8100}
 image=gatenet:ci
@@ -62,9 +54,7 @@ cleanup() {
     fi
     "${compose[@]}" down -v --remove-orphans -t 15 >/dev/null 2>&1 || true
   fi
-  if [ -n "${GATENET_DOCKERD_DIR:-}" ]; then
-    "$tools/dockerd-down" || true
-  fi
+  ci_engine_down
   rm -rf "$logs_dir"
   if [ "$rc" -eq 0 ]; then
     say "passed in $((SECONDS - started))s (${timings[*]})"
@@ -78,24 +68,12 @@ trap 'echo "ci-container: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say "docker engine (dockerd-up from $tools)"
-engine_env=$("$tools/dockerd-up") || die "dockerd-up failed"
-eval "$engine_env"
+ci_engine_up
+say "docker engine: $engine"
 step_done dockerd
 
-# The torch CPU wheel that lies on this machine, into the build context (gitignored).
-if ! compgen -G "deploy/wheels/torch-2.13.0*.whl" >/dev/null; then
-  "$PY" -m pip download -q torch==2.13.0 --no-deps -d deploy/wheels
-fi
-compgen -G "deploy/wheels/torch-2.13.0+cpu*.whl" >/dev/null \
-  || die "deploy/wheels has no CPU torch 2.13.0 wheel: $(ls deploy/wheels)"
-
 say "docker build (torch from deploy/wheels)"
-if ! "$DOCKER" build --network=host --progress=plain --build-arg TORCH_WHEELS=deploy/wheels \
-  -t "$image" . >"$logs_dir/build.log" 2>&1; then
-  tail -60 "$logs_dir/build.log" >&2
-  die "docker build"
-fi
+ci_build_gatenet "$image" "$logs_dir/build.log"
 say "image $image: $("$DOCKER" image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}')"
 step_done build
 

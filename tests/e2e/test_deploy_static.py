@@ -36,10 +36,13 @@ def test_compose_files_are_valid(files):
     assert "WARNING" not in result.stderr, result.stderr  # e.g. an unset variable
 
 
-def test_dockerfile_is_clean_for_hadolint():
+@pytest.mark.parametrize(
+    "dockerfile", ["Dockerfile", "deploy/ci/redis.Dockerfile", "deploy/ci/haproxy.Dockerfile"]
+)
+def test_dockerfile_is_clean_for_hadolint(dockerfile):
     # Clean at warning level; an ignore needs a `# hadolint ignore=DLxxxx` with its reason.
     result = run(
-        [find_tool("hadolint"), "--no-color", "--failure-threshold", "warning", "Dockerfile"]
+        [find_tool("hadolint"), "--no-color", "--failure-threshold", "warning", dockerfile]
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -244,3 +247,77 @@ def test_scale_dashboard_is_provisioned_like_the_main_one():
     grafana = compose_config("--profile", "scale")["services"]["grafana-scale"]["environment"]
     home = grafana["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == "/etc/grafana/dashboards/gatenet-scale.json"
+
+
+# The ports scripts/ci-scale.sh hands deploy/ci/compose.scale.yml (any nine distinct ones).
+CI_SCALE_ENV = {
+    "GATENET_GRPC_PUBLISH": "31600",
+    "GATENET_CI_SCALE_LB_STATS": "31601",
+    "REDIS_PUBLISH": "31602",
+    "GATENET_CI_SCALE_GRPC1": "31603",
+    "GATENET_CI_SCALE_METRICS1": "31604",
+    "GATENET_CI_SCALE_GRPC2": "31605",
+    "GATENET_CI_SCALE_METRICS2": "31606",
+    "GATENET_CI_SCALE_GRPC3": "31607",
+    "GATENET_CI_SCALE_METRICS3": "31608",
+}
+
+
+def test_ci_scale_override_changes_only_ports_checks_restarts_and_images(monkeypatch):
+    """CI runs the published scale profile: the override may swap the images it cannot pull,
+    move ports and speed up checks, nothing else (not a command, volume or replica setting)."""
+    for name, value in CI_SCALE_ENV.items():
+        monkeypatch.setenv(name, value)
+    ci_files = ["-f", "docker-compose.yml", "-f", "deploy/ci/compose.scale.yml"]
+    published = compose_config("--profile", "scale")["services"]
+    ci = compose_config(*ci_files, "--profile", "scale")["services"]
+    moved = {"GATENET_PORT", "GATENET_METRICS_PORT", "LB_STATS_ADDR"} | {
+        f"GATENET{i}_ADDR" for i in (1, 2, 3)
+    }
+    for name in ["gatenet1", "gatenet2", "gatenet3", "redis", "gatenet-lb"]:
+        mine, theirs = dict(ci[name]), dict(published[name])
+        assert mine.pop("restart") == "no", name  # a crash fails the run; the killed stays dead
+        theirs.pop("restart")
+        env_mine, env_theirs = mine.pop("environment", {}), theirs.pop("environment", {})
+        assert {k: v for k, v in env_mine.items() if k not in moved} == {
+            k: v for k, v in env_theirs.items() if k not in moved
+        }, name
+        if "healthcheck" in theirs:  # the same check, only more often
+            assert mine.pop("healthcheck")["test"] == theirs.pop("healthcheck")["test"], name
+        if name in ("redis", "gatenet-lb"):
+            assert mine.pop("build")["context"].endswith("/deploy/ci"), name
+            assert mine.pop("image").startswith("gatenet-ci/"), name
+            theirs.pop("image")
+        assert mine == theirs, name
+    # The published file keeps the official images; the stand-ins follow their versions.
+    assert published["redis"]["image"] == "redis:7"
+    assert ci["redis"]["image"] == "gatenet-ci/redis:7.0-bookworm"
+    assert published["gatenet-lb"]["image"] == "haproxy:2.6"
+    assert ci["gatenet-lb"]["image"] == "gatenet-ci/haproxy:2.6-bookworm"
+
+    lb = ci["gatenet-lb"]["environment"]
+    ports = [lb["LB_GRPC_ADDR"], lb["LB_STATS_ADDR"]]
+    for i in (1, 2, 3):
+        env = ci[f"gatenet{i}"]["environment"]
+        assert env["GATENET_PORT"] == CI_SCALE_ENV[f"GATENET_CI_SCALE_GRPC{i}"]
+        assert lb[f"GATENET{i}_ADDR"] == f"127.0.0.1:{env['GATENET_PORT']}"
+        assert env["GATENET_STORE"] == "redis://127.0.0.1:31602/0"
+        ports += [f"127.0.0.1:{env['GATENET_PORT']}", f"127.0.0.1:{env['GATENET_METRICS_PORT']}"]
+    assert all(p.startswith("127.0.0.1:") for p in ports)  # host network: loopback only
+    assert len(set(ports)) == len(ports) == 8
+
+
+def test_ci_scale_override_needs_its_ports():
+    """Without the script's ports the override refuses to start, rather than take 50061..."""
+    result = run(
+        [
+            find_tool("docker-compose"),
+            "-f",
+            "docker-compose.yml",
+            "-f",
+            "deploy/ci/compose.scale.yml",
+        ]
+        + ["--profile", "scale", "config", "-q"]
+    )
+    assert result.returncode != 0
+    assert "set by scripts/ci-scale.sh" in result.stderr
