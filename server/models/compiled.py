@@ -18,6 +18,7 @@ from array import array
 
 import numpy as np
 
+from gatenet.server.models.rows import aligned
 from gatenet.vocabulary.layers import bias_name, weight_name
 
 # Models with up to this many inputs answer rows of 0s and 1s from their truth table:
@@ -202,12 +203,12 @@ class CompiledModel:
 
     def compute(self, rows: bytes | memoryview, count: int) -> tuple[np.ndarray, np.ndarray]:
         """answer() by the forward pass, for rows already checked to be finite."""
-        p = self.forward(np.frombuffer(rows, dtype=_F4).reshape(count, self.num_inputs))
+        p = self.forward(aligned(rows, _F4).reshape(count, self.num_inputs))
         return p.astype(_F4, copy=False), np.greater(p, 0.5).view(np.uint8)
 
     def _table_index(self, rows: bytes | memoryview, count: int) -> np.ndarray | None:
         """Each row's truth-table index when every value is 0.0 or 1.0, else None."""
-        bits = np.frombuffer(rows, dtype=_U4)
+        bits = aligned(rows, _U4)
         ones = bits == _ONE_BITS
         if np.count_nonzero(ones) != np.count_nonzero(bits):
             return None  # some value is neither 0.0 nor 1.0
