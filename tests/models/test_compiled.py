@@ -155,6 +155,18 @@ def test_a_batch_that_is_not_all_bits_takes_the_forward(odd: float) -> None:
     np.testing.assert_allclose(response.probabilities, model.forward(x), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("values", ["bits", "reals"])
+@pytest.mark.parametrize("offset", [1, 2, 37])
+def test_rows_at_any_offset_of_the_message_get_the_same_answer(values: str, offset: int) -> None:
+    """A request's floats sit where its message put them, often not 4-byte aligned."""
+    model = CompiledModel(make_weights((2, 4), seed=5), "sigmoid")
+    rng = np.random.default_rng(offset)
+    x = rng.integers(0, 2, (512, 2)) if values == "bits" else rng.normal(size=(512, 2))
+    rows = packed(x)
+    moved = memoryview(bytes(offset) + rows)[offset:]
+    assert predict(model, moved) == predict(model, rows)
+
+
 def test_wide_models_have_no_truth_table() -> None:
     model = CompiledModel(make_weights((9, 2), seed=0), "relu")
     x = np.ones((100, 9), dtype=np.float32)
