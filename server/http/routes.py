@@ -10,11 +10,12 @@ a route does not take, are answered here too, counted under bounded labels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gatenet.server.errors import clip
+from gatenet.server.errors import Cancelled, Unavailable, clip
 from gatenet.server.http.observe import CLIENT_GONE, RouteObserver
 from gatenet.server.http.status import BodyTooLarge, error_response, for_error
 from gatenet.server.metrics import Metrics
@@ -35,6 +36,9 @@ class Routes:
         self._metrics = metrics
         self._auth = auth
         self._drain = drain
+        self._in_flight = 0
+        self._settled = asyncio.Event()  # set while no request is in flight
+        self._settled.set()
 
     def add(
         self, method: str, route: str, handler: Handler, needs: str | None, quiet: bool = False
@@ -51,26 +55,55 @@ class Routes:
         observer = RouteObserver(self._metrics, UNMATCHED, quiet=False)
         self._app.router.add_route("*", "/{path:.*}", self._wrap(observer, _no_route, None))
 
+    async def settled(self, timeout: float) -> None:
+        """Return once no request is in flight, or after `timeout` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), timeout)
+
     def _wrap(self, observer: RouteObserver, handler: Handler, needs: str | None) -> Handler:
-        auth, drain = self._auth, self._drain
+        drain = self._drain
 
         async def call(request: web.Request) -> web.StreamResponse:
             start = observer.begin()
             try:
                 drain.admit()
-                if auth is not None and needs is not None:
-                    header = request.headers.get("Authorization")
-                    auth.check(needs, () if header is None else (("authorization", header),))
-                response = await handler(request)
-            except asyncio.CancelledError:  # the client went away (or the grace ran out)
-                observer.finish(request.method, CLIENT_GONE, start)
-                raise
-            except Exception as exc:  # noqa: BLE001 - mapped to a status right here
-                response = for_error(exc, observer.route)
-            observer.finish(request.method, response.status, start)
-            return response
+            except Unavailable as exc:  # the drain: this client must go elsewhere
+                refused = for_error(exc, observer.route)
+                refused.force_close()  # and not on this connection
+                observer.finish(request.method, refused.status, start)
+                return refused
+            self._in_flight += 1
+            self._settled.clear()
+            try:
+                return await self._call(observer, handler, needs, request, start)
+            finally:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._settled.set()
 
         return call
+
+    async def _call(
+        self,
+        observer: RouteObserver,
+        handler: Handler,
+        needs: str | None,
+        request: web.Request,
+        start: float,
+    ) -> web.StreamResponse:
+        auth = self._auth
+        try:
+            if auth is not None and needs is not None:
+                header = request.headers.get("Authorization")
+                auth.check(needs, () if header is None else (("authorization", header),))
+            response = await handler(request)
+        except asyncio.CancelledError:  # the client went away (or the grace ran out)
+            observer.finish(request.method, CLIENT_GONE, start)
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped to a status right here
+            response = for_error(exc, observer.route)
+        observer.finish(request.method, response.status, start)
+        return response
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -82,6 +115,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:  # a chunked body that grew past client_max_size
         raise BodyTooLarge(None, limit) from None
+    except ConnectionError:  # the client went away mid-body (or the grace ran out)
+        raise Cancelled("body: the connection closed before the whole body arrived") from None
 
 
 def _only(method: str, route: str) -> Handler:

@@ -18,6 +18,9 @@ from gatenet.server.rpc.auth import Auth
 from gatenet.server.rpc.drain import Drain
 
 _BACKLOG = 1024
+# Once requests in flight have ended (or the grace has passed), what a response being written
+# gets before its connection is cut.
+_LAST_WRITE_SECONDS = 1.0
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -58,14 +61,26 @@ class HttpServer:
         """Serve; routes added by others (the /v1 gateway) must be in by now."""
         self.routes.add_unmatched()
         # No access log of aiohttp's own: the routes log one line per request (observe.py).
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=_LAST_WRITE_SECONDS,
+        )
         await self._runner.setup()
         await web.SockSite(self._runner, self._socket, ssl_context=self._tls).start()
 
     async def stop(self, grace: float) -> None:
-        """Close the port, let requests in flight finish within `grace`, then cut them."""
+        """Close the port, let requests in flight finish within `grace`, then cut them.
+
+        Not aiohttp's own graceful shutdown alone: it stops reading every connection at once,
+        so a request whose body was still arriving waited out the grace and was cut. Here the
+        port closes first; requests in flight (bodies too) go on, and a new request on an open
+        connection meanwhile gets 503 (the drain refuses it) and the connection closes."""
         if self._runner is None:
             self._socket.close()
             return
-        self._runner._shutdown_timeout = grace  # noqa: SLF001 - AppRunner takes it at setup only
+        for site in list(self._runner.sites):
+            await site.stop()
+        await self.routes.settled(grace)
         await self._runner.cleanup()
