@@ -131,7 +131,9 @@ class GatenetServer:
         registrar = Registrar(server, self.metrics, self._auth, settings.max_message_bytes)
         self._registrar = registrar
         plane = DataPlane(settings, self.registry, self.pool, self.metrics)
-        add_to_server(GateService(settings, plane), registrar)
+        # The HTTP gateway (server/http/gateway.py) calls this same servicer in-process.
+        self.gate_service = GateService(settings, plane)
+        add_to_server(self.gate_service, registrar)
         inference_service.add_to_server(
             inference_service.InferenceService(settings, plane, self.health), registrar
         )

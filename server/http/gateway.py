@@ -1,0 +1,204 @@
+"""GateService over HTTP/JSON, derived from its descriptor: grpc-gateway without the hop.
+
+Every method that takes one request (unary or server-streaming) gets a GatewayMethod: the
+JSON body -> its request message (proto_json.py) -> the GateService handler, called in-process
+with a small context -> the answer as proto3 JSON, or, for a stream, one JSON line per message.
+Errors go through the gRPC transport's one mapping (rpc/status.py) to a gRPC code, then to the
+HTTP status grpc-gateway gives it, in grpc-gateway's body: {"code", "message", "details"}.
+Client-streaming methods (ImportModelChunked) are not served: a body is one message already.
+No HTTP framework here: the HTTP server mounts `POST /v1/<Method>` on method(name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import grpc
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import Message
+
+from gatenet.server import offload
+from gatenet.server.errors import DeadlineExceeded
+from gatenet.server.http import proto_json
+from gatenet.server.rpc.service import BYTES_METHODS, GateService
+from gatenet.server.rpc.status import set_status
+from gatenet.v1 import gatenet_pb2 as pb
+
+SERVICE = pb.DESCRIPTOR.services_by_name["GateService"]
+NDJSON = "application/x-ndjson"  # the content type of a streaming method's answer
+
+# grpc-gateway's runtime.HTTPStatusFromCode.
+HTTP_STATUS = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+}
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """What the HTTP server knows of a request besides its body."""
+
+    # The client's address as gRPC writes a peer (peer_address()), so a client counts as the same
+    # caller on both ports (the per-client training limit drops the port).
+    peer: str
+    deadline: float | None = None  # time.monotonic() by which the call must end; None = none
+    headers: Sequence[tuple[str, str]] = ()  # lowercase names
+
+
+def peer_address(host: str, port: int) -> str:
+    """A client address in gRPC's peer form: ipv4:1.2.3.4:5 or ipv6:[::1]:5."""
+    return f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{host}:{port}"
+
+
+class _Context:
+    """The part of grpc.aio.ServicerContext that GateService and status.set_status use."""
+
+    def __init__(self, call: HttpCall) -> None:
+        self._call = call
+        self._code: grpc.StatusCode | None = None
+        self._details = ""
+
+    def peer(self) -> str:
+        return self._call.peer
+
+    def time_remaining(self) -> float | None:
+        deadline = self._call.deadline
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def invocation_metadata(self) -> Sequence[tuple[str, str]]:
+        return self._call.headers
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+class GatewayMethod:
+    """One GateService method at POST /v1/<name>."""
+
+    def __init__(self, service: GateService, method: MethodDescriptor) -> None:
+        self.name: str = method.name
+        self.full_name = f"/{SERVICE.full_name}/{method.name}"  # what auth's roles are keyed by
+        self.streaming: bool = method.server_streaming
+        self._request: type[Message] = getattr(pb, method.input_type.name)
+        self._response: type[Message] = getattr(pb, method.output_type.name)
+        self._bytes = method.name in BYTES_METHODS  # the handler takes and returns wire bytes
+        self._handler: Callable[..., Any] = getattr(service, method.name)
+
+    async def unary(self, body: bytes, call: HttpCall) -> tuple[int, bytes]:
+        """The HTTP status and JSON body answering `body`."""
+        context = _Context(call)
+        try:
+            request = await self._decode(body)
+            async with _deadline(call.deadline):
+                response = await self._handler(request, context)
+            return 200, await self._encode(response)
+        except Exception as exc:  # noqa: BLE001 - mapped to a status right here
+            status, error = self._error(context, exc)
+            return status, _json(error)
+
+    async def stream(self, body: bytes, call: HttpCall) -> AsyncIterator[bytes]:
+        """One JSON line per message; an error (the status is sent by then) as a last line
+        {"error": {"code", "message", "details"}}."""
+        context = _Context(call)
+        try:
+            request = await self._decode(body)
+            # aclosing: a client that goes away closes the handler too (TrainStream stops training).
+            async with contextlib.aclosing(self._handler(request, context)) as messages:
+                while True:
+                    async with _deadline(call.deadline):
+                        message = await anext(messages, None)
+                    if message is None:
+                        break
+                    yield await self._encode(message) + b"\n"
+        except Exception as exc:  # noqa: BLE001 - mapped to a status right here
+            _, error = self._error(context, exc)
+            yield _json({"error": error}) + b"\n"
+
+    async def _decode(self, body: bytes) -> Any:
+        large = len(body) > offload.LARGE_BYTES
+        request = await offload.run_if(large, proto_json.parse, body, self._request, large)
+        return request.SerializeToString() if self._bytes else request
+
+    async def _encode(self, response: Any) -> bytes:
+        if self._bytes:
+            response = self._response.FromString(response)
+        large = response.ByteSize() > offload.LARGE_BYTES
+        return await offload.run_if(large, proto_json.dumps, response, large)
+
+    def _error(self, context: _Context, exc: Exception) -> tuple[int, dict[str, Any]]:
+        # The gRPC transport's one mapping, onto the few context methods it uses.
+        set_status(cast(grpc.aio.ServicerContext, context), exc, self.full_name)
+        code = context.code() or grpc.StatusCode.UNKNOWN
+        error = {"code": code.value[0], "message": context.details(), "details": []}
+        return HTTP_STATUS[code], error
+
+
+class Gateway:
+    """GateService's methods as HTTP/JSON, by name."""
+
+    def __init__(self, service: GateService) -> None:
+        self._methods = {
+            method.name: GatewayMethod(service, method)
+            for method in SERVICE.methods
+            if not method.client_streaming  # one HTTP body is one request
+        }
+
+    def method(self, name: str) -> GatewayMethod | None:
+        """The method served at /v1/<name>; None for a name that is not served."""
+        return self._methods.get(name)
+
+    def names(self) -> list[str]:
+        """The methods served, in the descriptor's order."""
+        return list(self._methods)
+
+
+def _json(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@contextlib.asynccontextmanager
+async def _deadline(deadline: float | None) -> AsyncIterator[None]:
+    """Cancel the body at `deadline` (as gRPC cancels a handler) and raise DeadlineExceeded."""
+    if deadline is None:
+        yield
+        return
+    timeout = asyncio.timeout(max(0.0, deadline - time.monotonic()))
+    try:
+        async with timeout:
+            yield
+    except TimeoutError:
+        if not timeout.expired():
+            raise
+        raise DeadlineExceeded(
+            "deadline exceeded: the call's deadline passed before it ended"
+        ) from None
