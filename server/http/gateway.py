@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -102,6 +102,14 @@ class _Context:
         return self._details
 
 
+class _Outcome:
+    """How a stream began: whether a message went out, and the HTTP status that fits."""
+
+    def __init__(self) -> None:
+        self.sent = False
+        self.status = 200
+
+
 class GatewayMethod:
     """One GateService method at POST /v1/<name>."""
 
@@ -126,9 +134,23 @@ class GatewayMethod:
             status, error = self._error(context, exc)
             return status, _json(error)
 
-    async def stream(self, body: bytes, call: HttpCall) -> AsyncIterator[bytes]:
+    def stream(self, body: bytes, call: HttpCall) -> AsyncIterator[bytes]:
         """One JSON line per message; an error (the status is sent by then) as a last line
         {"error": {"code", "message", "details"}}."""
+        return self._lines(body, call, _Outcome())
+
+    async def opened(self, body: bytes, call: HttpCall) -> tuple[int, AsyncIterator[bytes]]:
+        """stream() with its first line awaited, and the HTTP status to send: the error's when
+        the call failed before its first message (a bad body, a spec refused), as grpc-gateway
+        does, else 200."""
+        outcome = _Outcome()
+        lines = self._lines(body, call, outcome)
+        first = await anext(lines, None)
+        return outcome.status, _starting_with(first, lines)
+
+    async def _lines(
+        self, body: bytes, call: HttpCall, outcome: _Outcome
+    ) -> AsyncGenerator[bytes, None]:
         context = _Context(call)
         try:
             request = await self._decode(body)
@@ -139,9 +161,12 @@ class GatewayMethod:
                         message = await anext(messages, None)
                     if message is None:
                         break
+                    outcome.sent = True
                     yield await self._encode(message) + b"\n"
         except Exception as exc:  # noqa: BLE001 - mapped to a status right here
-            _, error = self._error(context, exc)
+            status, error = self._error(context, exc)
+            if not outcome.sent:
+                outcome.status = status
             yield _json({"error": error}) + b"\n"
 
     async def _decode(self, body: bytes) -> Any:
@@ -180,6 +205,17 @@ class Gateway:
     def names(self) -> list[str]:
         """The methods served, in the descriptor's order."""
         return list(self._methods)
+
+
+async def _starting_with(
+    first: bytes | None, rest: AsyncGenerator[bytes, None]
+) -> AsyncIterator[bytes]:
+    """`first`, then the lines of `rest`; closing this closes `rest`."""
+    async with contextlib.aclosing(rest):
+        if first is not None:
+            yield first
+        async for line in rest:
+            yield line
 
 
 def _json(obj: dict[str, Any]) -> bytes:

@@ -197,6 +197,20 @@ def test_train_stream_errors_end_the_stream_as_an_error_line(server, gateway):
     assert "NOPE" in events[0]["error"]["message"]
 
 
+def test_opened_streams_send_the_errors_status_when_nothing_went_out_yet(server, gateway):
+    method = gateway.method("TrainStream")
+    assert method is not None
+
+    async def opened(body: dict[str, Any]) -> tuple[int, list[bytes]]:
+        status, lines = await method.opened(json.dumps(body).encode(), CALL)
+        return status, [line async for line in lines]
+
+    status, lines = server._loop.run(opened({"gate": {"name": "NOPE"}}))
+    assert status == 400 and len(lines) == 1 and json.loads(lines[0])["error"]["code"] == 3
+    status, lines = server._loop.run(opened({"gate": {"name": "AND"}, "name": "gw-opened"}))
+    assert status == 200 and json.loads(lines[-1])["model"]["name"] == "gw-opened"
+
+
 BAD_BODIES = [
     ("Train", b"{bad", "body: not valid JSON"),
     ("Train", b"\xff{}", "body: not UTF-8"),
