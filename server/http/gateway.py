@@ -16,7 +16,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import grpc
@@ -24,7 +24,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
 from gatenet.server import offload
-from gatenet.server.errors import DeadlineExceeded
+from gatenet.server.errors import DeadlineExceeded, InvalidArgument, clip
 from gatenet.server.http import proto_json
 from gatenet.server.rpc.service import BYTES_METHODS, GateService
 from gatenet.server.rpc.status import set_status
@@ -32,6 +32,9 @@ from gatenet.v1 import gatenet_pb2 as pb
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GateService"]
 NDJSON = "application/x-ndjson"  # the content type of a streaming method's answer
+# grpc-gateway's per-call timeout header, in gRPC's wire format: up to 8 digits and a unit.
+TIMEOUT_HEADER = "grpc-timeout"
+_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 # grpc-gateway's runtime.HTTPStatusFromCode.
 HTTP_STATUS = {
@@ -62,7 +65,8 @@ class HttpCall:
     # The client's address as gRPC writes a peer (peer_address()), so a client counts as the same
     # caller on both ports (the per-client training limit drops the port).
     peer: str
-    deadline: float | None = None  # time.monotonic() by which the call must end; None = none
+    # time.monotonic() by which the call must end; None: the grpc-timeout header's, if any.
+    deadline: float | None = None
     headers: Sequence[tuple[str, str]] = ()  # lowercase names
 
 
@@ -75,19 +79,19 @@ class _Context:
     """The part of grpc.aio.ServicerContext that GateService and status.set_status use."""
 
     def __init__(self, call: HttpCall) -> None:
-        self._call = call
+        self.call = call
         self._code: grpc.StatusCode | None = None
         self._details = ""
 
     def peer(self) -> str:
-        return self._call.peer
+        return self.call.peer
 
     def time_remaining(self) -> float | None:
-        deadline = self._call.deadline
+        deadline = self.call.deadline
         return None if deadline is None else max(0.0, deadline - time.monotonic())
 
     def invocation_metadata(self) -> Sequence[tuple[str, str]]:
-        return self._call.headers
+        return self.call.headers
 
     def set_code(self, code: grpc.StatusCode) -> None:
         self._code = code
@@ -126,6 +130,7 @@ class GatewayMethod:
         """The HTTP status and JSON body answering `body`."""
         context = _Context(call)
         try:
+            call = context.call = _timed(call)
             request = await self._decode(body)
             async with _deadline(call.deadline):
                 response = await self._handler(request, context)
@@ -153,6 +158,7 @@ class GatewayMethod:
     ) -> AsyncGenerator[bytes, None]:
         context = _Context(call)
         try:
+            call = context.call = _timed(call)
             request = await self._decode(body)
             # aclosing: a client that goes away closes the handler too (TrainStream stops training).
             async with contextlib.aclosing(self._handler(request, context)) as messages:
@@ -216,6 +222,21 @@ async def _starting_with(
             yield first
         async for line in rest:
             yield line
+
+
+def _timed(call: HttpCall) -> HttpCall:
+    """The call with the deadline its grpc-timeout header sets, when the server set none."""
+    if call.deadline is not None:
+        return call
+    value = next((v for k, v in call.headers if k == TIMEOUT_HEADER), None)
+    if value is None:
+        return call
+    digits, unit = value[:-1], value[-1:]
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 8 and unit in _UNITS):
+        raise InvalidArgument(
+            TIMEOUT_HEADER, f"{clip(value)!r} is not 1-8 digits and a unit (H, M, S, m, u, n)"
+        )
+    return replace(call, deadline=time.monotonic() + int(digits) * _UNITS[unit])
 
 
 def _json(obj: dict[str, Any]) -> bytes:

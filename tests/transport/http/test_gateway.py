@@ -261,13 +261,21 @@ def test_a_deadline_stops_training_and_stores_nothing(server, gateway):
     started = time.monotonic()
     expect_error(call(server, gateway, "Train", {**long, "name": "gw-late"}, soon), 504, 4, "dead")
     # Another address: the first training holds its client's one slot until its worker stops.
-    soon = HttpCall(peer=peer_address("127.0.0.2", 40001), deadline=time.monotonic() + 0.3)
+    # The deadline as grpc-gateway's clients send it: a grpc-timeout header.
+    soon = HttpCall(peer=peer_address("127.0.0.2", 40001), headers=[("grpc-timeout", "300m")])
     events = stream(server, gateway, "TrainStream", {**long, "name": "gw-late"}, soon)
     assert events[-1]["error"]["code"] == 4 and "deadline" in events[-1]["error"]["message"]
     assert time.monotonic() - started < 30  # not the million steps
     _, after = call(server, gateway, "ListModels", {})
     assert after["total"] == before["total"]
     expect_error(call(server, gateway, "GetModel", {"model": "gw-late"}), 404, 5)
+
+
+@pytest.mark.parametrize("timeout", ["soon", "5", "123456789S", "5s", "-5S"])
+def test_a_bad_grpc_timeout_header_is_a_400_naming_it(server, gateway, timeout):
+    at = HttpCall(peer=CALL.peer, headers=[("grpc-timeout", timeout)])
+    body = {"gate": {"name": "OR"}}
+    expect_error(call(server, gateway, "Train", body, at), 400, 3, "grpc-timeout: ", "a unit")
 
 
 def test_trainings_count_against_the_http_peers_address(server, gateway):
