@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from gatenet.server import core_log, logs, offload, tls
 from gatenet.server.config import SettingError, Settings, load_settings
+from gatenet.server.http.server import HttpServer
 from gatenet.server.malloc import reuse_freed_memory
 from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import CacheEvents, Registry
@@ -81,6 +82,7 @@ class GatenetServer:
         # Files the settings name are read first: a bad one stops start-up before anything opens.
         self._auth = _auth(settings)
         self._credentials = tls.server_credentials(settings)
+        self._http_tls = tls.http_context(settings)
         # Big bodies reuse freed pages instead of faulting in new ones on the loop (malloc.py).
         reuse_freed_memory()
         # The loop takes the GIL back from the codec thread within 1 ms (offload.py).
@@ -102,6 +104,7 @@ class GatenetServer:
         )
         self.health = health.aio.HealthServicer()
         self.metrics_port = -1
+        self.http: HttpServer | None = None  # the HTTP/JSON port, unless --http-port -1
         self._metrics_http: Any = None
         self._background: list[asyncio.Task[None]] = []
         self._stop_lock = threading.Lock()
@@ -165,8 +168,25 @@ class GatenetServer:
                 f"cannot bind gRPC to {address} (--host/--port)" + (f": {reason}" if reason else "")
             )
         held.release()
+        if settings.http_port >= 0:
+            self.http = HttpServer(
+                settings,
+                plane,
+                self.metrics,
+                self._auth,
+                registrar.drain,
+                self._ready,
+                self._http_tls,
+            )
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         return server, port
+
+    async def _ready(self) -> bool:
+        """Whether the V2 service is SERVING (not before the store opens, nor once draining)."""
+        # Check reads the status it holds; the context is used only for unknown services.
+        check = health_pb2.HealthCheckRequest(service=inference_service.SERVICE_NAME)
+        reply = await self.health.Check(check, None)  # type: ignore[arg-type]
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     @property
     def target(self) -> str:
@@ -198,6 +218,8 @@ class GatenetServer:
         opened = self._loop.run(self._open_store())
         self._loop.run(self.pool.start())
         self._loop.run(self.grpc.start())
+        if self.http is not None:
+            self._loop.run(self.http.start())
         if opened:
             self._loop.run(self._serving())
         else:  # NOT_SERVING (but answering health) until the store answers
@@ -207,6 +229,7 @@ class GatenetServer:
             extra={
                 "fields": {
                     "grpc": self.target,
+                    "http_port": -1 if self.http is None else self.http.port,
                     "metrics_port": self.metrics_port,
                     "store": self.registry.store.backend,
                     "models": self.registry.stored,
@@ -301,7 +324,7 @@ class GatenetServer:
             self._loop.run(self._registrar.drain.refuse_calls(_REFUSE_SECONDS))
             log.info("stopping", extra={"fields": {"grace_seconds": grace}})
             # Calls still running after the grace period are cut (UNAVAILABLE); their trainings too.
-            self._loop.run(self.grpc.stop(grace))
+            self._loop.run(self._stop_ports(grace))
             self._loop.run(self.pool.close())
             self._loop.run(self._close_store())
             if self._metrics_http is not None:
@@ -310,6 +333,11 @@ class GatenetServer:
             self._loop.close()
             self._stopped.set()
         log.info("stopped")
+
+    async def _stop_ports(self, grace: float) -> None:
+        """Close both ports together; in-flight calls and requests share the grace."""
+        http = self.http.stop(grace) if self.http is not None else asyncio.sleep(0)
+        await asyncio.gather(self.grpc.stop(grace), http)
 
     async def _close_store(self) -> None:
         for task in self._background:
