@@ -177,6 +177,7 @@ class GatenetServer:
                 registrar.drain,
                 self._ready,
                 self._http_tls,
+                self.gate_service,
             )
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         return server, port

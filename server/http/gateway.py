@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 from gatenet.server import offload
 from gatenet.server.errors import DeadlineExceeded, InvalidArgument, clip
 from gatenet.server.http import proto_json
+from gatenet.server.http.codes import HTTP_STATUS
 from gatenet.server.rpc.service import BYTES_METHODS, GateService
 from gatenet.server.rpc.status import set_status
 from gatenet.v1 import gatenet_pb2 as pb
@@ -35,27 +36,6 @@ NDJSON = "application/x-ndjson"  # the content type of a streaming method's answ
 # grpc-gateway's per-call timeout header, in gRPC's wire format: up to 8 digits and a unit.
 TIMEOUT_HEADER = "grpc-timeout"
 _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
-
-# grpc-gateway's runtime.HTTPStatusFromCode.
-HTTP_STATUS = {
-    grpc.StatusCode.OK: 200,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DATA_LOSS: 500,
-}
 
 
 @dataclass(frozen=True)
@@ -136,15 +116,14 @@ class GatewayMethod:
                 response = await self._handler(request, context)
             return 200, await self._encode(response)
         except Exception as exc:  # noqa: BLE001 - mapped to a status right here
-            status, error = self._error(context, exc)
-            return status, _json(error)
+            return self._error(context, exc)
 
     def stream(self, body: bytes, call: HttpCall) -> AsyncIterator[bytes]:
         """One JSON line per message; an error (the status is sent by then) as a last line
         {"error": {"code", "message", "details"}}."""
         return self._lines(body, call, _Outcome())
 
-    async def opened(self, body: bytes, call: HttpCall) -> tuple[int, AsyncIterator[bytes]]:
+    async def opened(self, body: bytes, call: HttpCall) -> tuple[int, AsyncGenerator[bytes, None]]:
         """stream() with its first line awaited, and the HTTP status to send: the error's when
         the call failed before its first message (a bad body, a spec refused), as grpc-gateway
         does, else 200."""
@@ -173,7 +152,7 @@ class GatewayMethod:
             status, error = self._error(context, exc)
             if not outcome.sent:
                 outcome.status = status
-            yield _json({"error": error}) + b"\n"
+            yield b'{"error":' + error + b"}\n"
 
     async def _decode(self, body: bytes) -> Any:
         large = len(body) > offload.LARGE_BYTES
@@ -186,12 +165,12 @@ class GatewayMethod:
         large = response.ByteSize() > offload.LARGE_BYTES
         return await offload.run_if(large, proto_json.dumps, response, large)
 
-    def _error(self, context: _Context, exc: Exception) -> tuple[int, dict[str, Any]]:
+    def _error(self, context: _Context, exc: Exception) -> tuple[int, bytes]:
+        """The HTTP status and the grpc-gateway error body for `exc`."""
         # The gRPC transport's one mapping, onto the few context methods it uses.
         set_status(cast(grpc.aio.ServicerContext, context), exc, self.full_name)
         code = context.code() or grpc.StatusCode.UNKNOWN
-        error = {"code": code.value[0], "message": context.details(), "details": []}
-        return HTTP_STATUS[code], error
+        return HTTP_STATUS[code], error_json(code, context.details())
 
 
 class Gateway:
@@ -215,7 +194,7 @@ class Gateway:
 
 async def _starting_with(
     first: bytes | None, rest: AsyncGenerator[bytes, None]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """`first`, then the lines of `rest`; closing this closes `rest`."""
     async with contextlib.aclosing(rest):
         if first is not None:
@@ -239,8 +218,10 @@ def _timed(call: HttpCall) -> HttpCall:
     return replace(call, deadline=time.monotonic() + int(digits) * _UNITS[unit])
 
 
-def _json(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+def error_json(code: grpc.StatusCode, message: str) -> bytes:
+    """grpc-gateway's error body: the gRPC code's number, the message, no details."""
+    error = {"code": code.value[0], "message": message, "details": []}
+    return json.dumps(error, separators=(",", ":")).encode()
 
 
 @contextlib.asynccontextmanager

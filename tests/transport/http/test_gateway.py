@@ -20,7 +20,8 @@ from safetensors.numpy import load as load_safetensors
 
 from gatenet.client import Client
 from gatenet.server.app import GatenetServer
-from gatenet.server.http.gateway import HTTP_STATUS, NDJSON, Gateway, HttpCall, peer_address
+from gatenet.server.http.codes import HTTP_STATUS
+from gatenet.server.http.gateway import NDJSON, Gateway, HttpCall, peer_address
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet_testing.servers import start_server
 
