@@ -134,7 +134,9 @@ class GatenetServer:
         registrar = Registrar(server, self.metrics, self._auth, settings.max_message_bytes)
         self._registrar = registrar
         plane = DataPlane(settings, self.registry, self.pool, self.metrics)
-        add_to_server(GateService(settings, plane), registrar)
+        # The HTTP gateway (server/http/gateway.py) calls this same servicer in-process.
+        self.gate_service = GateService(settings, plane)
+        add_to_server(self.gate_service, registrar)
         inference_service.add_to_server(
             inference_service.InferenceService(settings, plane, self.health), registrar
         )
@@ -175,6 +177,7 @@ class GatenetServer:
                 registrar.drain,
                 self._ready,
                 self._http_tls,
+                self.gate_service,
             )
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         return server, port

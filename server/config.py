@@ -117,7 +117,7 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _HELP = {
     "host": "gRPC and HTTP bind address",
     "port": "gRPC port (0 = any free port)",
-    "http_port": "HTTP/JSON port on --host: the V2 REST protocol (0 = any free port, -1 = off)",
+    "http_port": "HTTP/JSON port on --host: V2 REST and /v1/<Method> (0 = any free port, -1 = off)",
     "metrics_host": "Prometheus /metrics bind address",
     "metrics_port": "Prometheus /metrics port (0 = any free port, -1 = off)",
     "max_models": "models stored before Train is refused with RESOURCE_EXHAUSTED",

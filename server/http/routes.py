@@ -25,6 +25,8 @@ from gatenet.server.rpc.auth import Auth
 from gatenet.server.rpc.drain import Drain
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# How a route answers an error raised around or in its handler (status.for_error's signature).
+OnError = Callable[[Exception, str], web.Response]
 UNMATCHED = "unmatched"  # the route label of paths no route matches
 
 
@@ -43,12 +45,19 @@ class Routes:
         self._settled.set()
 
     def add(
-        self, method: str, route: str, handler: Handler, needs: str | None, quiet: bool = False
+        self,
+        method: str,
+        route: str,
+        handler: Handler,
+        needs: str | None,
+        quiet: bool = False,
+        on_error: OnError = for_error,
     ) -> None:
         """Serve `method route` with `handler`; `needs` is the gRPC method whose role the
-        route needs (None: open, as health is)."""
+        route needs (None: open, as health is); `on_error` answers its errors (/v1 answers in
+        grpc-gateway's shape)."""
         observer = RouteObserver(self._metrics, route, quiet)
-        self._app.router.add_route(method, route, self._wrap(observer, handler, needs))
+        self._app.router.add_route(method, route, self._wrap(observer, handler, needs, on_error))
         # The same path with another method: 405, saying which one it takes.
         self._app.router.add_route("*", route, self._wrap(observer, _only(method, route), None))
 
@@ -62,7 +71,13 @@ class Routes:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._settled.wait(), timeout)
 
-    def _wrap(self, observer: RouteObserver, handler: Handler, needs: str | None) -> Handler:
+    def _wrap(
+        self,
+        observer: RouteObserver,
+        handler: Handler,
+        needs: str | None,
+        on_error: OnError = for_error,
+    ) -> Handler:
         drain = self._drain
 
         async def call(request: web.Request) -> web.StreamResponse:
@@ -70,14 +85,14 @@ class Routes:
             try:
                 drain.admit()
             except Unavailable as exc:  # the drain: this client must go elsewhere
-                refused = for_error(exc, observer.route)
+                refused = on_error(exc, observer.route)
                 refused.force_close()  # and not on this connection
                 observer.finish(request.method, refused.status, start)
                 return refused
             self._in_flight += 1
             self._settled.clear()
             try:
-                return await self._call(observer, handler, needs, request, start)
+                return await self._call(observer, handler, needs, on_error, request, start)
             finally:
                 self._in_flight -= 1
                 if not self._in_flight:
@@ -90,6 +105,7 @@ class Routes:
         observer: RouteObserver,
         handler: Handler,
         needs: str | None,
+        on_error: OnError,
         request: web.Request,
         start: float,
     ) -> web.StreamResponse:
@@ -103,7 +119,7 @@ class Routes:
             observer.finish(request.method, CLIENT_GONE, start)
             raise
         except Exception as exc:  # noqa: BLE001 - mapped to a status right here
-            response = for_error(exc, observer.route)
+            response = on_error(exc, observer.route)
         observer.finish(request.method, response.status, start)
         return response
 
@@ -138,5 +154,6 @@ def _only(method: str, route: str) -> Handler:
 async def _no_route(request: web.Request) -> web.StreamResponse:
     return error_response(
         404,
-        f"path {clip(request.path)!r} is not served here; the V2 REST routes start with /v2",
+        f"path {clip(request.path)!r} is not served here; the V2 REST routes start with /v2"
+        ", gatenet's RPCs with /v1",
     )

@@ -12,12 +12,15 @@ from typing import Any, cast
 from aiohttp import web
 
 from gatenet.server.config import Settings
+from gatenet.server.http.gateway import Gateway
 from gatenet.server.http.routes import Routes
+from gatenet.server.http.v1 import V1Routes
 from gatenet.server.http.v2 import V2Routes
 from gatenet.server.metrics import Metrics
 from gatenet.server.plane import DataPlane
 from gatenet.server.rpc.auth import Auth
 from gatenet.server.rpc.drain import Drain
+from gatenet.server.rpc.service import GateService
 
 _BACKLOG = 1024
 # Once requests in flight have ended (or the grace has passed), what a response being written
@@ -47,7 +50,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class HttpServer:
-    """The V2 REST routes behind the shared protections, on their own port."""
+    """The V2 REST and /v1 routes behind the shared protections, on their own port."""
 
     def __init__(
         self,
@@ -58,11 +61,14 @@ class HttpServer:
         drain: Drain,
         ready: Callable[[], Awaitable[bool]],
         tls: ssl.SSLContext | None,
+        service: GateService,
     ) -> None:
         # client_max_size bounds a chunked body too; a declared one is refused before reading.
         self.app = web.Application(client_max_size=settings.max_message_bytes)
         self.routes = Routes(self.app, metrics, auth, drain)
         V2Routes(plane, settings.max_message_bytes, ready).add_to(self.routes)
+        # gatenet's own RPCs: the gRPC servicer itself, called in-process (gateway.py).
+        V1Routes(Gateway(service), settings.max_message_bytes).add_to(self.routes)
         self._tls = tls
         self._socket = _bind(settings.host, settings.http_port)
         self.port: int = self._socket.getsockname()[1]
