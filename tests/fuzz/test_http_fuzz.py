@@ -40,6 +40,9 @@ def test_no_http_request_gets_a_5xx_and_the_server_stays_right(fuzzed):
     statuses = Counter(o.status for o in outcomes)
     # The generator reaches the answers that matter: right ones, refusals of every kind.
     assert {200, 400, 401, 404, 405} <= set(statuses), statuses
+    answered = {(o.case.route, o.status) for o in outcomes}
+    assert {("/v1/{method}", 200), ("/v1/{method}", 401), ("/v1/{method}", 404)} <= answered
+    assert ("/v2/models/{name}/infer", 200) in answered
     base = f"http://127.0.0.1:{srv.http.port}"
     assert request(base + "/v2/health/ready").status == 200
     answer = request(

@@ -1,10 +1,10 @@
-"""HTTP fuzz: seeded requests to every route of the HTTP port — mutated and random bodies,
-odd headers, methods and paths — and a runner that sends them and judges each answer.
+"""HTTP fuzz: seeded requests to every route of the HTTP port (V2 REST and /v1) — mutated and
+random bodies, odd headers, methods and paths — and a runner that sends them and judges each.
 
 Case `i` of seed `s` is made from Random(f"{s}:{i}") alone, so one failing case replays by
 itself (`case(seed, i, ...)`). A finding is an answer of 500 or more (no drain runs here,
 so 503 is one too), a connection closed without an answer, or a 4xx from a gatenet route
-whose body is not `{"error": "..."}`.
+whose body is not `{"error": "..."}` (V2) or `{"code", "message"}` (/v1).
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ ROUTES = (
     "/v2/models/{name}/versions/{version}/ready",
     "/v2/models/{name}/infer",
     "/v2/models/{name}/versions/{version}/infer",
+    "/v1/{method}",
 )
+# gatenet's own RPCs: the read-only ones run; the rest are sent without a usable token (so
+# the fuzz never trains or deletes), and unknown names must be a clean 404.
+V1_READ = ("Predict", "GetModel", "ListModels", "GetWeights")
+V1_GUARDED = ("Train", "TrainStream", "ImportModel", "DeleteModel")
+V1_UNKNOWN = ("Nope", "predict", "ImportModelChunked", "x" * 200)
 METHODS = ("GET", "POST", "POST", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "FUZZ")
 HEADER = "Inference-Header-Content-Length"
 _NAMES = ("", "x" * 300, "..", "%2e%2e", "%00", "é", "a b", "no-such-model", "1" * 32, "%ZZ")
@@ -129,6 +135,32 @@ def _infer_body(rng: random.Random, headers: dict[str, str]) -> bytes:
     return bytes(body)
 
 
+def _v1_body(rng: random.Random, method: str, name: str, headers: dict[str, str]) -> bytes:
+    requests = {
+        "Predict": {
+            "model": name,
+            "inputs": [rng.randint(0, 1) for _ in range(2 * rng.choice((1, 4)))],
+        },
+        "GetModel": {"model": name},
+        "GetWeights": {"model": name, "includeSafetensors": rng.random() < 0.5},
+        "ListModels": {"pageSize": rng.choice((0, 1, 10, -1, 10**9))},
+    }
+    request = requests.get(method, {"gate": {"name": "XOR"}})
+    kind = rng.random()
+    if kind < 0.3:
+        return json.dumps(request).encode()
+    if kind < 0.6:
+        return json.dumps(_mutate_json(rng, request)).encode()
+    if kind < 0.7:
+        return json.dumps(_random_json(rng)).encode()
+    if kind < 0.75:
+        return b""
+    body = bytearray(json.dumps(request).encode())
+    at = rng.randrange(len(body))
+    body[at:at] = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 4)))
+    return bytes(body)
+
+
 def case(seed: int, index: int, names: Sequence[str], tokens: Sequence[str]) -> Case:
     """Case `index` of `seed` over these model refs and bearer tokens."""
     rng = random.Random(f"{seed}:{index}")
@@ -136,12 +168,15 @@ def case(seed: int, index: int, names: Sequence[str], tokens: Sequence[str]) -> 
     route = rng.choice(ROUTES) if roll < 0.9 else "unmatched"
     name = rng.choice(list(names) + list(_NAMES)) if rng.random() < 0.8 else rng.choice(_NAMES)
     version = rng.choice(("1", "1", "2", "", "%20", "x" * 200))
+    v1 = ""
     if route == "unmatched":
         path = rng.choice(("/", "/v1", "/v3/x", "/v2/models", "/v2//models/x", "/metrics", "/%"))
     else:
+        v1 = rng.choice(V1_READ + V1_READ + V1_GUARDED + V1_UNKNOWN)
         path = route.replace("{name}", name or "x").replace("{version}", version or "1")
+        path = path.replace("{method}", v1)
         path = quote(path, safe="/%")  # non-ASCII as UTF-8 escapes; broken escapes stay broken
-    infer = route.endswith("/infer")
+    infer = route.endswith("/infer") or route.startswith("/v1/")
     method = "POST" if infer and rng.random() < 0.85 else rng.choice(METHODS)
     if not infer and rng.random() < 0.8:
         method = "GET"
@@ -153,7 +188,14 @@ def case(seed: int, index: int, names: Sequence[str], tokens: Sequence[str]) -> 
         headers["Authorization"] = rng.choice(
             ("", "Bearer", "Bearer ", "Basic eDp5", "Bearer x" * 50)
         )
-    body = _infer_body(rng, headers) if method == "POST" else b""
+    if v1 in V1_GUARDED:
+        headers["Authorization"] = rng.choice(("", "Bearer wrong", "Basic eDp5"))
+    if method != "POST":
+        body = b""
+    elif v1:
+        body = _v1_body(rng, v1, name, headers)
+    else:
+        body = _infer_body(rng, headers)
     if rng.random() < 0.1:
         headers["Content-Type"] = rng.choice(
             ("text/plain", "application/json; charset=latin-1", "x")
@@ -185,7 +227,8 @@ def _judge(c: Case, status: int, content_type: str, body: bytes) -> str:
         return f"status {status}: {body[:200]!r}"
     if 400 <= status < 500 and content_type.startswith("application/json") and c.method != "HEAD":
         try:
-            error = json.loads(body)["error"]
+            answer = json.loads(body)
+            error = answer["error"] if "error" in answer else answer["message"]  # V2 or /v1
         except (ValueError, KeyError, TypeError):
             return f"status {status} without an error message: {body[:200]!r}"
         if len(error) > 2000:
