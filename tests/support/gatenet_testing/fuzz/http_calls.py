@@ -166,13 +166,14 @@ def case(seed: int, index: int, names: Sequence[str], tokens: Sequence[str]) -> 
     rng = random.Random(f"{seed}:{index}")
     roll = rng.random()
     route = rng.choice(ROUTES) if roll < 0.9 else "unmatched"
-    name = rng.choice(list(names) + list(_NAMES)) if rng.random() < 0.8 else rng.choice(_NAMES)
+    name = rng.choice(names) if names and rng.random() < 0.6 else rng.choice(_NAMES)
     version = rng.choice(("1", "1", "2", "", "%20", "x" * 200))
     v1 = ""
     if route == "unmatched":
         path = rng.choice(("/", "/v1", "/v3/x", "/v2/models", "/v2//models/x", "/metrics", "/%"))
     else:
-        v1 = rng.choice(V1_READ + V1_READ + V1_GUARDED + V1_UNKNOWN)
+        if route == "/v1/{method}":
+            v1 = rng.choice(V1_READ + V1_READ + V1_GUARDED + V1_UNKNOWN)
         path = route.replace("{name}", name or "x").replace("{version}", version or "1")
         path = path.replace("{method}", v1)
         path = quote(path, safe="/%")  # non-ASCII as UTF-8 escapes; broken escapes stay broken
