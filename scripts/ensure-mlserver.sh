@@ -5,7 +5,7 @@
 # Prints the venv's python on success.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${GATENET_BENCH_MLSERVER_VENV:-.venv/mlserver}
+VENV=.venv/mlserver
 MLSERVER=mlserver==1.7.1
 stamp="$VENV/.gatenet-stamp"
 mkdir -p "$(dirname "$VENV")"
