@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -296,3 +297,17 @@ def test_ready_turns_false_once_draining_begins_and_new_requests_get_503(make_se
 
 def test_http_port_minus_one_turns_it_off(make_server):
     assert make_server(http_port=-1).http is None
+
+
+def test_a_taken_http_port_stops_start_up_naming_the_flag():
+    import socket
+
+    from gatenet.server.app import build_server
+    from gatenet_testing.servers import LOOPBACK
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(
+            OSError, match=rf"cannot bind HTTP to 127.0.0.1:{port} \(--host/--http-port\)"
+        ):
+            build_server(replace(LOOPBACK, http_port=port))
