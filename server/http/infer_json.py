@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import orjson
 
-from gatenet.inference import grpc_service_pb2 as v2
 from gatenet.server.errors import InvalidArgument, clip
 from gatenet.server.rpc import infer_codec
 from gatenet.server.rpc.infer_codec import DATATYPES, LABEL, PROBABILITY, InferCall
@@ -27,6 +26,14 @@ _INT64 = (-(2**63), 2**63 - 1)
 _INTEGER_KINDS = "iu"
 _FLOAT = ("FP32", "FP64")
 _F4_MAX = float(np.finfo(np.float32).max)
+
+
+class _Tensor(NamedTuple):
+    """The input tensor's description, as infer_codec.rows reads it."""
+
+    name: str
+    datatype: str
+    shape: list[int]
 
 
 class RestCall(NamedTuple):
@@ -52,15 +59,10 @@ def decode(body: bytes, header_length: str | None, model: str, version: str) -> 
     name = _field(tensor, "name", str, "a string", "inputs[0].")
     datatype = _field(tensor, "datatype", str, "a string", "inputs[0].")
     shape = _shape(_field(tensor, "shape", list, "a list of integers", "inputs[0]."))
-    proto = v2.ModelInferRequest(
-        model_name=model,
-        model_version=version,
-        id=_optional(request, "id", str, "a string", ""),
-        inputs=[v2.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=shape)],
-    )
-    binary_out = _outputs(request, proto)
     # The gRPC codec's checks of names, datatype and outputs, with the same messages.
-    checked = infer_codec.decode(proto)
+    infer_codec.check_input(name, datatype)
+    wanted, binary_out = _outputs(request)
+    request_id = _optional(request, "id", str, "a string", "")
     params = _optional(tensor, "parameters", dict, "an object", {}, "inputs[0].")
     size = params.get("binary_data_size")
     if size is not None:
@@ -77,7 +79,8 @@ def decode(body: bytes, header_length: str | None, model: str, version: str) -> 
                 "inputs[0].data", "is missing; send the values as data (or as binary data)"
             )
         raw = _values(tensor["data"], datatype, shape)
-    return RestCall(checked._replace(raw=raw), binary_out)
+    described = _Tensor(name, datatype, shape)
+    return RestCall(InferCall(model, version, request_id, described, raw, wanted), binary_out)
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
@@ -137,25 +140,24 @@ def _shape(shape: list[Any]) -> list[int]:
     return shape
 
 
-def _outputs(request: dict[str, Any], proto: v2.ModelInferRequest) -> frozenset[str]:
-    """The outputs asked for, into `proto` (for the gRPC codec's checks); the binary ones."""
+def _outputs(request: dict[str, Any]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The outputs asked for (checked as the gRPC codec checks them) and the binary ones."""
     params = _optional(request, "parameters", dict, "an object", {})
     every = _flag(params, "binary_data_output", "parameters.", False)
     outputs = _optional(request, "outputs", list, "a list of output objects", [])
     binary = set()
+    named: list[tuple[str, bool]] = []
     for i, wanted in enumerate(outputs):
         if not isinstance(wanted, dict):
             raise InvalidArgument(f"outputs[{i}]", "is not a JSON object")
         name = _field(wanted, "name", str, "a string", f"outputs[{i}].")
-        out = proto.outputs.add(name=name)
         out_params = _optional(wanted, "parameters", dict, "an object", {}, f"outputs[{i}].")
-        if "classification" in out_params:
-            out.parameters["classification"].int64_param = 1
+        named.append((name, "classification" in out_params))
         if _flag(out_params, "binary_data", f"outputs[{i}].parameters.", every):
             binary.add(name)
     if not outputs and every:
         binary = {PROBABILITY, LABEL}
-    return frozenset(binary)
+    return infer_codec.wanted_outputs(named), frozenset(binary)
 
 
 def _flag(params: dict[str, Any], key: str, path: str, default: bool) -> bool:
