@@ -70,6 +70,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     GATENET_HOST=0.0.0.0 \
     GATENET_PORT=50051 \
+    GATENET_HTTP_PORT=8080 \
     GATENET_METRICS_HOST=0.0.0.0 \
     GATENET_METRICS_PORT=8000 \
     GATENET_LOG_FORMAT=json \
@@ -78,7 +79,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     GATENET_GRACE_SECONDS=8
 USER 10001:10001
 WORKDIR /home/gatenet
-EXPOSE 50051 8000
+EXPOSE 50051 8080 8000
 # SIGTERM starts the server's drain: GATENET_DRAIN_DELAY s NOT_SERVING while still
 # accepting (0 here: a lone container has no balancer to tell; the scale profile and
 # deploy/k8s set 2), GATENET_GRACE_SECONDS for in-flight calls, then ~2 s to stop

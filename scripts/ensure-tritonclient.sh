@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A venv of its own for the stock Open Inference Protocol clients the V2 tests drive:
+# A venv of its own for the stock Open Inference Protocol clients the V2 tests drive (gRPC and HTTP):
 # tritonclient[grpc] needs protobuf < 7 and gatenet needs >= 7, so they cannot share .venv.
 # Made only when missing (a stamp names the pinned versions), so a second run touches no network.
 # perf_analyzer comes from PyPI's perf-analyzer too, when it installs: its wheels are
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${GATENET_TEST_TRITON_VENV:-.venv/triton}
-TRITONCLIENT=tritonclient[grpc]==2.73.0
+TRITONCLIENT=tritonclient[grpc,http]==2.73.0
 NUMPY='numpy>=1.26,<3'
 PERF_ANALYZER='perf-analyzer>=2.58'
 stamp="$VENV/.gatenet-stamp"

@@ -26,6 +26,7 @@ class Settings:
 
     host: str = "127.0.0.1"  # gRPC bind address (0.0.0.0 inside a container)
     port: int = 50051  # gRPC port; 0 picks a free one
+    http_port: int = 8080  # HTTP/JSON port (V2 REST) on the same host; 0 picks one, -1 disables
     metrics_host: str = "127.0.0.1"  # /metrics bind address
     metrics_port: int = 8000  # /metrics port; 0 picks a free one, -1 disables
     max_models: int = 100_000  # models stored before Train gets RESOURCE_EXHAUSTED
@@ -59,6 +60,7 @@ class Settings:
         """Return self, or raise SettingError naming the first bad setting."""
         _check(0 <= self.port <= 65535, "port", self.port, "0..65535")
         _check(-1 <= self.metrics_port <= 65535, "metrics-port", self.metrics_port, "-1..65535")
+        _check(-1 <= self.http_port <= 65535, "http-port", self.http_port, "-1..65535")
         _check(self.max_models >= 1, "max-models", self.max_models, ">= 1")
         _check(1 <= self.training_workers <= 64, "training-workers", self.training_workers, "1..64")
         _check(
@@ -124,8 +126,9 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # Flags exposed on the command line; each also reads GATENET_<NAME> from the environment.
 _HELP = {
-    "host": "gRPC bind address",
+    "host": "gRPC and HTTP bind address",
     "port": "gRPC port (0 = any free port)",
+    "http_port": "HTTP/JSON port on --host: V2 REST and /v1/<Method> (0 = any free port, -1 = off)",
     "metrics_host": "Prometheus /metrics bind address",
     "metrics_port": "Prometheus /metrics port (0 = any free port, -1 = off)",
     "max_models": "models stored before Train is refused with RESOURCE_EXHAUSTED",
@@ -140,7 +143,7 @@ _HELP = {
     "max_connection_age": "seconds before a connection is asked to reconnect (spreads clients)",
     "max_trainings_per_client": "trainings one token (or peer address) may have in flight",
     "max_train_seconds": "wall-time cap of one training; it then returns its best so far",
-    "tls_cert": "PEM certificate chain: serve gRPC over TLS (needs --tls-key)",
+    "tls_cert": "PEM certificate chain: serve gRPC and HTTP over TLS (needs --tls-key)",
     "tls_key": "PEM private key for --tls-cert",
     "tls_client_ca": "PEM CA bundle: require client certificates signed by it (mTLS)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",

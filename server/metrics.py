@@ -92,6 +92,19 @@ class Metrics:
             _RPC,
             registry=registry,
         )
+        # The HTTP port's requests, by route template (never the raw path: bounded labels).
+        self.http_requests = LoopCounter(
+            "gatenet_http_requests",
+            "HTTP requests completed, by route template, method and status code.",
+            ("route", "method", "code"),
+            registry=registry,
+        )
+        self.http_seconds = LoopHistogram(
+            "gatenet_http_request_duration_seconds",
+            "Latency of HTTP requests, by route template and method.",
+            ("route", "method"),
+            registry=registry,
+        )
         self.trainings = Counter(
             "gatenet_trainings_total",
             "Training runs finished, by task kind and outcome.",

@@ -103,3 +103,17 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=bool(ca)
     )
+
+
+def http_context(settings: Settings) -> ssl.SSLContext | None:
+    """The HTTP port's TLS from the same files (checked by server_credentials first): with
+    --tls-client-ca, client certificates it signed are required, as on the gRPC port."""
+    if not settings.tls_cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # gRPC's floor too
+    context.load_cert_chain(settings.tls_cert, settings.tls_key, password=_no_password)
+    if settings.tls_client_ca:
+        context.load_verify_locations(cafile=settings.tls_client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from gatenet.client import Client, ModelInfo
 from gatenet.server.app import GatenetServer
 from gatenet_testing.serve_process import RedisServer, find_redis_server
 from gatenet_testing.servers import start_server
+
+# `gatenet serve` processes the tests start take a free HTTP port, not the default 8080 (two
+# at once would collide); tests that care pass --http-port themselves.
+os.environ.setdefault("GATENET_HTTP_PORT", "0")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups

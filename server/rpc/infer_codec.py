@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -58,7 +58,7 @@ class InferCall(NamedTuple):
     model: str
     version: str
     id: str
-    tensor: Any  # ModelInferRequest.InferInputTensor
+    tensor: Any  # ModelInferRequest.InferInputTensor (or anything with name, datatype, shape)
     raw: bytes | None  # the tensor's raw_input_contents entry, if it came that way
     outputs: tuple[str, ...]  # in the order they go back
 
@@ -72,16 +72,7 @@ def decode(request: v2.ModelInferRequest) -> InferCall:
             "inputs", f"{len(request.inputs)} tensors given; the model takes one, {INPUT!r}"
         )
     tensor = request.inputs[0]
-    if tensor.name != INPUT:
-        raise InvalidArgument(
-            "inputs[0].name",
-            f"{clip(tensor.name)!r} is not an input of the model; its one input is {INPUT!r}",
-        )
-    if tensor.datatype not in DATATYPES:
-        raise InvalidArgument(
-            "inputs[0].datatype",
-            f"{clip(tensor.datatype)!r} for tensor {INPUT!r} is not one of {_ACCEPTED}",
-        )
+    check_input(tensor.name, tensor.datatype)
     raw = None
     if request.raw_input_contents:
         if len(request.raw_input_contents) != 1:
@@ -100,26 +91,46 @@ def decode(request: v2.ModelInferRequest) -> InferCall:
     )
 
 
+def check_input(name: str, datatype: str) -> None:
+    """InvalidArgument unless the one input tensor is named `inputs` and of a datatype taken."""
+    if name != INPUT:
+        raise InvalidArgument(
+            "inputs[0].name",
+            f"{clip(name)!r} is not an input of the model; its one input is {INPUT!r}",
+        )
+    if datatype not in DATATYPES:
+        raise InvalidArgument(
+            "inputs[0].datatype",
+            f"{clip(datatype)!r} for tensor {INPUT!r} is not one of {_ACCEPTED}",
+        )
+
+
 def _outputs(request: v2.ModelInferRequest) -> tuple[str, ...]:
-    if not request.outputs:
-        return OUTPUTS
+    return wanted_outputs(
+        (wanted.name, "classification" in wanted.parameters) for wanted in request.outputs
+    )
+
+
+def wanted_outputs(outputs: Iterable[tuple[str, bool]]) -> tuple[str, ...]:
+    """The outputs a request names (with whether it asks classification of each), checked, in
+    its order; none named = both."""
     names: list[str] = []
-    for i, wanted in enumerate(request.outputs):
-        if wanted.name not in OUTPUTS:
+    for i, (name, classification) in enumerate(outputs):
+        if name not in OUTPUTS:
             raise InvalidArgument(
                 f"outputs[{i}].name",
-                f"{clip(wanted.name)!r} is not an output of the model; "
+                f"{clip(name)!r} is not an output of the model; "
                 f"its outputs are {PROBABILITY!r} and {LABEL!r}",
             )
-        if wanted.name in names:
-            raise InvalidArgument(f"outputs[{i}].name", f"{wanted.name!r} is requested twice")
-        if "classification" in wanted.parameters:
+        if name in names:
+            raise InvalidArgument(f"outputs[{i}].name", f"{name!r} is requested twice")
+        if classification:
             raise InvalidArgument(
                 f"outputs[{i}].parameters",
                 f"classification is not supported; read {LABEL!r} and {PROBABILITY!r} instead",
             )
-        names.append(wanted.name)
-    return tuple(names)
+        names.append(name)
+    return tuple(names) or OUTPUTS
 
 
 def check_version(version: str, ref: str) -> None:

@@ -28,6 +28,8 @@ from gatenet.server.training.spec import Progress
 from gatenet.v1 import gatenet_pb2 as pb
 
 _DEFAULT_PAGE = 100
+# Methods whose handler takes the request's serialized bytes and returns the response's.
+BYTES_METHODS = frozenset({"Predict"})
 _MAX_PAGE = 1000
 
 
@@ -194,7 +196,7 @@ def add_to_server(service: GateService, server: Any) -> None:
         (True, False): grpc.stream_unary_rpc_method_handler,
     }
     for method in descriptor.methods:
-        wire = method.name == "Predict"
+        wire = method.name in BYTES_METHODS
         factory = factories[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = factory(
             getattr(service, method.name),

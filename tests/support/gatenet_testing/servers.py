@@ -14,6 +14,7 @@ LOOPBACK = Settings(
     port=0,
     metrics_host="127.0.0.1",
     metrics_port=0,
+    http_port=0,
     grace_seconds=0.0,
     log_level="WARNING",
     store="memory",
