@@ -1,6 +1,7 @@
 """Fuzz benchmark: seeded raw calls over every method on an in-process server, by code.
 
 Run: `.venv/bin/python bench/fuzz.py --calls 10000 --seed 1` (loopback, free ports).
+Then `--http-calls` requests to every route of the HTTP port (gatenet_testing.fuzz.http_calls).
 
 It starts the real server (memory store) with auth on (read, train and admin tokens) on
 127.0.0.1:0, trains the models the calls refer to, sends the calls from
@@ -21,17 +22,19 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
+from types import SimpleNamespace
 
 from prometheus_client import CollectorRegistry
 
 from gatenet.server.app import build_server
 from gatenet.server.config import Settings
 from gatenet_testing.fuzz import auth as fuzz_auth
-from gatenet_testing.fuzz import generator, lifecycle, runner  # the tests run them too
+from gatenet_testing.fuzz import generator, http_calls, lifecycle, runner  # the tests run them too
 
 SETTINGS = Settings(
     host="127.0.0.1",
     port=0,
+    http_port=0,
     metrics_port=-1,
     store="memory",
     log_level="WARNING",
@@ -66,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=10_000, help="calls to send")
     parser.add_argument("--seed", type=int, default=1, help="the generator's seed")
     parser.add_argument("--concurrency", type=int, default=8, help="calls in flight at once")
+    parser.add_argument(
+        "--http-calls", type=int, default=3000, help="requests to the HTTP port (then, alone)"
+    )
     args = parser.parse_args(argv)
 
     registry = CollectorRegistry()
@@ -81,12 +87,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         calls = generator.FuzzRequests(args.seed, targets, auth=True).calls(args.calls)
         outcomes = runner.run(server.target, calls, args.concurrency)
         wall = time.perf_counter() - start
+        # The HTTP port: every route, the same models and tokens (one connection, in order).
+        refs = [ref for ref, _ in targets.kept] + list(targets.spares)
+        batch = http_calls.cases(args.seed, args.http_calls, refs, list(fuzz_auth.TOKENS.values()))
+        http_start = time.perf_counter()
+        http_outcomes = http_calls.run("127.0.0.1", server.http.port, batch)
+        http_wall = time.perf_counter() - http_start
         wrong = lifecycle.afterwards(server.target, targets, before, admin)
         counted = lifecycle.server_codes(registry)
     finally:
         server.stop(0)
 
-    found = runner.findings(outcomes)
+    found = runner.findings(outcomes) + http_calls.findings(http_outcomes, args.seed)
     codes = Counter(o.code for o in outcomes)
     bad = {key: n for key, n in counted.items() if key[1] in ("INTERNAL", "UNKNOWN")}
     healthy = not any(w.startswith("health") for w in wrong)
@@ -103,6 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "- the server counted INTERNAL/UNKNOWN: "
         + (", ".join(f"{m} {c} {n}" for (m, c), n in sorted(bad.items())) or "none")
+    )
+    by_route = [SimpleNamespace(label=o.case.route, code=str(o.status)) for o in http_outcomes]
+    print()
+    print(table(by_route, title="HTTP route (status)"))  # type: ignore[arg-type]
+    print()
+    print(
+        f"- HTTP requests: {len(http_outcomes)} in {http_wall:.1f} s; answered 5xx: "
+        f"{sum(o.status >= 500 for o in http_outcomes)}, without an answer: "
+        f"{sum(o.status == 0 for o in http_outcomes)}"
     )
     print(
         f"- healthy after: {'yes' if healthy else 'NO'}; correct after: {'no' if wrong else 'yes'}"

@@ -14,8 +14,10 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
-from gatenet.server.errors import Cancelled, Unavailable, clip
+from gatenet.server.errors import Cancelled, InvalidArgument, Unavailable, clip
 from gatenet.server.http.observe import CLIENT_GONE, RouteObserver
 from gatenet.server.http.status import BodyTooLarge, error_response, for_error
 from gatenet.server.metrics import Metrics
@@ -131,6 +133,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:  # a chunked body that grew past client_max_size
         raise BodyTooLarge(None, limit) from None
+    except (HttpProcessingError, RequestPayloadError) as exc:  # e.g. bad Content-Encoding
+        reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+        raise InvalidArgument("body", f"cannot be read: {clip(reason.strip())}") from None
     except ConnectionError:  # the client went away mid-body (or the grace ran out)
         raise Cancelled("body: the connection closed before the whole body arrived") from None
 

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -24,6 +26,15 @@ _BACKLOG = 1024
 # Once requests in flight have ended (or the grace has passed), what a response being written
 # gets before its connection is cut.
 _LAST_WRITE_SECONDS = 1.0
+
+
+class _ClientFaults(logging.LoggerAdapter):
+    """aiohttp's own log, at DEBUG: past the routes (which catch every error of theirs) it
+    reports only what clients got wrong (a malformed request line, a bad header), answered
+    400, which is no operator's alarm."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(logging.DEBUG, msg, *args, **kwargs)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -72,6 +83,7 @@ class HttpServer:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=_LAST_WRITE_SECONDS,
+            logger=cast(logging.Logger, _ClientFaults(logging.getLogger("gatenet.http"), {})),
         )
         await self._runner.setup()
         await web.SockSite(self._runner, self._socket, ssl_context=self._tls).start()

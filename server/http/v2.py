@@ -7,11 +7,11 @@ is false until the store is open and from the start of a drain, as ServerReady i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from importlib import metadata
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from gatenet.server.errors import InvalidArgument
@@ -36,9 +36,7 @@ def _version() -> str:
 
 
 def _json(answer: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status, body=json.dumps(answer, separators=(",", ":")).encode(), content_type=_JSON
-    )
+    return web.Response(status=status, body=orjson.dumps(answer), content_type=_JSON)
 
 
 class V2Routes:

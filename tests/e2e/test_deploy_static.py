@@ -85,6 +85,8 @@ def test_dashboard_covers_the_operator_questions():
         r"gatenet_training_seconds_bucket",  # training time
         r"gatenet_models",  # models held
         r"process_resident_memory_bytes",  # memory
+        r"by \(route, code\) \(rate\(gatenet_http_requests_total",  # HTTP requests by route
+        r"gatenet_http_request_duration_seconds_bucket",  # HTTP latency
     ]:
         assert re.search(needed, text), f"no panel query matches {needed}"
 

@@ -116,17 +116,18 @@ def _sized(size, **fields):
     return {**tensor, "parameters": {"binary_data_size": size}}
 
 
-def _binary(tensor, tail: int):
-    """A body of a JSON header and `tail` zero bytes, and its header length header."""
+def _binary(tensor, tail: int | bytes):
+    """A body of a JSON header and `tail` (bytes, or that many zero bytes), and its header
+    length header."""
     header = json.dumps({"inputs": [tensor]}).encode()
-    return header + b"\0" * tail, {HEADER: str(len(header))}
+    return header + (b"\0" * tail if isinstance(tail, int) else tail), {HEADER: str(len(header))}
 
 
 # (body, headers, status, fragments of the error message)
 BAD = {
     "not JSON": (b"{", {}, 400, ["body: is not valid JSON"]),
     "not UTF-8": (b"\xff\xfe{}", {}, 400, ["body: is not valid JSON"]),
-    "nested too deeply": (b"[" * 100_000, {}, 400, ["nested too deeply"]),
+    "nested too deeply": (b"[" * 100_000, {}, 400, ["depth limit exceeded"]),
     "an array": (b"[]", {}, 400, ["body: is a JSON array, not an object"]),
     "no inputs": (b"{}", {}, 400, ["inputs: is missing"]),
     "inputs not a list": (b'{"inputs": 3}', {}, 400, ["inputs: is a JSON number"]),
@@ -177,11 +178,17 @@ BAD = {
     "objects": ({"inputs": [_tensor(data=[{}, {}])]}, {}, 400, ["inputs[0].data"]),
     "a number": ({"inputs": [_tensor(data=3)]}, {}, 400, ["inputs[0].data", "list of values"]),
     "beyond FP32": ({"inputs": [_tensor(data=[1e300, 0])]}, {}, 400, ["beyond FP32's range"]),
-    "NaN": (
+    "gzip that is not": (b"{}", {"Content-Encoding": "gzip"}, 400, ["body: cannot be read"]),
+    "NaN (not JSON)": (
         b'{"inputs":[{"name":"inputs","datatype":"FP32","shape":[1,2],"data":[NaN,0]}]}',
         {},
         400,
-        ["finite"],
+        ["is not valid JSON"],
+    ),
+    "NaN as binary data": (
+        *_binary(_sized(8), np.array([np.nan, 0], "<f4").tobytes()),
+        400,
+        ["row 0, column 0 is nan", "finite"],
     ),
     "beyond INT32": (
         {"inputs": [_tensor(datatype="INT32", data=[2**40, 0])]},
