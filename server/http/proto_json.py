@@ -1,7 +1,8 @@
 """proto3 JSON in and out (google.protobuf.json_format), with errors that name the field.
 
 json_format does the mapping: lowerCamel names out, either spelling in, 64-bit integers as
-strings, enums by name or number, bytes as base64. Its errors read like
+strings, enums by name or number, bytes as base64 (long float arrays: float_arrays.py).
+Its errors read like
 `Failed to parse network field: Failed to parse hidden_sizes field: Value out of range: -1.`
 and repeat the client's value whole, so a body that fails is walked once more against the
 descriptor to find the first bad field and say what it wants:
@@ -19,6 +20,7 @@ from google.protobuf.message import Message
 
 from gatenet.server import json_text
 from gatenet.server.errors import InvalidArgument, clip
+from gatenet.server.http import float_arrays
 
 M = TypeVar("M", bound=Message)
 # Descriptors are typed Any below: the stubs type their links Optional, the upb runtime differs.
@@ -75,7 +77,9 @@ def parse(body: bytes, cls: type[M], large: bool = False) -> M:
         raise InvalidArgument("body", "JSON nested too deeply") from None
     message = cls()
     try:
-        json_format.ParseDict(js, message)
+        # Long float arrays go in through numpy; json_format reads the rest.
+        rest = float_arrays.prefill(js, message) if isinstance(js, dict) else js
+        json_format.ParseDict(rest, message)
     except Exception:  # noqa: BLE001 - ParseError mostly; the walk below says what was wrong
         raise _diagnosis(js, cls.DESCRIPTOR) from None
     return message
@@ -83,7 +87,7 @@ def parse(body: bytes, cls: type[M], large: bool = False) -> M:
 
 def dumps(message: Message, large: bool = False) -> bytes:
     """The message as compact proto3 JSON text, UTF-8; `large` writes it a slice at a time."""
-    js = json_format.MessageToDict(message)
+    js = float_arrays.to_dict(message)
     if large:
         return json_text.dumps(js).encode()
     return json.dumps(js, separators=(",", ":")).encode()

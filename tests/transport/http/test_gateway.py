@@ -16,6 +16,8 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import load as load_safetensors
 
 from gatenet.client import Client
@@ -310,3 +312,46 @@ def test_trainings_count_against_the_http_peers_address(server, gateway):
 
 def running(server: GatenetServer) -> float | None:
     return server.prometheus_registry.get_sample_value("gatenet_trainings_in_progress")
+
+
+def _field_names() -> list[str]:
+    """Every field name of gatenet.v1's messages, in both spellings."""
+    names: set[str] = set()
+    for message in pb.DESCRIPTOR.message_types_by_name.values():
+        for field in message.fields:
+            names.update((field.name, field.json_name))
+    return sorted(names)
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.sampled_from(["NaN", "Infinity", "XOR", "METHOD_AUTOGRAD", "-1", "1e400", "AAE="])
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(_field_names()) | st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_FUZZED = ["Train", "Predict", "GetWeights", "ListModels", "GetModel", "DeleteModel", "ImportModel"]
+
+
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
+@given(method=st.sampled_from(_FUZZED), body=_JSON)
+def test_any_json_body_gets_a_clean_answer(server, gateway, method, body):
+    """Bodies built from the messages' own field names and any JSON values: never a 500, and
+    an error names what was wrong in a bounded message."""
+    at = HttpCall(peer=CALL.peer, headers=[("grpc-timeout", "5S")])  # no long training
+    status, answer = call(server, gateway, method, body, at)
+    assert status < 500, (status, answer)
+    if status != 200:
+        assert set(answer) == {"code", "message", "details"} and answer["code"] != 13
+        assert answer["message"] and len(answer["message"]) < 1000, answer
