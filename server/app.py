@@ -210,6 +210,7 @@ class GatenetServer:
                 self._ready,
                 self._http_tls,
                 self.gate_service,
+                self.tracing,
             )
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         return server, port

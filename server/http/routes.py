@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -24,6 +25,9 @@ from gatenet.server.metrics import Metrics
 from gatenet.server.rpc.auth import Auth
 from gatenet.server.rpc.drain import Drain
 
+if TYPE_CHECKING:  # imported only when tracing is on (the composition root decides)
+    from gatenet.server.tracing import Tracing
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # How a route answers an error raised around or in its handler (status.for_error's signature).
 OnError = Callable[[Exception, str], web.Response]
@@ -34,9 +38,15 @@ class Routes:
     """Puts wrapped handlers on an aiohttp application."""
 
     def __init__(
-        self, app: web.Application, metrics: Metrics, auth: Auth | None, drain: Drain
+        self,
+        app: web.Application,
+        metrics: Metrics,
+        auth: Auth | None,
+        drain: Drain,
+        tracing: Tracing | None = None,
     ) -> None:
         self._app = app
+        self._tracing = tracing
         self._metrics = metrics
         self._auth = auth
         self._drain = drain
@@ -57,7 +67,14 @@ class Routes:
         route needs (None: open, as health is); `on_error` answers its errors (/v1 answers in
         grpc-gateway's shape)."""
         observer = RouteObserver(self._metrics, route, quiet)
-        self._app.router.add_route(method, route, self._wrap(observer, handler, needs, on_error))
+        wrapped = self._wrap(observer, handler, needs, on_error)
+        # Chosen here: with tracing off no request pays for it; open routes (the health
+        # probes) are not traced, as on the gRPC port: probes would bury the traces people read.
+        if self._tracing is not None and needs is not None:
+            from gatenet.server.http.traced import traced
+
+            wrapped = traced(self._tracing, route, wrapped)
+        self._app.router.add_route(method, route, wrapped)
         # The same path with another method: 405, saying which one it takes.
         self._app.router.add_route("*", route, self._wrap(observer, _only(method, route), None))
 

@@ -7,7 +7,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
@@ -21,6 +21,9 @@ from gatenet.server.plane import DataPlane
 from gatenet.server.rpc.auth import Auth
 from gatenet.server.rpc.drain import Drain
 from gatenet.server.rpc.service import GateService
+
+if TYPE_CHECKING:  # imported only when tracing is on (the composition root decides)
+    from gatenet.server.tracing import Tracing
 
 _BACKLOG = 1024
 # Once requests in flight have ended (or the grace has passed), what a response being written
@@ -62,10 +65,11 @@ class HttpServer:
         ready: Callable[[], Awaitable[bool]],
         tls: ssl.SSLContext | None,
         service: GateService,
+        tracing: Tracing | None = None,
     ) -> None:
         # client_max_size bounds a chunked body too; a declared one is refused before reading.
         self.app = web.Application(client_max_size=settings.max_message_bytes)
-        self.routes = Routes(self.app, metrics, auth, drain)
+        self.routes = Routes(self.app, metrics, auth, drain, tracing)
         V2Routes(plane, settings.max_message_bytes, ready).add_to(self.routes)
         # gatenet's own RPCs: the gRPC servicer itself, called in-process (gateway.py).
         V1Routes(Gateway(service), settings.max_message_bytes).add_to(self.routes)

@@ -7,8 +7,11 @@ flushes the batched spans, so a test stops it and then reads every span it sent.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import grpc
 import pytest
@@ -132,6 +135,52 @@ def test_spans_reach_the_collector_as_children_of_the_callers_traceparent(receiv
     assert raw_parts["queue"].start_ns < long_worker.end_ns
     assert raw_parts["queue"].end_ns >= long_worker.end_ns - 100_000_000
     assert raw_parts["queue"].end_ns <= raw_parts["train"].start_ns
+
+
+@pytest.mark.slow
+def test_http_requests_are_spans_too_children_of_their_traceparent_header(receiver):
+    """/v1 and V2 REST requests: one SERVER span each, named by route template, in the trace
+    the request's traceparent header names; /v1/Train's training hangs under it."""
+    http_port = free_port()
+    server = serve(receiver, "--http-port", str(http_port))
+    base = f"http://127.0.0.1:{http_port}"
+    header = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
+    try:
+        trained = _post(f"{base}/v1/Train", {"gate": {"name": "XOR"}, "seed": 0}, header)
+        infer = {
+            "inputs": [{"name": "inputs", "shape": [1, 2], "datatype": "FP32", "data": [0, 1]}]
+        }
+        _post(f"{base}/v2/models/{trained['modelId']}/infer", infer, header)
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            _post(f"{base}/v2/models/no-such-model/infer", infer, header)
+        assert missing.value.code == 404
+    finally:
+        server.stop()
+    spans = [s for s in receiver.spans if s.parent_span_id == CALLER_SPAN]
+    assert {s.trace_id for s in spans} == {CALLER_TRACE}
+    train = one(spans, name="POST /v1/Train")
+    assert train.kind == SERVER
+    assert train.attributes["http.route"] == "/v1/Train"
+    assert train.attributes["http.response.status_code"] == 200
+    assert train.attributes["gatenet.model_id"] == trained["modelId"]
+    assert set(children(receiver.spans, children(receiver.spans, train)["training"])) == {
+        "queue",
+        "train",
+    }
+    infers = sorted(
+        (s for s in spans if s.name == "POST /v2/models/{name}/infer"), key=lambda s: s.start_ns
+    )
+    assert [s.attributes["http.response.status_code"] for s in infers] == [200, 404]
+
+
+def _post(url: str, body: dict, headers: dict[str, str]) -> dict:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", **headers},
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
 
 
 @pytest.mark.slow
