@@ -12,6 +12,8 @@ are the bottleneck); then gRPC Predict on gatenet with its HTTP port on and off.
   small calls on its loop), metrics off.
 - FLOOR: the same stack as gatenet's HTTP port (aiohttp on a LoopThread) answering each case
   with gatenet's own answer bytes, prebuilt: what the HTTP call alone costs.
+- FLOOR+parse (a reference, no target): FLOOR that also parses the JSON body (orjson, as
+  gatenet does) before answering: the least any V2 REST server must do per call.
 
 Every server runs in its own process; the rounds alternate the order.
 """
@@ -106,11 +108,13 @@ def _serve_gatenet(http: bool) -> None:
     server.stop(0, 0)
 
 
-def _serve_floor(answers: str) -> None:
-    """Child: aiohttp on a LoopThread (as gatenet's HTTP port) answering prebuilt bytes."""
+def _serve_floor(answers: str, parse: bool) -> None:
+    """Child: aiohttp on a LoopThread (as gatenet's HTTP port) answering prebuilt bytes;
+    `parse`: after parsing the JSON body."""
     import asyncio
     import socket
 
+    import orjson
     from aiohttp import web
 
     from gatenet.server.rpc.loop import LoopThread
@@ -118,7 +122,9 @@ def _serve_floor(answers: str) -> None:
     replies = {k: v.encode() for k, v in json.loads(Path(answers).read_text()).items()}
 
     async def infer(request: web.Request) -> web.Response:
-        await request.read()
+        body = await request.read()
+        if parse:
+            orjson.loads(body)
         return web.Response(
             body=replies[request.match_info["name"]], content_type="application/json"
         )
@@ -278,14 +284,14 @@ def _rate(rates: list[float]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    parser.add_argument("--serve", choices=("gatenet", "gatenet-no-http", "floor"))
+    parser.add_argument("--serve", choices=("gatenet", "gatenet-no-http", "floor", "floor-parse"))
     parser.add_argument("--answers", default="")
     args = parser.parse_args(argv)
     if args.serve == "gatenet" or args.serve == "gatenet-no-http":
         _serve_gatenet(args.serve == "gatenet")
         return 0
-    if args.serve == "floor":
-        _serve_floor(args.answers)
+    if args.serve in ("floor", "floor-parse"):
+        _serve_floor(args.answers, parse=args.serve == "floor-parse")
         return 0
     if shutil.which("h2load") is None:
         raise SystemExit("h2load is missing: scripts/ensure-tools.sh installs nghttp2-client")
@@ -311,11 +317,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _check_same(answers[f"rows{rows}"].encode(), theirs)
             (folder / "answers.json").write_text(json.dumps(answers))
             floor = Child("--serve", "floor", "--answers", str(folder / "answers.json"))
+            parsing = Child("--serve", "floor-parse", "--answers", str(folder / "answers.json"))
             try:
                 urls = {
                     "gatenet": f"http://127.0.0.1:{gatenet.info['http']}/v2/models/{model}/infer",
                     "MLServer": f"{mlserver.url}/v2/models/gate/infer",
                     "FLOOR": f"http://127.0.0.1:{floor.info['http']}/v2/models/rows{{}}/infer",
+                    "FLOOR+parse": (
+                        f"http://127.0.0.1:{parsing.info['http']}/v2/models/rows{{}}/infer"
+                    ),
                 }
                 rates: dict[tuple[str, str], list[float]] = {}
                 for label, body in bodies.items():  # warm every server and path once
@@ -324,12 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for r in range(args.rounds):
                     for label, body in bodies.items():
                         order = list(urls.items())
-                        for name, url in order[r % 3 :] + order[: r % 3]:
+                        turn = r % len(order)
+                        for name, url in order[turn:] + order[:turn]:
                             rate = _http1(url.format(cases[label]), body)
                             rates.setdefault((label, name), []).append(rate)
                 grpc_rates = _grpc_on_off(gatenet, no_http, folder, args.rounds)
             finally:
                 floor.stop()
+                parsing.stop()
         finally:
             mlserver.stop()
             gatenet.stop()
@@ -377,12 +389,14 @@ def _report(
         "÷ FLOOR",
         "target",
         "met",
+        "FLOOR+parse",
+        "÷ FLOOR+parse",
     ]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, rows in cases.items():
         median = {
             name: statistics.median(rates[label, name]) * rows
-            for name in ("gatenet", "MLServer", "FLOOR")
+            for name in ("gatenet", "MLServer", "FLOOR", "FLOOR+parse")
         }
         cells = [label, "calls/s" if rows == 1 else "rows/s"]
         cells += [f"{median[n]:,.0f}" for n in ("gatenet", "MLServer", "FLOOR")]
@@ -393,6 +407,8 @@ def _report(
                 f"≥ {TARGETS[other]:.1f}",
                 "yes" if ratio >= TARGETS[other] else "**no**",
             ]
+        parse = median["FLOOR+parse"]
+        cells += [f"{parse:,.0f}", f"{median['gatenet'] / parse:.2f}"]
         out.append("| " + " | ".join(cells) + " |")
     on, off = statistics.median(grpc_rates["on"]), statistics.median(grpc_rates["off"])
     spread = [a / b for a, b in zip(grpc_rates["on"], grpc_rates["off"], strict=True)]
