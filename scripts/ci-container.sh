@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # CI container stage: build the real Dockerfile in a private dockerd, run the gatenet
 # service of docker-compose.yml (+ deploy/compose.ci.yml), wait for its healthcheck,
-# train and predict through it with the host's `gatenet`, check /metrics, the non-root
+# train and predict through it with the host's `gatenet`, then over its published HTTP
+# port (/v2/health/ready, V2 REST infer, /v1/Predict), check /metrics, the non-root
 # user and a clean SIGTERM drain; then `down` (keeping volumes) and `up` again: a new
 # container must still serve the model from the gatenet-data volume. Tear everything
 # down, also on failure.
 #   scripts/ci-container.sh            (from .ci/run, after the tests)
-# Env: GATENET_CI_PORT / GATENET_CI_METRICS_PORT (loopback ports, default 50151 / 8100),
+# Env: GATENET_CI_PORT / GATENET_CI_HTTP_PORT / GATENET_CI_METRICS_PORT (loopback ports,
+#      default 50151 / 8180 / 8100),
 #      GATENET_SHARED_TOOLS (folder with dockerd-up/down; default ../shared/tools beside the repo),
 #      PY (the venv's python, default .venv/bin/python). A running engine named by DOCKER_HOST
 #      (as .ci/run starts one for both container stages) is used and left running.
@@ -30,16 +32,18 @@ GATENET=$(dirname "$PY")/gatenet
 source "$repo/scripts/ci-docker.sh"  # DOCKER, ci_engine_up/down, ci_build_gatenet
 port=${GATENET_CI_PORT:-50151}
 metrics_port=${GATENET_CI_METRICS_PORT:-8100}
+http_port=${GATENET_CI_HTTP_PORT:-8180}
 image=gatenet:ci
 project=gatenet-ci
 compose=(docker-compose -p "$project" -f docker-compose.yml -f deploy/compose.ci.yml)
 # What docker-compose.yml interpolates: the image tag and the loopback ports it publishes.
 export GATENET_IMAGE=$image GATENET_BIND=127.0.0.1
 export GATENET_GRPC_PUBLISH=$port GATENET_METRICS_PUBLISH=$metrics_port
+export GATENET_HTTP_PUBLISH=$http_port
 
-for p in "$port" "$metrics_port"; do
+for p in "$port" "$http_port" "$metrics_port"; do
   "$PY" -c 'import socket, sys; socket.create_server(("127.0.0.1", int(sys.argv[1]))).close()' "$p" \
-    2>/dev/null || die "port 127.0.0.1:$p is taken; set GATENET_CI_PORT / GATENET_CI_METRICS_PORT"
+    2>/dev/null || die "port 127.0.0.1:$p is taken; set GATENET_CI_PORT / GATENET_CI_HTTP_PORT / GATENET_CI_METRICS_PORT"
 done
 
 compose_started=""
@@ -105,7 +109,30 @@ assert labels == [0, 1, 1, 0], f"xor labels {labels}, want [0, 1, 1, 0]"
 EOF
 }
 
-say "docker-compose up gatenet on 127.0.0.1:$port (metrics :$metrics_port)"
+# The published HTTP port: ready, then model $1 answers XOR by V2 REST infer and /v1/Predict.
+http_xor() {
+  "$PY" - "http://127.0.0.1:$http_port" "$1" <<'EOF'
+import json, sys, urllib.request
+url, model = sys.argv[1:]
+with urllib.request.urlopen(url + "/v2/health/ready", timeout=10) as r:
+    ready = (r.status, json.load(r))
+assert ready == (200, {"ready": True}), f"/v2/health/ready: {ready}"
+def post(path, body):
+    request = urllib.request.Request(url + path, json.dumps(body).encode(),
+                                     {"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.load(r)
+rows = [[0, 0], [0, 1], [1, 0], [1, 1]]
+tensor = {"name": "inputs", "datatype": "FP32", "shape": [4, 2], "data": rows}
+outputs = post(f"/v2/models/{model}/infer", {"inputs": [tensor]})["outputs"]
+labels = [o["data"] for o in outputs if o["name"] == "label"]
+assert labels == [[False, True, True, False]], f"V2 infer outputs {outputs}"
+answer = post("/v1/Predict", {"model": model, "inputs": [x for row in rows for x in row]})
+assert answer["labels"] == [0, 1, 1, 0], f"/v1/Predict: {answer}"
+EOF
+}
+
+say "docker-compose up gatenet on 127.0.0.1:$port (http :$http_port, metrics :$metrics_port)"
 compose_started=1
 up_healthy
 step_done healthy
@@ -123,6 +150,8 @@ print(info["model_id"])
 EOF
 )
 predict_xor "$model"
+say "HTTP through the container: /v2/health/ready, V2 infer and /v1/Predict of model $model"
+http_xor "$model"
 "$PY" - "http://127.0.0.1:$metrics_port/metrics" <<'EOF'
 import sys, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
@@ -136,6 +165,9 @@ svc = dict(grpc_service="gatenet.v1.GateService", grpc_type="unary", grpc_code="
 want("grpc_server_handled_total", 1.0, grpc_method="Train", **svc)
 want("grpc_server_handled_total", 1.0, grpc_method="Predict", **svc)
 want("gatenet_trainings_total", 1.0, task="gate", outcome="fit")
+http = dict(method="POST", code="200")
+want("gatenet_http_requests_total", 1.0, route="/v1/Predict", **http)
+want("gatenet_http_requests_total", 1.0, route="/v2/models/{name}/infer", **http)
 want("gatenet_models", 1.0)
 EOF
 step_done client
@@ -152,4 +184,5 @@ say "docker-compose down (volumes kept) and up: a new container serves model $mo
 up_healthy
 [ "$("$DOCKER" exec "$cid" stat -c %u /data)" = "$uid" ] || die "/data is not owned by uid $uid"
 predict_xor "$model" || die "model $model did not survive down/up (is the data dir a volume?)"
+http_xor "$model" || die "HTTP after down/up"
 step_done restart

@@ -4,10 +4,11 @@
 # HAProxy, with Redis and HAProxy built from Debian's packages by deploy/ci/compose.scale.yml
 # (no registry can be pulled from here; the published file keeps the official images).
 # Trains through HAProxy, predicts on every replica, SIGKILLs the replica serving the model
-# and predicts through HAProxy again: scripts/ci_scale_checks.py lists the checks.
+# and predicts through HAProxy again, over gRPC and over its HTTP front door (V2 REST infer,
+# /v1/Predict): scripts/ci_scale_checks.py lists the checks.
 # Tears the stack down (down -v), also on failure; the whole stage has a time bound.
 #   scripts/ci-scale.sh                (from .ci/run, after scripts/ci-container.sh)
-# Env: GATENET_CI_SCALE_PORT_BASE (nine loopback ports from this one on; default: free ports
+# Env: GATENET_CI_SCALE_PORT_BASE (13 loopback ports from this one on; default: free ports
 #      the OS picks), GATENET_CI_SCALE_SECONDS (the bound, default 300),
 #      GATENET_SHARED_TOOLS, PY (as for scripts/ci-container.sh). A running engine named by
 #      DOCKER_HOST (as `eval "$(dockerd-up)"` exports it) is used and left running; without
@@ -37,25 +38,27 @@ GATENET=$(dirname "$PY")/gatenet
 # shellcheck source=scripts/ci-docker.sh
 source "$repo/scripts/ci-docker.sh"  # DOCKER, ci_engine_up/down, ci_build_gatenet
 
-# Nine loopback ports, all free now: HAProxy's front and stats, Redis, then each replica's
-# gRPC and metrics port.
+# 13 loopback ports, all free now: HAProxy's gRPC and HTTP fronts and stats, Redis, then
+# each replica's gRPC, HTTP and metrics port.
 ports=$("$PY" - "${GATENET_CI_SCALE_PORT_BASE:-}" <<'EOF'
 import socket, sys
 base = int(sys.argv[1]) if sys.argv[1] else None
 try:
-    held = [socket.create_server(("127.0.0.1", base + i if base else 0)) for i in range(9)]
+    held = [socket.create_server(("127.0.0.1", base + i if base else 0)) for i in range(13)]
 except OSError as exc:
     sys.exit(f"{exc} (GATENET_CI_SCALE_PORT_BASE={base})")
 print(*(s.getsockname()[1] for s in held))
 EOF
-) || die "no nine free loopback ports; set GATENET_CI_SCALE_PORT_BASE"
-read -r lb_port stats_port redis_port grpc1 metrics1 grpc2 metrics2 grpc3 metrics3 <<<"$ports"
+) || die "no 13 free loopback ports; set GATENET_CI_SCALE_PORT_BASE"
+read -r lb_port lb_http_port stats_port redis_port grpc1 http1 metrics1 grpc2 http2 metrics2 \
+  grpc3 http3 metrics3 <<<"$ports"
 # What docker-compose.yml and deploy/ci/compose.scale.yml interpolate.
 export GATENET_IMAGE=gatenet:ci GATENET_BIND=127.0.0.1 GATENET_GRPC_PUBLISH=$lb_port
+export GATENET_HTTP_PUBLISH=$lb_http_port
 export REDIS_PUBLISH=$redis_port GATENET_CI_SCALE_LB_STATS=$stats_port
-export GATENET_CI_SCALE_GRPC1=$grpc1 GATENET_CI_SCALE_METRICS1=$metrics1
-export GATENET_CI_SCALE_GRPC2=$grpc2 GATENET_CI_SCALE_METRICS2=$metrics2
-export GATENET_CI_SCALE_GRPC3=$grpc3 GATENET_CI_SCALE_METRICS3=$metrics3
+export GATENET_CI_SCALE_GRPC1=$grpc1 GATENET_CI_SCALE_HTTP1=$http1 GATENET_CI_SCALE_METRICS1=$metrics1
+export GATENET_CI_SCALE_GRPC2=$grpc2 GATENET_CI_SCALE_HTTP2=$http2 GATENET_CI_SCALE_METRICS2=$metrics2
+export GATENET_CI_SCALE_GRPC3=$grpc3 GATENET_CI_SCALE_HTTP3=$http3 GATENET_CI_SCALE_METRICS3=$metrics3
 # Compose v1 builds through docker-py (the engine's classic builder): `docker` on PATH may
 # not be the client this engine speaks to.
 export COMPOSE_DOCKER_CLI_BUILD=0
@@ -110,7 +113,7 @@ for image in gatenet:ci gatenet-ci/redis:7.0-bookworm gatenet-ci/haproxy:2.6-boo
 done
 step_done build
 
-say "up: redis :$redis_port, gatenet1..3 :$grpc1/:$grpc2/:$grpc3 (metrics :$metrics1/:$metrics2/:$metrics3), gatenet-lb :$lb_port (stats :$stats_port)"
+say "up: redis :$redis_port, gatenet1..3 :$grpc1/:$grpc2/:$grpc3 (http :$http1/:$http2/:$http3, metrics :$metrics1/:$metrics2/:$metrics3), gatenet-lb :$lb_port (http :$lb_http_port, stats :$stats_port)"
 compose_started=1
 timeout "$(left)" "${compose[@]}" up -d --no-build gatenet-lb 2>&1 | sed 's/^/  /'
 declare -A cid
@@ -125,9 +128,10 @@ say "checks (scripts/ci_scale_checks.py)"
 checks_seconds=$(($(left) - 30))
 [ "$checks_seconds" -gt 0 ] || die "no time left for the checks"
 timeout -k 5 "$checks_seconds" "$PY" scripts/ci_scale_checks.py --seconds "$checks_seconds" \
-  --gatenet "$GATENET" --docker "$DOCKER" --lb "127.0.0.1:$lb_port" --stats-port "$stats_port" \
+  --gatenet "$GATENET" --docker "$DOCKER" --lb "127.0.0.1:$lb_port" \
+  --lb-http "127.0.0.1:$lb_http_port" --stats-port "$stats_port" \
   --redis "$redis_port:${cid[redis]}" \
-  --replica "gatenet1=$grpc1:$metrics1:${cid[gatenet1]}" \
-  --replica "gatenet2=$grpc2:$metrics2:${cid[gatenet2]}" \
-  --replica "gatenet3=$grpc3:$metrics3:${cid[gatenet3]}"
+  --replica "gatenet1=$grpc1:$http1:$metrics1:${cid[gatenet1]}" \
+  --replica "gatenet2=$grpc2:$http2:$metrics2:${cid[gatenet2]}" \
+  --replica "gatenet3=$grpc3:$http3:$metrics3:${cid[gatenet3]}"
 step_done checks

@@ -1,15 +1,18 @@
 """The scale profile's end-to-end checks, run by scripts/ci-scale.sh on the stack it brought up.
 
-Every call goes through the real `gatenet` CLI; which replica answered is read from the
-replicas' own /metrics (grpc_server_handled_total), HAProxy's view from its /stats;csv.
-  1. the stack: every replica healthy, HAProxy sees all three UP, Redis runs AOF with
-     appendfsync always, every replica's store is that Redis;
+Every gRPC call goes through the real `gatenet` CLI, every HTTP one through urllib; which
+replica answered is read from the replicas' own /metrics (grpc_server_handled_total,
+gatenet_http_requests_total), HAProxy's view from its /stats;csv.
+  1. the stack: every replica healthy, HAProxy sees all three UP in both backends (gRPC and
+     HTTP), Redis runs AOF with appendfsync always, every replica's store is that Redis;
   2. Train through HAProxy; the model is in Redis;
   3. Predict on each replica directly: all three answer, two of them from Redis alone;
      ListModels through HAProxy (round-robin) until every replica has answered and listed it;
   4. Predict through HAProxy: one replica (the model id's owner on the hash ring) answers all;
-  5. SIGKILL that replica's container; Predict through HAProxy at once (the refused connection
-     is retried on a survivor), then after HAProxy marks it DOWN: survivors answer every call.
+     V2 REST infer and /v1/Predict through HAProxy's HTTP front door: the same replica;
+  5. SIGKILL that replica's container; Predict and V2 infer through HAProxy at once (the
+     refused connection is retried on a survivor), then after HAProxy marks it DOWN in both
+     backends: one survivor answers every gRPC and HTTP call.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +35,8 @@ from prometheus_client.parser import text_string_to_metric_families
 XOR_ROWS = ["0,0", "0,1", "1,0", "1,1"]
 XOR_LABELS = [0, 1, 1, 0]
 CALLS = 6  # Predicts per round through HAProxy
+INFER = "/v2/models/{name}/infer"  # V2 REST infer's route label in gatenet_http_requests_total
+BACKENDS = ("gatenet", "gatenet-http")  # haproxy.cfg's gRPC and HTTP backends
 
 
 class CheckFailed(Exception):
@@ -43,6 +49,7 @@ class Replica:
 
     name: str
     grpc_port: int
+    http_port: int
     metrics_port: int
     container: str
 
@@ -58,6 +65,7 @@ class Stack:
     gatenet: str
     docker: str
     lb: str
+    lb_http: str  # http://HOST:PORT
     stats_url: str
     redis_container: str
     redis_port: int
@@ -103,19 +111,24 @@ def wait_until(what: str, ready: Callable[[], bool], stack: Stack) -> None:
 
 
 def handled(replica: Replica, method: str) -> float | None:
-    """grpc_server_handled_total{method, OK} of a replica; None when its /metrics is gone."""
+    """grpc_server_handled_total{method, OK} of a replica; None when its /metrics is gone.
+
+    A method starting with '/' is an HTTP route: gatenet_http_requests_total{route, 200}.
+    """
     url = f"http://127.0.0.1:{replica.metrics_port}/metrics"
     try:
         text = urllib.request.urlopen(url, timeout=5).read().decode()
     except OSError:
         return None
+    if method.startswith("/"):
+        name, want = "gatenet_http_requests_total", {"route": method, "code": "200"}
+    else:
+        name, want = "grpc_server_handled_total", {"grpc_method": method, "grpc_code": "OK"}
     return sum(
         s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
-        if s.name == "grpc_server_handled_total"
-        and s.labels.get("grpc_method") == method
-        and s.labels.get("grpc_code") == "OK"
+        if s.name == name and all(s.labels.get(k) == v for k, v in want.items())
     )
 
 
@@ -132,15 +145,65 @@ def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
     return {name: int(after[name] - before[name]) for name in after}
 
 
-def lb_status(stack: Stack) -> dict[str, str]:
-    """HAProxy's status of each server of backend gatenet: UP, DOWN, "UP 1/2" (failing), ..."""
+def lb_status(stack: Stack, backend: str = "gatenet") -> dict[str, str]:
+    """HAProxy's status of each server of a backend: UP, DOWN, "UP 1/2" (failing), ..."""
     text = urllib.request.urlopen(stack.stats_url, timeout=5).read().decode()
     rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
     return {
         r["svname"]: r["status"]
         for r in rows
-        if r["pxname"] == "gatenet" and r["svname"] not in ("FRONTEND", "BACKEND")
+        if r["pxname"] == backend and r["svname"] not in ("FRONTEND", "BACKEND")
     }
+
+
+def post(stack: Stack, path: str, body: dict[str, Any], **headers: str) -> Any:
+    """POST JSON to HAProxy's HTTP front door; the JSON answer of a 200, else CheckFailed."""
+    request = urllib.request.Request(
+        stack.lb_http + path, json.dumps(body).encode(), {"content-type": "application/json"}
+    )
+    for key, value in headers.items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        raise CheckFailed(f"POST {path} through HAProxy: HTTP {err.code} {err.read()!r}") from err
+    except OSError as exc:
+        raise CheckFailed(f"POST {path} through HAProxy: {exc}") from exc
+
+
+def infer_xor(stack: Stack, model: str) -> None:
+    """V2 REST infer of XOR's rows through HAProxy's HTTP front door."""
+    rows = [[int(c) for c in row.split(",")] for row in XOR_ROWS]
+    tensor = {"name": "inputs", "datatype": "FP32", "shape": [len(rows), 2], "data": rows}
+    answer = post(stack, f"/v2/models/{model}/infer", {"inputs": [tensor]})
+    labels = [o["data"] for o in answer["outputs"] if o["name"] == "label"]
+    if labels != [[bool(x) for x in XOR_LABELS]]:
+        raise CheckFailed(f"V2 infer through HAProxy: outputs {answer['outputs']}")
+
+
+def predict_xor_v1(stack: Stack, model: str) -> None:
+    """/v1/Predict through HAProxy's HTTP front door, with x-model-id as on gRPC."""
+    inputs = [int(c) for row in XOR_ROWS for c in row.split(",")]
+    answer = post(stack, "/v1/Predict", {"model": model, "inputs": inputs}, **{"x-model-id": model})
+    if answer.get("labels") != XOR_LABELS:
+        raise CheckFailed(f"/v1/Predict through HAProxy: {answer}")
+
+
+def http_round(stack: Stack, model: str, live: tuple[Replica, ...]) -> str:
+    """CALLS V2 infers and one /v1/Predict through HAProxy; the one live replica answering all."""
+    before = {route: counts(stack, route, live) for route in (INFER, "/v1/Predict")}
+    for _ in range(CALLS):
+        infer_xor(stack, model)
+    predict_xor_v1(stack, model)
+    infers = delta(before[INFER], counts(stack, INFER, live))
+    v1 = delta(before["/v1/Predict"], counts(stack, "/v1/Predict", live))
+    owners = [name for name, n in infers.items() if n]
+    if sorted(infers.values())[-1] != CALLS or len(owners) != 1:
+        raise CheckFailed(f"{CALLS} V2 infers of one id through HAProxy, answered: {infers}")
+    if v1[owners[0]] != 1:
+        raise CheckFailed(f"/v1/Predict with x-model-id went elsewhere than V2 infer: {v1}")
+    return owners[0]
 
 
 def predict_xor(stack: Stack, target: str, model: str) -> None:
@@ -164,8 +227,13 @@ def check_stack(stack: Stack) -> None:
 
     wait_until("the replicas' healthchecks", healthy, stack)
     want = {r.name: "UP" for r in stack.replicas}
-    wait_until("HAProxy to see every replica UP", lambda: _status_is(stack, want), stack)
-    say(f"replicas healthy, HAProxy: {lb_status(stack)}")
+    for backend in BACKENDS:
+        wait_until(
+            f"HAProxy to see every replica UP in {backend}",
+            lambda b=backend: _status_is(stack, want, b),
+            stack,
+        )
+    say(f"replicas healthy, HAProxy: {lb_status(stack)} (HTTP: {lb_status(stack, BACKENDS[1])})")
 
     redis = f"redis://127.0.0.1:{stack.redis_port}/0"
     for r in stack.replicas:
@@ -179,9 +247,9 @@ def check_stack(stack: Stack) -> None:
     say(f"every replica's store is {redis}; Redis runs appendonly yes, appendfsync always")
 
 
-def _status_is(stack: Stack, want: dict[str, str]) -> bool:
+def _status_is(stack: Stack, want: dict[str, str], backend: str = "gatenet") -> bool:
     try:
-        return lb_status(stack) == want
+        return lb_status(stack, backend) == want
     except OSError:  # the stats port opens a moment after the container starts
         return False
 
@@ -249,9 +317,17 @@ def check_failover(stack: Stack, model: str) -> None:
         raise CheckFailed(f"Predicts of one id through HAProxy spread over {answered}")
     (victim,) = [r for r in stack.replicas if r.name == owners[0]]
     say(f"Predict x{CALLS} through HAProxy: all answered by {victim.name} (x-model-id hash)")
+    http_owner = http_round(stack, model, stack.replicas)
+    if http_owner != victim.name:
+        raise CheckFailed(f"HTTP calls for {model} reached {http_owner}, gRPC {victim.name}")
+    say(
+        f"V2 infer x{CALLS} and /v1/Predict through HAProxy's HTTP front door: all answered "
+        f"by {victim.name} (the path's and the header's model, on gRPC's ring)"
+    )
 
     survivors = tuple(r for r in stack.replicas if r is not victim)
     before = counts(stack, "Predict", survivors)
+    before_http = counts(stack, INFER, survivors)
     docker(stack, "kill", "--signal", "KILL", victim.container)
     killed = time.monotonic()
     state = docker(
@@ -271,10 +347,27 @@ def check_failover(stack: Stack, model: str) -> None:
         f"Predict through HAProxy right after the kill ({victim.name} {seen} in HAProxy's view "
         f"when it was sent): a survivor answered ({at_once})"
     )
+    seen = lb_status(stack, BACKENDS[1])[victim.name]
+    infer_xor(stack, model)
+    at_once = delta(before_http, counts(stack, INFER, survivors))
+    if sum(at_once.values()) != 1:
+        raise CheckFailed(f"V2 infer right after the kill, answered by survivors: {at_once}")
+    say(
+        f"V2 infer through HAProxy right after the kill ({victim.name} {seen} in HAProxy's HTTP "
+        f"view when it was sent): a survivor answered ({at_once})"
+    )
 
     want = {r.name: ("DOWN" if r is victim else "UP") for r in stack.replicas}
-    wait_until(f"HAProxy to mark {victim.name} DOWN", lambda: _status_is(stack, want), stack)
-    say(f"HAProxy marked {victim.name} DOWN within {time.monotonic() - killed:.1f} s of the kill")
+    for backend in BACKENDS:
+        wait_until(
+            f"HAProxy to mark {victim.name} DOWN in {backend}",
+            lambda b=backend: _status_is(stack, want, b),
+            stack,
+        )
+    say(
+        f"HAProxy marked {victim.name} DOWN in both backends within "
+        f"{time.monotonic() - killed:.1f} s of the kill"
+    )
 
     answered = predict_round(stack, model, survivors)
     owners = [name for name, n in answered.items() if n]
@@ -284,13 +377,17 @@ def check_failover(stack: Stack, model: str) -> None:
     if state != "exited":
         raise CheckFailed(f"{victim.name} came back ({state}): the check proves nothing")
     say(f"Predict x{CALLS} through HAProxy with {victim.name} dead: all answered by {owners[0]}")
+    http_owner = http_round(stack, model, survivors)
+    if http_owner != owners[0]:
+        raise CheckFailed(f"with {victim.name} dead, HTTP reached {http_owner}, gRPC {owners[0]}")
+    say(f"V2 infer x{CALLS} and /v1/Predict through HAProxy with {victim.name} dead: {http_owner}")
 
 
 def parse_replica(text: str) -> Replica:
-    """NAME=GRPC_PORT:METRICS_PORT:CONTAINER_ID"""
+    """NAME=GRPC_PORT:HTTP_PORT:METRICS_PORT:CONTAINER_ID"""
     name, _, rest = text.partition("=")
-    grpc_port, metrics_port, container = rest.split(":")
-    return Replica(name, int(grpc_port), int(metrics_port), container)
+    grpc_port, http_port, metrics_port, container = rest.split(":")
+    return Replica(name, int(grpc_port), int(http_port), int(metrics_port), container)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gatenet", required=True, help="the gatenet CLI")
     parser.add_argument("--docker", required=True, help="the docker client")
     parser.add_argument("--lb", required=True, help="HAProxy's gRPC front, HOST:PORT")
+    parser.add_argument("--lb-http", required=True, help="HAProxy's HTTP front, HOST:PORT")
     parser.add_argument("--stats-port", type=int, required=True, help="HAProxy's stats port")
     parser.add_argument("--redis", required=True, help="Redis: PORT:CONTAINER_ID")
     parser.add_argument(
@@ -310,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         gatenet=args.gatenet,
         docker=args.docker,
         lb=args.lb,
+        lb_http=f"http://{args.lb_http}",
         stats_url=f"http://127.0.0.1:{args.stats_port}/stats;csv",
         redis_container=redis_container,
         redis_port=int(redis_port),

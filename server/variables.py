@@ -33,6 +33,9 @@ OTHER_VARIABLES = {
         "127.0.0.1",
     ),
     "GATENET_GRPC_PUBLISH": Variable("compose", "Host port of gRPC.", "50051"),
+    "GATENET_HTTP_PUBLISH": Variable(
+        "compose", "Host port of HTTP/JSON (V2 REST, /v1/<Method>).", "8080"
+    ),
     "GATENET_METRICS_PUBLISH": Variable("compose", "Host port of /metrics.", "8000"),
     "GATENET_IMAGE": Variable(
         "compose", "Image tag the build produces and the service runs.", "gatenet:0.1.0"

@@ -135,12 +135,22 @@ def test_haproxy_routes_on_the_model_id_with_bounded_load():
         "hash-type consistent",
         "hash-balance-factor 150",
         "option tcp-check",
+        # The HTTP front door: the same ring, hashed on the path's or the header's model,
+        # checked on V2 REST readiness.
+        "balance hash var(txn.model)",
+        "option httpchk",
+        "http-check send meth GET uri /v2/health/ready ver HTTP/1.1 hdr host gatenet",
+        "http-check expect status 200",
     ]:
         assert needed in lines, needed
     assert re.search(r'^\s*bind "\$\{LB_GRPC_ADDR-[^}]+\}" proto h2$', text, re.M)
+    assert re.search(r'^\s*bind "\$\{LB_HTTP_ADDR-127.0.0.1:8080\}"$', text, re.M)
     assert re.search(r"^\s*default-server check .*\bproto h2\b", text, re.M)
+    assert len(re.findall(r"^\s*hash-type consistent$", text, re.M)) == 2
+    assert len(re.findall(r"^\s*hash-balance-factor 150$", text, re.M)) == 2
     servers = re.findall(r"^\s*server (\S+) ", text, re.M)
-    assert servers == ["gatenet1", "gatenet2", "gatenet3"]
+    # Both backends list the same servers in the same order: the same consistent-hash ring.
+    assert servers == ["gatenet1", "gatenet2", "gatenet3"] * 2
     # A unary Train answers only when training ends (the server's limit is 60 s).
     timeout = int(re.search(r"^\s*timeout server (\d+)s$", text, re.M).group(1))
     assert timeout >= 60 + 10
@@ -178,8 +188,9 @@ def test_compose_scale_profile_is_valid_and_self_consistent():
     assert mounts(services["redis"])[data_dir] == "redis-data"
 
     lb = services["gatenet-lb"]["environment"]
-    assert lb["LB_GRPC_ADDR"] == "127.0.0.1:50051"  # the usual front port
-    ports = {"lb": 50051, "lb-stats": int(lb["LB_STATS_ADDR"].rsplit(":", 1)[1])}
+    assert lb["LB_GRPC_ADDR"] == "127.0.0.1:50051"  # the usual front ports
+    assert lb["LB_HTTP_ADDR"] == "127.0.0.1:8080"
+    ports = {"lb": 50051, "lb-http": 8080, "lb-stats": int(lb["LB_STATS_ADDR"].rsplit(":", 1)[1])}
     ports["redis"] = int(redis_port)
     targets = yaml.safe_load((DEPLOY / "prometheus" / "prometheus-scale.yml").read_text())
     (job,) = [j for j in targets["scrape_configs"] if j["job_name"] == "gatenet"]
@@ -187,11 +198,13 @@ def test_compose_scale_profile_is_valid_and_self_consistent():
     for name in replicas:
         env = services[name]["environment"]
         assert lb[f"{name.upper()}_ADDR"] == f"127.0.0.1:{env['GATENET_PORT']}", name
+        assert lb[f"{name.upper()}_HTTP_ADDR"] == f"127.0.0.1:{env['GATENET_HTTP_PORT']}", name
         assert scraped[name] == [f"127.0.0.1:{env['GATENET_METRICS_PORT']}"], name
         assert env["GATENET_STORE"] == f"redis://127.0.0.1:{redis_port}/0", name
         assert env["GATENET_HOST"] == env["GATENET_METRICS_HOST"] == "127.0.0.1", name
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
         ports[f"{name} grpc"] = int(env["GATENET_PORT"])
+        ports[f"{name} http"] = int(env["GATENET_HTTP_PORT"])
         ports[f"{name} metrics"] = int(env["GATENET_METRICS_PORT"])
         # SIGTERM: drain delay + grace for calls in flight + ~2 s for training workers.
         drain = float(env["GATENET_DRAIN_DELAY"]) + float(env["GATENET_GRACE_SECONDS"]) + 2
@@ -211,6 +224,10 @@ def test_single_node_keeps_its_models_on_a_volume():
     config = compose_config()
     gatenet = config["services"]["gatenet"]
     assert "profiles" not in gatenet  # the default stack, unchanged by the scale profile
+    # HTTP/JSON beside gRPC, published on loopback as the others are.
+    assert gatenet["environment"]["GATENET_HTTP_PORT"] == "8080"
+    assert "127.0.0.1:8080:8080/tcp" in gatenet["ports"], gatenet["ports"]
+    assert re.search(r"^EXPOSE .*\b8080\b", (REPO / "Dockerfile").read_text(), re.M)
     data_dir = gatenet["environment"]["GATENET_DATA_DIR"]
     assert mounts(gatenet)[data_dir] == "gatenet-data"
     assert "gatenet-data" in config["volumes"]
@@ -251,16 +268,20 @@ def test_scale_dashboard_is_provisioned_like_the_main_one():
     assert home == "/etc/grafana/dashboards/gatenet-scale.json"
 
 
-# The ports scripts/ci-scale.sh hands deploy/ci/compose.scale.yml (any nine distinct ones).
+# The ports scripts/ci-scale.sh hands deploy/ci/compose.scale.yml (any 13 distinct ones).
 CI_SCALE_ENV = {
     "GATENET_GRPC_PUBLISH": "31600",
+    "GATENET_HTTP_PUBLISH": "31609",
     "GATENET_CI_SCALE_LB_STATS": "31601",
     "REDIS_PUBLISH": "31602",
     "GATENET_CI_SCALE_GRPC1": "31603",
+    "GATENET_CI_SCALE_HTTP1": "31610",
     "GATENET_CI_SCALE_METRICS1": "31604",
     "GATENET_CI_SCALE_GRPC2": "31605",
+    "GATENET_CI_SCALE_HTTP2": "31611",
     "GATENET_CI_SCALE_METRICS2": "31606",
     "GATENET_CI_SCALE_GRPC3": "31607",
+    "GATENET_CI_SCALE_HTTP3": "31612",
     "GATENET_CI_SCALE_METRICS3": "31608",
 }
 
@@ -273,9 +294,8 @@ def test_ci_scale_override_changes_only_ports_checks_restarts_and_images(monkeyp
     ci_files = ["-f", "docker-compose.yml", "-f", "deploy/ci/compose.scale.yml"]
     published = compose_config("--profile", "scale")["services"]
     ci = compose_config(*ci_files, "--profile", "scale")["services"]
-    moved = {"GATENET_PORT", "GATENET_METRICS_PORT", "LB_STATS_ADDR"} | {
-        f"GATENET{i}_ADDR" for i in (1, 2, 3)
-    }
+    moved = {"GATENET_PORT", "GATENET_HTTP_PORT", "GATENET_METRICS_PORT", "LB_STATS_ADDR"}
+    moved |= {f"GATENET{i}_{kind}ADDR" for i in (1, 2, 3) for kind in ("", "HTTP_")}
     for name in ["gatenet1", "gatenet2", "gatenet3", "redis", "gatenet-lb"]:
         mine, theirs = dict(ci[name]), dict(published[name])
         assert mine.pop("restart") == "no", name  # a crash fails the run; the killed stays dead
@@ -298,15 +318,25 @@ def test_ci_scale_override_changes_only_ports_checks_restarts_and_images(monkeyp
     assert ci["gatenet-lb"]["image"] == "gatenet-ci/haproxy:2.6-bookworm"
 
     lb = ci["gatenet-lb"]["environment"]
-    ports = [lb["LB_GRPC_ADDR"], lb["LB_STATS_ADDR"]]
+    # LB_GRPC_ADDR and LB_HTTP_ADDR keep the published lines; the script's ports reach them
+    # through GATENET_GRPC_PUBLISH and GATENET_HTTP_PUBLISH.
+    assert lb["LB_GRPC_ADDR"] == "127.0.0.1:31600" and lb["LB_HTTP_ADDR"] == "127.0.0.1:31609"
+    ports = [lb["LB_GRPC_ADDR"], lb["LB_HTTP_ADDR"], lb["LB_STATS_ADDR"]]
     for i in (1, 2, 3):
         env = ci[f"gatenet{i}"]["environment"]
         assert env["GATENET_PORT"] == CI_SCALE_ENV[f"GATENET_CI_SCALE_GRPC{i}"]
+        assert env["GATENET_HTTP_PORT"] == CI_SCALE_ENV[f"GATENET_CI_SCALE_HTTP{i}"]
         assert lb[f"GATENET{i}_ADDR"] == f"127.0.0.1:{env['GATENET_PORT']}"
+        assert lb[f"GATENET{i}_HTTP_ADDR"] == f"127.0.0.1:{env['GATENET_HTTP_PORT']}"
         assert env["GATENET_STORE"] == "redis://127.0.0.1:31602/0"
-        ports += [f"127.0.0.1:{env['GATENET_PORT']}", f"127.0.0.1:{env['GATENET_METRICS_PORT']}"]
+        ports += [
+            f"127.0.0.1:{env[key]}"
+            for key in ("GATENET_PORT", "GATENET_HTTP_PORT", "GATENET_METRICS_PORT")
+        ]
+    ports.append(f"127.0.0.1:{ci['redis']['command'][ci['redis']['command'].index('--port') + 1]}")
     assert all(p.startswith("127.0.0.1:") for p in ports)  # host network: loopback only
-    assert len(set(ports)) == len(ports) == 8
+    # Every port the script picks, each used once: it picks 13.
+    assert len(set(ports)) == len(ports) == len(CI_SCALE_ENV) == 13
 
 
 def test_ci_scale_override_needs_its_ports():

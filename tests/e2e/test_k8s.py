@@ -70,8 +70,11 @@ def test_manifests_fit_together():
     for name in ("gatenet", "gatenet-headless"):
         service = r["Service", name]
         assert service["spec"]["selector"] == selector, name
-        grpc = next(p for p in service["spec"]["ports"] if p["name"] == "grpc")
-        assert grpc["port"] == int(config["GATENET_PORT"]), name
+        by_name = {p["name"]: p for p in service["spec"]["ports"]}
+        assert by_name["grpc"]["port"] == int(config["GATENET_PORT"]), name
+        http = by_name["http"]  # HTTP/JSON, to the container port of that name
+        assert (http["port"], http["targetPort"]) == (int(config["GATENET_HTTP_PORT"]), "http")
+        assert http["appProtocol"] == "http", name
     assert r["Service", "gatenet-headless"]["spec"]["clusterIP"] == "None"
     assert r["PodDisruptionBudget", "gatenet"]["spec"]["selector"]["matchLabels"] == selector
     hpa = r["HorizontalPodAutoscaler", "gatenet"]["spec"]
@@ -86,8 +89,12 @@ def test_manifests_fit_together():
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {
         "grpc": int(config["GATENET_PORT"]),
+        "http": int(config["GATENET_HTTP_PORT"]),
         "metrics": int(config["GATENET_METRICS_PORT"]),
     }
+    # The image's default too, so the ConfigMap and the image can't drift apart unseen.
+    assert "GATENET_HTTP_PORT=8080" in (REPO / "Dockerfile").read_text()
+    assert ports["http"] == 8080
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"] == {"port": ports["grpc"]}, probe  # grpc.health.v1
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -42,17 +43,27 @@ class Replica:
     target: str
     metrics_port: int
     log: Path
+    http_port: int
+
+    def _samples(self, name: str) -> Iterator[Any]:
+        text = http_get(f"http://127.0.0.1:{self.metrics_port}/metrics").decode()
+        for family in text_string_to_metric_families(text):
+            yield from (s for s in family.samples if s.name == name)
 
     def handled(self, method: str, code: str) -> float:
         """grpc_server_handled_total for this GateService method and code, from /metrics."""
-        text = http_get(f"http://127.0.0.1:{self.metrics_port}/metrics").decode()
         return sum(
             s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-            if s.name == "grpc_server_handled_total"
-            and s.labels.get("grpc_method") == method
-            and s.labels.get("grpc_code") == code
+            for s in self._samples("grpc_server_handled_total")
+            if s.labels.get("grpc_method") == method and s.labels.get("grpc_code") == code
+        )
+
+    def http_handled(self, route: str, code: int) -> float:
+        """gatenet_http_requests_total for this route template and status, from /metrics."""
+        return sum(
+            s.value
+            for s in self._samples("gatenet_http_requests_total")
+            if s.labels.get("route") == route and s.labels.get("code") == str(code)
         )
 
 
@@ -64,20 +75,19 @@ class Balancer:
     target: str
     stats_port: int
     log: Path
+    http_url: str  # the HTTP front door, http://HOST:PORT
 
-    def servers(self) -> dict[str, dict[str, str]]:
-        """The backend's servers as HAProxy sees them, by name: status (UP/DOWN...), check."""
+    def servers(self, backend: str = "gatenet") -> dict[str, dict[str, str]]:
+        """A backend's servers as HAProxy sees them, by name: status (UP/DOWN...), check."""
         if self.proc.poll() is not None:
             pytest.fail(f"haproxy exited with {self.proc.returncode}:\n{self.log.read_text()}")
         text = http_get(f"http://127.0.0.1:{self.stats_port}/stats;csv").decode()
         rows = csv.DictReader(io.StringIO(text.removeprefix("# ")))
-        return {
-            r["svname"]: r for r in rows if r["pxname"] == "gatenet" and r["svname"] in REPLICAS
-        }
+        return {r["svname"]: r for r in rows if r["pxname"] == backend and r["svname"] in REPLICAS}
 
-    def status(self) -> dict[str, str]:
+    def status(self, backend: str = "gatenet") -> dict[str, str]:
         """Each replica's status word: UP, DOWN, or a transition such as 'UP 1/2'."""
-        return {name: row["status"] for name, row in self.servers().items()}
+        return {name: row["status"] for name, row in self.servers(backend).items()}
 
 
 def serving(replica: Replica) -> bool:
@@ -104,9 +114,10 @@ def replicas(
     with ExitStack() as stack:
         started: dict[str, Replica] = {}
         for name in names:
-            port, metrics_port = free_port(), free_port()
+            port, metrics_port, http_port = free_port(), free_port(), free_port()
             log = tmp / f"{name}.log"
             args = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            args += ["--http-port", str(http_port)]
             args += ["--metrics-host", "127.0.0.1", "--metrics-port", str(metrics_port)]
             args += ["--grace-seconds", "1", "--log-format", "text", "--log-level", "WARNING"]
             with log.open("wb") as out:
@@ -114,22 +125,28 @@ def replicas(
                     [*args, *extra], stdout=out, stderr=subprocess.STDOUT, cwd=tmp
                 )
             stack.callback(stop, proc)
-            started[name] = Replica(name, proc, f"127.0.0.1:{port}", metrics_port, log)
+            started[name] = Replica(name, proc, f"127.0.0.1:{port}", metrics_port, log, http_port)
         for replica in started.values():  # started together: the waits overlap
             wait_for(f"{replica.name} SERVING", lambda r=replica: serving(r), START_SECONDS)
         yield started
 
 
 @contextmanager
-def balancer(tmp: Path, addresses: dict[str, str]) -> Iterator[Balancer]:
-    """HAProxy with the shipped config, unchanged, pointed at addresses (name -> host:port)."""
+def balancer(
+    tmp: Path, addresses: dict[str, str], http_addresses: dict[str, str] | None = None
+) -> Iterator[Balancer]:
+    """HAProxy with the shipped config, unchanged, pointed at addresses (name -> host:port)
+    for gRPC and http_addresses for HTTP (default: the gRPC addresses, checked and failing)."""
     exe = find_tool("haproxy")
-    port, stats_port = free_port(), free_port()
+    port, stats_port, http_port = free_port(), free_port(), free_port()
     env = dict(os.environ)
     env["LB_GRPC_ADDR"] = f"127.0.0.1:{port}"
+    env["LB_HTTP_ADDR"] = f"127.0.0.1:{http_port}"
     env["LB_STATS_ADDR"] = f"127.0.0.1:{stats_port}"
     for name, address in addresses.items():
         env[f"{name.upper()}_ADDR"] = address
+    for name, address in (http_addresses or addresses).items():
+        env[f"{name.upper()}_HTTP_ADDR"] = address
     log = tmp / "haproxy.log"
     # -db: stay in the foreground, so the test owns the process and stop() ends it.
     with log.open("wb") as out:
@@ -141,7 +158,7 @@ def balancer(tmp: Path, addresses: dict[str, str]) -> Iterator[Balancer]:
             env=env,
         )
     try:
-        lb = Balancer(proc, f"127.0.0.1:{port}", stats_port, log)
+        lb = Balancer(proc, f"127.0.0.1:{port}", stats_port, log, f"http://127.0.0.1:{http_port}")
         wait_for("haproxy stats page", lambda: lb.servers(), 30, log)
         yield lb
     finally:
