@@ -117,6 +117,21 @@ def train(
     "time"), with the best restart at its last step; it runs at least one step.
     """
     _set_up_thread()
+    try:
+        return _train(recipe, should_stop, on_progress, dtype, time_limit)
+    finally:
+        # The flush is the run's, not the process's: a caller in the same thread (a test, a
+        # notebook) gets IEEE subnormals back (hypothesis refuses to draw floats without them).
+        torch.set_flush_denormal(False)
+
+
+def _train(
+    recipe: Recipe,
+    should_stop: Callable[[], bool],
+    on_progress: Callable[[Progress], None] | None,
+    dtype: torch.dtype,
+    time_limit: float | None,
+) -> TrainResult:
     started = time.perf_counter()
     data = recipe.dataset
     r = recipe.restarts

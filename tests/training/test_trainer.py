@@ -261,3 +261,12 @@ def test_one_slow_chunk_does_not_end_a_timed_run_early(warm: None) -> None:
     result = train(resolve(spec, LIMITS), should_stop=one_slow_step, time_limit=1.5)
     assert result.summary.stopped_by == "time"
     assert 1.0 < result.summary.train_seconds <= 1.5 + SLACK
+
+
+def test_a_run_leaves_the_callers_subnormal_floats_alone():
+    """Training flushes subnormals to zero for its own speed, and gives them back after: a
+    caller in the same thread still computes with IEEE floats."""
+    tiny = 5e-324  # the smallest subnormal double
+    run(XOR, steps=10)
+    assert tiny * 1.0 > 0.0
+    assert float(torch.tensor([1e-40]) * 1.0) > 0.0
