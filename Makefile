@@ -49,7 +49,7 @@ bench: $(VENV)/.dev  ## the benchmark tables
 	scripts/ensure-tools.sh
 	$(PY) bench/train.py
 	$(PY) bench/predict.py
-	$(PY) bench/http.py
+	$(PY) bench/http_rest.py
 	$(PY) bench/store.py
 	$(PY) bench/scale.py
 	$(PY) bench/limits.py

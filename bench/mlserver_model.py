@@ -1,4 +1,4 @@
-"""The bench's model as an MLServer runtime: the 2-4-1 tanh network bench/http.py serves on
+"""The bench's model as an MLServer runtime: the 2-4-1 tanh network bench/http_rest.py serves on
 gatenet too, with the same outputs (probability FP32 [n, 1], label BOOL [n, 1]).
 
 Runs inside MLServer's venv (scripts/ensure-mlserver.sh); imports nothing from gatenet.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A venv of its own for MLServer, the REST baseline bench/http.py compares gatenet with
+# A venv of its own for MLServer, the REST baseline bench/http_rest.py compares gatenet with
 # (MLServer pins its own fastapi/uvicorn/protobuf, so it cannot share .venv). Bench-only.
 # Made only when missing (a stamp names the pinned version), so a second run touches no network.
 # Prints the venv's python on success.

@@ -256,7 +256,7 @@ class GatenetServer:
             self._loop.run(self.http.start())
         # What start-up made (modules, warmed models) lives as long as the server: frozen, full
         # collections stop walking it. A 1024-row JSON body (~1,000 lists) set one off every
-        # few requests, each walking it all: 2.6-8x fewer V2 REST calls/s (bench/http.py).
+        # few requests, each walking it all: 2.6-8x fewer V2 REST calls/s (bench/http_rest.py).
         # Collected first, so no garbage is frozen with it.
         gc.collect()
         gc.freeze()

@@ -1,6 +1,6 @@
 """HTTP benchmark: V2 REST infer on gatenet's HTTP port against MLServer and an HTTP FLOOR.
 
-Run: `.venv/bin/python bench/http.py` (loopback, about three minutes; the first run builds
+Run: `.venv/bin/python bench/http_rest.py` (loopback, about three minutes; the first run builds
 MLServer's venv with scripts/ensure-mlserver.sh). One table: calls/s (1 row) and rows/s
 (1024 rows) of V2 REST infer with 16 requests in flight, the same JSON body for all three
 servers, from the same generator (h2load in HTTP/1.1 mode: C on one thread, so the servers
@@ -20,28 +20,22 @@ Every server runs in its own process; the rounds alternate the order.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import re
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-# This file is named like the standard library's `http` package, and Python puts its folder
-# first on sys.path: take it off, or urllib's `import http.client` finds this file.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
-import argparse  # noqa: E402 - after the sys.path fix above
-import json  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 IN_FLIGHT = 16
