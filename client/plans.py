@@ -16,6 +16,7 @@ from .base import ClientBase
 from .channel import Attempts, check_timeout
 from .errors import ClientError
 from .export.model_files import Source
+from .family import Family, FamilyOptions, FamilyProgress, build_family_request
 from .messages import (
     ModelRef,
     TrainOptions,
@@ -97,6 +98,21 @@ def train_stream(
     """Client.train_stream: the TrainStream call to open (the request checked now)."""
     rpc = rpcs.TRAIN_STREAM
     request = build_train_request(**options)  # raise ValueError now, not on the first event
+    deadline = client.timeout if timeout is None else check_timeout(timeout)
+    return Stream(rpc, request, deadline, rpc.metadata(request, client.metadata))
+
+
+def train_family(
+    client: AnyClient,
+    inputs: int,
+    name: str,
+    *,
+    timeout: float | None = None,
+    **options: Unpack[FamilyOptions],
+) -> Stream[FamilyProgress | Family]:
+    """Client.train_family: the TrainFamily call to open (the request checked now)."""
+    rpc = rpcs.TRAIN_FAMILY
+    request = build_family_request(inputs, name, **options)
     deadline = client.timeout if timeout is None else check_timeout(timeout)
     return Stream(rpc, request, deadline, rpc.metadata(request, client.metadata))
 

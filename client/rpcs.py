@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from . import chunks
+from .family import Family, family_event
 from .results import (
     ModelInfo,
     Prediction,
@@ -82,3 +83,10 @@ IMPORT_MODEL_CHUNKED = Rpc(
     "gate", "ImportModelChunked", ModelInfo.from_proto, False, streams="request"
 )
 HEALTH = Rpc("health", "Check", health_status, idempotent=True)
+TRAIN_FAMILY = Rpc(
+    "gate",
+    "TrainFamily",
+    family_event,
+    idempotent=False,
+    last=lambda event: isinstance(event, Family),
+)

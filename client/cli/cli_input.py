@@ -124,3 +124,15 @@ def _tensor(path: str, name: str, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=np.float32)
     except (KeyError, TypeError, ValueError) as err:
         raise InputError(f"{path}: {name}: not a tensor ({err})") from None
+
+
+def width_range(text: str) -> tuple[int, int]:
+    """--widths "0-8" (or one width "3") as (0, 8)."""
+    low, _, high = text.strip().partition("-")
+    try:
+        pair = (int(low), int(high or low))
+    except ValueError:
+        raise InputError(f"--widths: {text!r} is not A-B, e.g. 0-8") from None
+    if pair[0] < 0 or pair[0] > pair[1]:
+        raise InputError(f"--widths: {text!r} needs 0 <= A <= B")
+    return pair

@@ -83,6 +83,27 @@ def cmd_train(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_family(client: Client, args: argparse.Namespace) -> int:
+    """gatenet family."""
+    widths = cli_input.width_range(args.widths) if args.widths is not None else None
+    family = client.train_family(
+        args.inputs,
+        args.name,
+        tables=args.tables,
+        hidden=args.hidden,
+        widths=widths,
+        classes=args.classes,
+        restarts=args.restarts,
+        steps=args.steps,
+        learning_rate=args.lr,
+        seed=args.seed,
+        margin=args.margin,
+        activation=args.activation,
+    )
+    _output(args, family.to_dict(), render.capacity_table(family))
+    return 0
+
+
 def cmd_predict(client: Client, args: argparse.Namespace) -> int:
     """gatenet predict."""
     if bool(args.rows) == bool(args.file):

@@ -11,6 +11,7 @@ import numpy as np
 
 from gatenet.vocabulary import enums
 
+from ..family import Family
 from ..results import ModelInfo, Prediction, Progress, Weights
 
 MAX_VALUES_SHOWN = 64  # bigger tensors print their shape only; --json has every value
@@ -253,3 +254,21 @@ class ProgressBar:
         if self.tty and self._last_draw:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def capacity_table(family: Family) -> str:
+    """A family's capacity table: functions whose smallest fitting width is each width."""
+    classes = f", {family.classes} classes trained" if family.classes else ""
+    lines = [
+        f"family {family.name}: {family.fit} of {family.functions} functions of "
+        f"{family.inputs} inputs fit in {family.seconds:.2f} s{classes}"
+        + ("" if family.stopped_by == "done" else f" (stopped by {family.stopped_by})"),
+        f"{'width':>5}  {'fit':>6}  {'total':>6}",
+    ]
+    total = 0
+    for width in family.widths:
+        count = family.fit_by_width.get(width, 0)
+        total += count
+        lines.append(f"{width:>5}  {count:>6}  {total:>6}")
+    lines.append(f"{'none':>5}  {family.functions - family.fit:>6}")
+    return "\n".join(lines)

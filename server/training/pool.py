@@ -74,7 +74,8 @@ def _worker_main(conn: Any, cancel_flag: Any) -> None:
             return
         recipe, time_limit, wants_progress = message
         try:
-            result = trainer.train(
+            run = trainer.train if isinstance(recipe, Recipe) else _train_family
+            result = run(
                 recipe,
                 should_stop=should_stop,
                 on_progress=_Throttled(conn) if wants_progress else None,
@@ -85,6 +86,13 @@ def _worker_main(conn: Any, cancel_flag: Any) -> None:
             conn.send(("cancelled", str(exc)))
         except Exception:  # noqa: BLE001 - reported to the server, which logs it
             conn.send(("failed", traceback.format_exc()))
+
+
+def _train_family(plan: Any, **kwargs: Any) -> Any:
+    """A family (family/search.py), imported on a worker's first family only."""
+    from gatenet.server.training.family.search import train_family
+
+    return train_family(plan, **kwargs)
 
 
 class _Throttled:
@@ -105,11 +113,12 @@ class _Throttled:
 class _Run:
     """A run queued or training, and the future its awaiting handler holds."""
 
-    recipe: Recipe
+    recipe: Recipe | Any  # or a family's plan (family/search.py FamilyPlan)
     owner: str
-    done: asyncio.Future[TrainResult]
-    on_progress: Callable[[Progress], None] | None
+    done: asyncio.Future[Any]
+    on_progress: Callable[[Any], None] | None
     worker: _Worker | None = None  # set while it trains
+    cap: tuple[float, str] | None = None  # (seconds, its flag); None = --max-train-seconds
 
     def settle(self, result: TrainResult | None, error: BaseException | None) -> None:
         if self.done.done():  # the handler was cancelled and stopped waiting
@@ -117,7 +126,7 @@ class _Run:
         if error is not None:
             self.done.set_exception(error)
         else:
-            self.done.set_result(result)  # type: ignore[arg-type]
+            self.done.set_result(result)
 
 
 @dataclass(eq=False)
@@ -177,6 +186,27 @@ class TrainingPool:
         on_progress: Callable[[Progress], None] | None = None,
         owner: str = "",
     ) -> TrainResult:
+        """Train a recipe on a worker (see _submit)."""
+        result: TrainResult = await self._submit(recipe, on_progress, owner, None)
+        return result
+
+    async def run_family(
+        self,
+        plan: Any,
+        on_progress: Callable[[Any], None] | None,
+        owner: str,
+        cap: tuple[float, str],
+    ) -> Any:
+        """Train a family's plan on one worker, within its own cap (seconds, flag)."""
+        return await self._submit(plan, on_progress, owner, cap)
+
+    async def _submit(
+        self,
+        recipe: Recipe | Any,
+        on_progress: Callable[[Any], None] | None,
+        owner: str,
+        cap: tuple[float, str] | None,
+    ) -> Any:
         """Train on a worker and return the result; progress is called on this loop.
 
         Refused (RESOURCE_EXHAUSTED) when the pool is full or `owner` (a client) has its
@@ -198,7 +228,7 @@ class TrainingPool:
             )
         self._in_flight += 1
         self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
-        run = _Run(recipe, owner, asyncio.get_running_loop().create_future(), on_progress)
+        run = _Run(recipe, owner, asyncio.get_running_loop().create_future(), on_progress, cap=cap)
         self._queues.setdefault(owner, collections.deque()).append(run)
         self._dispatch()
         try:
@@ -238,7 +268,7 @@ class TrainingPool:
 
     def _begin(self, worker: _Worker, run: _Run) -> None:
         assert self._loop is not None
-        cap = self.max_train_seconds
+        cap = self.max_train_seconds if run.cap is None else run.cap[0]
         worker.run, run.worker = run, worker
         worker.cancel_flag.value = 0
         try:
@@ -330,12 +360,12 @@ class TrainingPool:
     def _overdue(self, worker: _Worker, run: _Run) -> None:
         if worker.run is run:
             self._replace(worker)
-            cap = self.max_train_seconds
+            cap, flag = run.cap or (self.max_train_seconds, "--max-train-seconds")
             self._finish(
                 worker,
                 None,
                 DeadlineExceeded(
-                    f"training passed the cap --max-train-seconds {cap:g} inside one "
+                    f"training passed the cap {flag} {cap:g} inside one "
                     "step, so it has nothing to hand back; use a smaller recipe"
                 ),
             )

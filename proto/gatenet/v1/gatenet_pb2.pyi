@@ -353,3 +353,92 @@ class Chunk(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class TrainFamilyRequest(_message.Message):
+    __slots__ = ("name", "inputs", "tables", "hidden", "width_min", "width_max", "classes", "recipe")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    TABLES_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_MIN_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_MAX_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    RECIPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    inputs: int
+    tables: _containers.RepeatedScalarFieldContainer[str]
+    hidden: int
+    width_min: int
+    width_max: int
+    classes: bool
+    recipe: TrainRequest
+    def __init__(self, name: _Optional[str] = ..., inputs: _Optional[int] = ..., tables: _Optional[_Iterable[str]] = ..., hidden: _Optional[int] = ..., width_min: _Optional[int] = ..., width_max: _Optional[int] = ..., classes: _Optional[bool] = ..., recipe: _Optional[_Union[TrainRequest, _Mapping]] = ...) -> None: ...
+
+class FamilyProgress(_message.Message):
+    __slots__ = ("width", "settled", "pending", "fit", "trained")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    FIT_FIELD_NUMBER: _ClassVar[int]
+    TRAINED_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    settled: int
+    pending: int
+    fit: int
+    trained: int
+    def __init__(self, width: _Optional[int] = ..., settled: _Optional[int] = ..., pending: _Optional[int] = ..., fit: _Optional[int] = ..., trained: _Optional[int] = ...) -> None: ...
+
+class FamilyMember(_message.Message):
+    __slots__ = ("table", "width", "margin")
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    MARGIN_FIELD_NUMBER: _ClassVar[int]
+    table: str
+    width: int
+    margin: float
+    def __init__(self, table: _Optional[str] = ..., width: _Optional[int] = ..., margin: _Optional[float] = ...) -> None: ...
+
+class FamilyInfo(_message.Message):
+    __slots__ = ("family_id", "name", "inputs", "functions", "fit", "fit_by_width", "widths", "classes", "seconds", "stopped_by", "recipe", "members", "created_at")
+    class FitByWidthEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    FAMILY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    FUNCTIONS_FIELD_NUMBER: _ClassVar[int]
+    FIT_FIELD_NUMBER: _ClassVar[int]
+    FIT_BY_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    WIDTHS_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_BY_FIELD_NUMBER: _ClassVar[int]
+    RECIPE_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    family_id: str
+    name: str
+    inputs: int
+    functions: int
+    fit: int
+    fit_by_width: _containers.ScalarMap[int, int]
+    widths: _containers.RepeatedScalarFieldContainer[int]
+    classes: int
+    seconds: float
+    stopped_by: str
+    recipe: TrainRequest
+    members: _containers.RepeatedCompositeFieldContainer[FamilyMember]
+    created_at: float
+    def __init__(self, family_id: _Optional[str] = ..., name: _Optional[str] = ..., inputs: _Optional[int] = ..., functions: _Optional[int] = ..., fit: _Optional[int] = ..., fit_by_width: _Optional[_Mapping[int, int]] = ..., widths: _Optional[_Iterable[int]] = ..., classes: _Optional[int] = ..., seconds: _Optional[float] = ..., stopped_by: _Optional[str] = ..., recipe: _Optional[_Union[TrainRequest, _Mapping]] = ..., members: _Optional[_Iterable[_Union[FamilyMember, _Mapping]]] = ..., created_at: _Optional[float] = ...) -> None: ...
+
+class FamilyEvent(_message.Message):
+    __slots__ = ("progress", "family")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    progress: FamilyProgress
+    family: FamilyInfo
+    def __init__(self, progress: _Optional[_Union[FamilyProgress, _Mapping]] = ..., family: _Optional[_Union[FamilyInfo, _Mapping]] = ...) -> None: ...

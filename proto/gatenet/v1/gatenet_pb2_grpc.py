@@ -85,6 +85,11 @@ class GateServiceStub:
                 request_serializer=gatenet_dot_v1_dot_gatenet__pb2.Chunk.SerializeToString,
                 response_deserializer=gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.TrainFamily = channel.unary_stream(
+                '/gatenet.v1.GateService/TrainFamily',
+                request_serializer=gatenet_dot_v1_dot_gatenet__pb2.TrainFamilyRequest.SerializeToString,
+                response_deserializer=gatenet_dot_v1_dot_gatenet__pb2.FamilyEvent.FromString,
+                _registered_method=True)
 
 
 class GateServiceServicer:
@@ -162,6 +167,14 @@ class GateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TrainFamily(self, request, context):
+        """Train a family of boolean functions (all of n <= 4 inputs, or a list) on one recipe,
+        each at the smallest hidden width that fits; progress events, then the family.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -214,6 +227,11 @@ def add_GateServiceServicer_to_server(servicer, server):
                     servicer.ImportModelChunked,
                     request_deserializer=gatenet_dot_v1_dot_gatenet__pb2.Chunk.FromString,
                     response_serializer=gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.SerializeToString,
+            ),
+            'TrainFamily': grpc.unary_stream_rpc_method_handler(
+                    servicer.TrainFamily,
+                    request_deserializer=gatenet_dot_v1_dot_gatenet__pb2.TrainFamilyRequest.FromString,
+                    response_serializer=gatenet_dot_v1_dot_gatenet__pb2.FamilyEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -487,6 +505,33 @@ class GateService:
             '/gatenet.v1.GateService/ImportModelChunked',
             gatenet_dot_v1_dot_gatenet__pb2.Chunk.SerializeToString,
             gatenet_dot_v1_dot_gatenet__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrainFamily(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gatenet.v1.GateService/TrainFamily',
+            gatenet_dot_v1_dot_gatenet__pb2.TrainFamilyRequest.SerializeToString,
+            gatenet_dot_v1_dot_gatenet__pb2.FamilyEvent.FromString,
             options,
             channel_credentials,
             insecure,
