@@ -178,6 +178,11 @@ class TrainingPool:
         self._loop = asyncio.get_running_loop()
         self._workers = [self._spawn(i) for i in range(self.workers)]
 
+    @property
+    def in_flight(self) -> int:
+        """Runs queued or training (a cancelled one counts until its worker has stopped)."""
+        return self._in_flight
+
     # -- runs -------------------------------------------------------------------------
 
     async def run(

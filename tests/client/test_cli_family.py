@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
-from gatenet.client import ClientError
+from gatenet.client import Client, ClientError
 from gatenet.client.family import Family, FamilyProgress
 from gatenet_testing.cli_run import run_main
 
@@ -113,3 +114,38 @@ def test_a_family_needs_a_name_without_a_slash(client):
         with pytest.raises(ClientError) as err:
             client.train_family(2, name)
         assert err.value.code == "INVALID_ARGUMENT" and message in err.value.message
+
+
+def _trainings(srv, task: str, outcome: str) -> float:
+    return sum(
+        s.value
+        for metric in srv.metrics_registry.collect()
+        for s in metric.samples
+        if s.name == "gatenet_trainings_total"
+        and s.labels.get("task") == task
+        and s.labels.get("outcome") == outcome
+    )
+
+
+def test_leaving_the_stream_cancels_the_family_and_frees_the_worker(make_server):
+    srv = make_server(training_workers=1, max_trainings_per_client=1)
+    with Client(srv.target) as c:
+        events = c.train_family_stream(4, "fam4-cancelled", widths=(0, 8), seed=0)
+        assert isinstance(next(events), FamilyProgress)  # the worker has begun
+        events.close()  # the caller stops: the call is cancelled
+        end = time.monotonic() + 30  # the server's own state says when (no event does)
+        while srv.pool.in_flight:
+            assert time.monotonic() < end, "the family was not cancelled"
+            time.sleep(0.005)
+        # The one worker and the client's one training in flight are free again.
+        info = c.train(gate="xor", seed=0, timeout=60)
+        assert info.fit
+    assert _trainings(srv, "family", "cancelled") == 1
+
+
+def test_the_family_cap_ends_the_search_with_what_fit(make_server):
+    srv = make_server(max_family_seconds=0.5)
+    with Client(srv.target) as c:
+        family = c.train_family(4, "fam4-capped", widths=(0, 8), seed=0, timeout=60)
+    assert family.stopped_by == "time" and 0 <= family.fit < family.functions
+    assert family.seconds < 5

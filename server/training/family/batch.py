@@ -147,11 +147,12 @@ def train_tables(
         if bool(done.any()):
             batch = batch.keep(recipe, x, torch.nonzero(~done).view(-1), r)
         target = min(step + recipe.check_every, recipe.steps)
-        batch.engine.run(target - step)
-        step = target
+        while step < target:  # a step of a big family is long: stop between any two
+            batch.engine.run(1)
+            step += 1
+            if should_stop():
+                raise Cancelled(f"family training cancelled at step {step}")
         result.steps = step
-        if should_stop():
-            raise Cancelled(f"family training cancelled at step {step}")
     return result
 
 
