@@ -136,3 +136,18 @@ def width_range(text: str) -> tuple[int, int]:
     if pair[0] < 0 or pair[0] > pair[1]:
         raise InputError(f"--widths: {text!r} needs 0 <= A <= B")
     return pair
+
+
+def lr_scales(text: str) -> dict[str, float]:
+    """--lr-scale "layers.0.bias=0,layers.1.bias=0.25" as {name: factor}."""
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = None
+        if not sep or not name or factor is None:
+            raise InputError(f"--lr-scale: {item.strip()!r} is not NAME=FACTOR")
+        out[name] = factor
+    return out
