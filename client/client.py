@@ -64,6 +64,10 @@ class Client(ClientBase[grpc.Channel]):
         """TrainFamily's events: FamilyProgress, finally the Family; leaving early cancels it."""
         return self._open(plans.train_family(self, inputs, name, timeout=timeout, **options))
 
+    def get_family(self, family: str, *, timeout: float | None = None) -> Family:
+        """A stored family's capacity table with every member's row."""
+        return self._run(plans.get_family(self, family, timeout=timeout))
+
     def predict(self, model: ModelRef, rows: Any, *, timeout: float | None = None) -> Prediction:
         """Predict rows (2-D array-like) with a model given by id, name or ModelInfo."""
         return self._run(plans.predict(self, model, rows, timeout=timeout))

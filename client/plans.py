@@ -117,6 +117,11 @@ def train_family(
     return Stream(rpc, request, deadline, rpc.metadata(request, client.metadata))
 
 
+def get_family(client: AnyClient, family: str, *, timeout: float | None = None) -> Plan[Family]:
+    """Client.get_family: GetFamily, retried on UNAVAILABLE."""
+    return unary(client, rpcs.GET_FAMILY, get_model_request(family), timeout)
+
+
 def predict(
     client: AnyClient, model: ModelRef, rows: Any, *, timeout: float | None = None
 ) -> Plan[Prediction]:

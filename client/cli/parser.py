@@ -204,7 +204,7 @@ def _add_files(sub: Any) -> None:
     )
     p.set_defaults(run=commands.cmd_export)
     p = sub.add_parser("plot", help="draw a model to a PNG, SVG, PDF... (needs gatenet[plot])")
-    p.add_argument("model", help="model id or name")
+    p.add_argument("model", help="model id or name (a family: its capacity picture)")
     p.add_argument(
         "-o",
         "--output",

@@ -160,3 +160,19 @@ def member(
     as_json = json_format.MessageToDict(model, preserving_proto_field_name=True)
     doc: dict[str, Any] = {"activation": activation, "num_inputs": n, "info": as_json}
     return ModelMeta(model.model_id, model.name, meta.created_at, doc, parsed=model), weights
+
+
+def family_info(record: ModelRecord) -> pb.FamilyInfo:
+    """The stored family's capacity table with every member's row, in its request's order."""
+    info = pb.FamilyInfo()
+    info.CopyFrom(document.model_info(record.meta).family)
+    n = int(record.meta.document["num_inputs"])
+    numbers = record.tensors["numbers"].astype(np.int64)
+    tables = ((numbers[:, None] >> np.arange((1 << n) - 1, -1, -1)[None, :]) & 1).astype(np.uint8)
+    widths = record.tensors["width"].astype(np.int64).tolist()
+    margins = np.round(record.tensors["margin"].astype(np.float64), 6).tolist()
+    for table, width, margin in zip(tables, widths, margins, strict=True):
+        member = info.members.add(table=tbl.bits(table), margin=margin)
+        if width != NO_WIDTH:
+            member.width = width
+    return info

@@ -97,6 +97,11 @@ class GateService:
             training.cancel()  # the stream ended early: the pool tells the worker to stop
             training.add_done_callback(lambda t: t.cancelled() or t.exception())
 
+    async def GetFamily(
+        self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.FamilyInfo:
+        return await self._families.read(_model_ref(request.model))
+
     async def ImportModel(
         self, request: pb.ImportModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
