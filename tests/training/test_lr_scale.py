@@ -120,3 +120,51 @@ def test_the_stored_spec_records_the_scales(client) -> None:
         2, "lr-fam", hidden=2, learning_rate_scale={"layers.1.bias": 0.5}, seed=0
     )
     assert family.recipe["learning_rate_scale"] == {"layers.1.bias": 0.5}
+
+
+def test_seed_004_as_is_reproduces_with_both_biases_frozen(client) -> None:
+    """The 3-input MSE notebook as written: its forward pass reads the global I and J (their
+    Step-1 values, after one lr-0.01 update), never the trained biases. Frozen biases (scale 0)
+    started at those values, its draws and row sequence replayed: its printed predictions."""
+    import torch
+
+    torch.manual_seed(70318)  # Step 1: X, V, I, W, J, Y, then one update of I and J
+    x = torch.rand(1, 3)
+    v, i = torch.randn(3, 4), torch.randn(1, 4)
+    b = torch.sigmoid(x @ v + i)
+    w, j = torch.randn(4, 1), torch.randn(1, 1)
+    p = torch.sigmoid(b @ w + j)
+    y = torch.randint(high=2, size=(1, 1))
+    d_c = (p - y) * p * (1 - p)
+    i_step1 = i - 0.01 * ((d_c @ w.T) * b * (1 - b)).sum(0)
+    j_step1 = j - 0.01 * d_c.sum(0)
+    torch.manual_seed(70318)  # the training cell: a row, then V, I, W, J drawn, then 799 rows
+    order = [int(torch.randint(0, 8, size=(1,)).item())]
+    v0, _, w0, _ = torch.randn(3, 4), torch.randn(1, 4), torch.randn(4, 1), torch.randn(1, 1)
+    order += [int(torch.randint(0, 8, size=(1,)).item()) for _ in range(799)]
+    rows = [[0, 0, 1], [0, 1, 0], [1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1], [0, 0, 0], [1, 0, 0]]
+    info = client.train(
+        examples=(rows, [1 - r[2] for r in rows]),
+        hidden_sizes=[4],
+        activation="sigmoid",
+        method="manual",
+        loss="mse",  # its dL/dP = P - Y is (P - Y)^2 / 2's: lr 4 there is lr 2 here
+        reduction="sum",
+        optimizer="sgd",
+        learning_rate=2.0,
+        schedule="online",
+        row_order=order,
+        steps=800,
+        early_stop=False,
+        restarts=1,
+        initial_weights={
+            "layers.0.weight": v0.numpy(),
+            "layers.0.bias": i_step1.numpy().reshape(4),
+            "layers.1.weight": w0.numpy(),
+            "layers.1.bias": j_step1.numpy().reshape(1),
+        },
+        learning_rate_scale={"layers.0.bias": 0.0, "layers.1.bias": 0.0},
+    )
+    printed = [0.0223, 0.9785, 0.9879, 0.0258, 0.0284, 0.0291, 0.9611, 0.9806]
+    got = client.predict(info, rows).probabilities
+    np.testing.assert_allclose(got, printed, atol=6e-5)
