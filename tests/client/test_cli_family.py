@@ -160,3 +160,21 @@ def test_a_family_longer_than_a_connection_age_and_a_train_cap_finishes(make_ser
     with Client(srv.target, timeout=120) as c:
         family = c.train_family(3, "fam3-long", widths=(0, 4), seed=0)
     assert family.fit == 256 and family.seconds > 0.4
+
+
+def test_the_async_client_trains_and_reads_a_family(server):
+    import asyncio
+
+    from gatenet.client import AsyncClient
+
+    async def main() -> tuple[Family, Family]:
+        async with AsyncClient(server.target, timeout=120) as c:
+            seen: list[FamilyProgress] = []
+            trained = await c.train_family(
+                2, "async-fam2", widths=(0, 2), seed=0, on_progress=seen.append
+            )
+            assert seen
+            return trained, await c.get_family("async-fam2")
+
+    trained, read = asyncio.run(main())
+    assert trained.fit == read.fit == 16 and read.fit_by_width == {0: 14, 2: 2}
