@@ -12,6 +12,7 @@ from . import plans
 from .base import ClientBase
 from .errors import ClientError, from_rpc_error
 from .export.model_files import Source
+from .family import Family, FamilyOptions, FamilyProgress
 from .messages import ModelRef, TrainOptions
 from .plans import Plan, Send, Stream, Wait
 from .results import ModelInfo, Prediction, Progress, Weights
@@ -35,6 +36,38 @@ class AsyncClient(ClientBase[grpc.aio.Channel]):
     ) -> AsyncIterator[Progress | ModelInfo]:
         """Train, yielding Progress events and finally the ModelInfo; leaving early cancels it."""
         return self._open(plans.train_stream(self, timeout=timeout, **options))
+
+    async def train_family(
+        self,
+        inputs: int,
+        name: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[FamilyProgress], None] | None = None,
+        **options: Unpack[FamilyOptions],
+    ) -> Family:
+        """Train a family of functions and return its capacity table (never retried)."""
+        async for event in self.train_family_stream(inputs, name, timeout=timeout, **options):
+            if isinstance(event, Family):
+                return event
+            if on_progress is not None:
+                on_progress(event)
+        raise ClientError("UNKNOWN", "the stream ended without a family", target=self.target)
+
+    def train_family_stream(
+        self,
+        inputs: int,
+        name: str,
+        *,
+        timeout: float | None = None,
+        **options: Unpack[FamilyOptions],
+    ) -> AsyncIterator[FamilyProgress | Family]:
+        """TrainFamily's events: FamilyProgress, finally the Family; leaving early cancels it."""
+        return self._open(plans.train_family(self, inputs, name, timeout=timeout, **options))
+
+    async def get_family(self, family: str, *, timeout: float | None = None) -> Family:
+        """A stored family's capacity table with every member's row."""
+        return await self._run(plans.get_family(self, family, timeout=timeout))
 
     async def predict(
         self, model: ModelRef, rows: Any, *, timeout: float | None = None

@@ -12,6 +12,7 @@ from . import plans
 from .base import ClientBase
 from .errors import ClientError, from_rpc_error
 from .export.model_files import Source
+from .family import Family, FamilyOptions, FamilyProgress
 from .messages import ModelRef, TrainOptions
 from .plans import Plan, Send, Stream, Wait
 from .results import ModelInfo, Prediction, Progress, Weights
@@ -33,6 +34,39 @@ class Client(ClientBase[grpc.Channel]):
     ) -> Iterator[Progress | ModelInfo]:
         """Train, yielding Progress events and finally the ModelInfo; leaving early cancels it."""
         return self._open(plans.train_stream(self, timeout=timeout, **options))
+
+    def train_family(
+        self,
+        inputs: int,
+        name: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[FamilyProgress], None] | None = None,
+        **options: Unpack[FamilyOptions],
+    ) -> Family:
+        """Train a family of functions (all of `inputs` inputs, or tables=[...]) and return
+        its capacity table; on_progress sees each progress event (never retried)."""
+        for event in self.train_family_stream(inputs, name, timeout=timeout, **options):
+            if isinstance(event, Family):
+                return event
+            if on_progress is not None:
+                on_progress(event)
+        raise ClientError("UNKNOWN", "the stream ended without a family", target=self.target)
+
+    def train_family_stream(
+        self,
+        inputs: int,
+        name: str,
+        *,
+        timeout: float | None = None,
+        **options: Unpack[FamilyOptions],
+    ) -> Iterator[FamilyProgress | Family]:
+        """TrainFamily's events: FamilyProgress, finally the Family; leaving early cancels it."""
+        return self._open(plans.train_family(self, inputs, name, timeout=timeout, **options))
+
+    def get_family(self, family: str, *, timeout: float | None = None) -> Family:
+        """A stored family's capacity table with every member's row."""
+        return self._run(plans.get_family(self, family, timeout=timeout))
 
     def predict(self, model: ModelRef, rows: Any, *, timeout: float | None = None) -> Prediction:
         """Predict rows (2-D array-like) with a model given by id, name or ModelInfo."""

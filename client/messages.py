@@ -55,6 +55,7 @@ class TrainOptions(TypedDict, total=False):
     row_order: Sequence[int] | None
     curve_points: int | None
     name: str
+    learning_rate_scale: Mapping[str, float] | None  # tensor name -> lr factor (0 = frozen)
     hidden: Sequence[int] | None  # deprecated: hidden_sizes
     lr: float | None  # deprecated: learning_rate
 
@@ -185,6 +186,7 @@ def build_train_request(
     row_order: Sequence[int] | None = None,
     curve_points: int | None = None,
     name: str = "",
+    learning_rate_scale: Mapping[str, float] | None = None,
     hidden: Sequence[int] | None = None,
     lr: float | None = None,
 ) -> pb.TrainRequest:
@@ -236,6 +238,8 @@ def build_train_request(
         request.early_stop = bool(early_stop)
     for key, value in (initial_weights or {}).items():
         request.initial_weights.append(tensor(key, value))
+    for key, factor in (learning_rate_scale or {}).items():
+        request.learning_rate_scale[str(key)] = _float(f"learning_rate_scale[{key!r}]", factor)
     return request
 
 

@@ -16,6 +16,7 @@ from .base import ClientBase
 from .channel import Attempts, check_timeout
 from .errors import ClientError
 from .export.model_files import Source
+from .family import Family, FamilyOptions, FamilyProgress, build_family_request
 from .messages import (
     ModelRef,
     TrainOptions,
@@ -99,6 +100,26 @@ def train_stream(
     request = build_train_request(**options)  # raise ValueError now, not on the first event
     deadline = client.timeout if timeout is None else check_timeout(timeout)
     return Stream(rpc, request, deadline, rpc.metadata(request, client.metadata))
+
+
+def train_family(
+    client: AnyClient,
+    inputs: int,
+    name: str,
+    *,
+    timeout: float | None = None,
+    **options: Unpack[FamilyOptions],
+) -> Stream[FamilyProgress | Family]:
+    """Client.train_family: the TrainFamily call to open (the request checked now)."""
+    rpc = rpcs.TRAIN_FAMILY
+    request = build_family_request(inputs, name, **options)
+    deadline = client.timeout if timeout is None else check_timeout(timeout)
+    return Stream(rpc, request, deadline, rpc.metadata(request, client.metadata))
+
+
+def get_family(client: AnyClient, family: str, *, timeout: float | None = None) -> Plan[Family]:
+    """Client.get_family: GetFamily, retried on UNAVAILABLE."""
+    return unary(client, rpcs.GET_FAMILY, get_model_request(family), timeout)
 
 
 def predict(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from . import chunks
+from .family import Family, family_event
 from .results import (
     ModelInfo,
     Prediction,
@@ -86,3 +87,11 @@ IMPORT_MODEL_CHUNKED = Rpc(
     "gate", "ImportModelChunked", ModelInfo.from_proto, False, streams="request"
 )
 HEALTH = Rpc("health", "Check", health_status, idempotent=True)
+GET_FAMILY = Rpc("gate", "GetFamily", Family.from_proto, True, _model)
+TRAIN_FAMILY = Rpc(
+    "gate",
+    "TrainFamily",
+    family_event,
+    idempotent=False,
+    last=lambda event: isinstance(event, Family),
+)

@@ -34,6 +34,7 @@ class Settings:
     max_queued_trainings: int = 16  # trainings waiting for a worker before RESOURCE_EXHAUSTED
     max_trainings_per_client: int = 8  # in flight per token (or per peer address without auth)
     max_train_seconds: float = 60.0  # wall-time cap of one training; it then hands back its best
+    max_family_seconds: float = 600.0  # wall-time cap of one TrainFamily (65,536 functions)
     max_message_bytes: int = 4 * 1024 * 1024  # gRPC receive/send limit
     max_predict_rows: int = 65_536  # rows in one Predict
     max_predict_work: int = 1_000_000_000  # rows x multiply-adds per row of one Predict (~50 ms)
@@ -93,6 +94,12 @@ class Settings:
             "0 < s <= 86400",
         )
         _check(
+            0 < self.max_family_seconds <= 86_400,
+            "max-family-seconds",
+            self.max_family_seconds,
+            "0 < s <= 86400",
+        )
+        _check(
             self.max_trainings_per_client >= 1,
             "max-trainings-per-client",
             self.max_trainings_per_client,
@@ -143,6 +150,7 @@ _HELP = {
     "max_connection_age": "seconds before a connection is asked to reconnect (spreads clients)",
     "max_trainings_per_client": "trainings one token (or peer address) may have in flight",
     "max_train_seconds": "wall-time cap of one training; it then returns its best so far",
+    "max_family_seconds": "wall-time cap of one TrainFamily; it then returns what fit so far",
     "tls_cert": "PEM certificate chain: serve gRPC and HTTP over TLS (needs --tls-key)",
     "tls_key": "PEM private key for --tls-cert",
     "tls_client_ca": "PEM CA bundle: require client certificates signed by it (mTLS)",

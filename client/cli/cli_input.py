@@ -124,3 +124,30 @@ def _tensor(path: str, name: str, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=np.float32)
     except (KeyError, TypeError, ValueError) as err:
         raise InputError(f"{path}: {name}: not a tensor ({err})") from None
+
+
+def width_range(text: str) -> tuple[int, int]:
+    """--widths "0-8" (or one width "3") as (0, 8)."""
+    low, _, high = text.strip().partition("-")
+    try:
+        pair = (int(low), int(high or low))
+    except ValueError:
+        raise InputError(f"--widths: {text!r} is not A-B, e.g. 0-8") from None
+    if pair[0] < 0 or pair[0] > pair[1]:
+        raise InputError(f"--widths: {text!r} needs 0 <= A <= B")
+    return pair
+
+
+def lr_scales(text: str) -> dict[str, float]:
+    """--lr-scale "layers.0.bias=0,layers.1.bias=0.25" as {name: factor}."""
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = None
+        if not sep or not name or factor is None:
+            raise InputError(f"--lr-scale: {item.strip()!r} is not NAME=FACTOR")
+        out[name] = factor
+    return out

@@ -50,6 +50,8 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         options["hidden_sizes"] = cli_input.hidden_sizes(args.hidden)
     if args.row_order is not None:
         options["row_order"] = cli_input.row_indices(args.row_order)
+    if args.lr_scale is not None:
+        options["learning_rate_scale"] = cli_input.lr_scales(args.lr_scale)
     return options
 
 
@@ -80,6 +82,28 @@ def cmd_train(client: Client, args: argparse.Namespace) -> int:
     else:
         info = client.train(**options)
     _output(args, info.to_dict(), render.model_info(info))
+    return 0
+
+
+def cmd_family(client: Client, args: argparse.Namespace) -> int:
+    """gatenet family."""
+    widths = cli_input.width_range(args.widths) if args.widths is not None else None
+    family = client.train_family(
+        args.inputs,
+        args.name,
+        tables=args.tables,
+        hidden=args.hidden,
+        widths=widths,
+        classes=args.classes,
+        restarts=args.restarts,
+        steps=args.steps,
+        learning_rate=args.lr,
+        learning_rate_scale=cli_input.lr_scales(args.lr_scale) if args.lr_scale else None,
+        seed=args.seed,
+        margin=args.margin,
+        activation=args.activation,
+    )
+    _output(args, family.to_dict(), render.capacity_table(family))
     return 0
 
 

@@ -118,6 +118,7 @@ def _add_train(sub: Any) -> None:
     for option in ("method", "loss", "reduction", "optimizer", "schedule", "init"):
         rec.add_argument(f"--{option}", help=_RECIPE_HELP.get(option), **_choice(option))
     rec.add_argument("--lr", type=float, help="learning rate")
+    rec.add_argument("--lr-scale", metavar="NAME=F,...", help=LR_SCALE_HELP)
     rec.add_argument("--momentum", type=float, help="SGD momentum in [0, 1)")
     rec.add_argument("--batch-size", type=int, help="rows per step for mini_batch")
     rec.add_argument("--steps", type=int, help="step budget")
@@ -147,6 +148,30 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--name", default="", help="a unique name to find the model by")
     p.add_argument("--stream", action="store_true", help="stream progress (a bar on stderr)")
     p.set_defaults(run=commands.cmd_train)
+
+
+LR_SCALE_HELP = "per-tensor lr factors, e.g. layers.0.bias=0,layers.1.bias=0.25 (0 = frozen)"
+
+
+def _add_family(sub: Any) -> None:
+    p = sub.add_parser("family", help="train every function of N inputs (or a list) at once")
+    p.add_argument("--inputs", type=int, required=True, metavar="N", help="inputs, 1..4")
+    p.add_argument(
+        "--tables", nargs="+", metavar="0,1,1,0", help="these functions only (default: all 2^2^N)"
+    )
+    width = p.add_mutually_exclusive_group()
+    width.add_argument("--widths", metavar="A-B", help="width search range (default 0-8)")
+    width.add_argument("--hidden", type=int, metavar="W", help="one hidden width for all")
+    p.add_argument("--classes", action="store_true", help="train one function per NPN class")
+    p.add_argument("--restarts", type=int, help="restarts per function (default 4)")
+    p.add_argument("--steps", type=int, help="step budget per width")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--lr-scale", metavar="NAME=F,...", help=LR_SCALE_HELP)
+    p.add_argument("--seed", type=int, help="restart k uses seed + k")
+    p.add_argument("--margin", type=float, help="fit margin on the probability, [0, 0.5)")
+    p.add_argument("--activation", **_choice("activation"))
+    p.add_argument("--name", required=True, help="the family's unique name")
+    p.set_defaults(run=commands.cmd_family)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -179,7 +204,7 @@ def _add_files(sub: Any) -> None:
     )
     p.set_defaults(run=commands.cmd_export)
     p = sub.add_parser("plot", help="draw a model to a PNG, SVG, PDF... (needs gatenet[plot])")
-    p.add_argument("model", help="model id or name")
+    p.add_argument("model", help="model id or name (a family: its capacity picture)")
     p.add_argument(
         "-o",
         "--output",
@@ -206,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_globals(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
+    _add_family(sub)
     p = sub.add_parser("predict", help="predict rows with a model")
     p.add_argument("model", help="model id or name")
     p.add_argument("rows", nargs="*", metavar="ROW", help="a row like 0,1 (put -- before 1 -1)")

@@ -15,6 +15,9 @@ def draw(
 ) -> None:
     """Write a PNG of model: its loss curve, its 2-input surface, or one bar per training row."""
     info = client.get_model(model)
+    if info.family is not None:  # a family: its capacity picture
+        plot.save(plot.capacity(client.get_family(info.model_id), size), path)
+        return
     if loss:
         figure = plot.loss(info, log, size)
     else:

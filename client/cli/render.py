@@ -11,6 +11,7 @@ import numpy as np
 
 from gatenet.vocabulary import enums
 
+from ..family import Family
 from ..results import ModelInfo, Prediction, Progress, Weights
 
 MAX_VALUES_SHOWN = 64  # bigger tensors print their shape only; --json has every value
@@ -63,6 +64,22 @@ def task_label(spec: dict[str, Any]) -> str:
         ex = spec["examples"]
         return f"examples({len(ex.get('targets', []))}x{ex.get('num_inputs', '?')})"
     return UNKNOWN
+
+
+def family_label(info: ModelInfo) -> str:
+    """A family's row: "family(16 of 2)" (its functions, their inputs)."""
+    family = info.family or {}
+    return f"family({family.get('functions', 0)} of {info.num_inputs})"
+
+
+def _widths_label(info: ModelInfo) -> str:
+    widths = (info.family or {}).get("widths", [])
+    return f"widths {widths[0]}-{widths[-1]}" if widths else "-"
+
+
+def _family_fit(info: ModelInfo) -> str:
+    family = info.family or {}
+    return f"{family.get('fit', 0)}/{family.get('functions', 0)}"
 
 
 def network_label(info: ModelInfo) -> str:
@@ -130,9 +147,9 @@ def models_table(models: Sequence[ModelInfo]) -> str:
         [
             m.model_id,
             m.name or "-",
-            "DAMAGED" if m.damage else task_label(m.spec),
-            "-" if m.damage else network_label(m),
-            "-" if m.fit is None else "yes" if m.fit else "no",
+            "DAMAGED" if m.damage else family_label(m) if m.family else task_label(m.spec),
+            "-" if m.damage else _widths_label(m) if m.family else network_label(m),
+            _family_fit(m) if m.family else "-" if m.fit is None else "yes" if m.fit else "no",
             "-" if m.accuracy is None else fixed(m.accuracy),
             "-" if m.final_loss is None else _number(m.final_loss),
             "-" if m.steps is None else m.steps,
@@ -253,3 +270,21 @@ class ProgressBar:
         if self.tty and self._last_draw:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def capacity_table(family: Family) -> str:
+    """A family's capacity table: functions whose smallest fitting width is each width."""
+    classes = f", {family.classes} classes trained" if family.classes else ""
+    lines = [
+        f"family {family.name}: {family.fit} of {family.functions} functions of "
+        f"{family.inputs} inputs fit in {family.seconds:.2f} s{classes}"
+        + ("" if family.stopped_by == "done" else f" (stopped by {family.stopped_by})"),
+        f"{'width':>5}  {'fit':>6}  {'total':>6}",
+    ]
+    total = 0
+    for width in family.widths:
+        count = family.fit_by_width.get(width, 0)
+        total += count
+        lines.append(f"{width:>5}  {count:>6}  {total:>6}")
+    lines.append(f"{'none':>5}  {family.functions - family.fit:>6}")
+    return "\n".join(lines)

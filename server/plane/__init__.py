@@ -1,9 +1,9 @@
 """The data plane: the use cases every transport calls, on domain objects, knowing no wire.
 
 A transport decodes a request, calls one use case here, and encodes what it returns:
-predict (predict.py), train (train.py: admit, run, register), read, list, delete and
-import (catalog.py). Below the plane are models/ (what is served, the record envelope,
-specs and model files) and training/ (recipes, the worker pool), then storage/.
+predict (predict.py), train (train.py: admit, run, register), family (family.py), read,
+list, delete and import (catalog.py). Below the plane are models/ (what is served, the record
+envelope, specs and model files) and training/ (recipes, the worker pool), then storage/.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from gatenet.server.metrics import Metrics
 from gatenet.server.models.registry import Registry
 from gatenet.server.models.trained import Trained
 from gatenet.server.plane.catalog import Catalog
+from gatenet.server.plane.family import Families
 from gatenet.server.plane.predict import Predictor
 from gatenet.server.plane.train import Training
 from gatenet.server.training.pool import TrainingPool
@@ -40,3 +41,6 @@ class DataPlane:
         )
         self.training = Training(registry, pool, settings.limits, metrics, tracing)
         self.catalog = Catalog(registry, settings.limits, metrics)
+        self.families = Families(
+            registry, pool, settings.limits, metrics, settings.max_family_seconds
+        )

@@ -21,6 +21,7 @@ ROLES = ("read", "train", "admin")  # each includes the ones before it
 _NEEDS = {
     "/gatenet.v1.GateService/Train": "train",
     "/gatenet.v1.GateService/TrainStream": "train",
+    "/gatenet.v1.GateService/TrainFamily": "train",
     "/gatenet.v1.GateService/ImportModel": "train",
     "/gatenet.v1.GateService/ImportModelChunked": "train",
     "/gatenet.v1.GateService/DeleteModel": "admin",

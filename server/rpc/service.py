@@ -24,6 +24,7 @@ from gatenet.server.models.spec_codec import tensors
 from gatenet.server.plane import DataPlane
 from gatenet.server.rpc import auth, chunked, paging, predict_codec, train_codec
 from gatenet.server.rpc.observe import note
+from gatenet.server.training.family.search import FamilyProgress
 from gatenet.server.training.spec import Progress
 from gatenet.v1 import gatenet_pb2 as pb
 
@@ -41,6 +42,7 @@ class GateService:
         self._predictor = plane.predictor
         self._training = plane.training
         self._catalog = plane.catalog
+        self._families = plane.families
 
     # -- training -----------------------------------------------------------------
 
@@ -75,6 +77,32 @@ class GateService:
             training.cancel()  # the stream ended early: the pool tells the worker to stop
             # Its outcome is counted and logged by the plane; nobody else reads its exception.
             training.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def TrainFamily(
+        self, request: pb.TrainFamilyRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.FamilyEvent]:
+        plan = await self._families.admit(request)
+        events: asyncio.Queue[FamilyProgress | None] = asyncio.Queue()
+        training = asyncio.ensure_future(
+            self._families.train(
+                plan, request.name, _owner(context), context.time_remaining, events.put_nowait
+            )
+        )
+        training.add_done_callback(lambda _: events.put_nowait(None))
+        try:
+            while (progress := await events.get()) is not None:
+                yield train_codec.family_event(progress)
+            info = await training
+            note(functions=info.functions, fit=info.fit)
+            yield pb.FamilyEvent(family=info)
+        finally:
+            training.cancel()  # the stream ended early: the pool tells the worker to stop
+            training.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def GetFamily(
+        self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.FamilyInfo:
+        return await self._families.read(_model_ref(request.model))
 
     async def ImportModel(
         self, request: pb.ImportModelRequest, context: grpc.aio.ServicerContext

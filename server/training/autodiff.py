@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from gatenet.server.training import losses
 from gatenet.server.training.network import ACTIVATIONS, Params
 from gatenet.server.training.sampling import Feed
 from gatenet.server.training.spec import Recipe
+from gatenet.vocabulary.layers import parameter_names
 
 
 class AutogradEngine:
@@ -27,10 +30,21 @@ class AutogradEngine:
             for pair in zip(params.weights, params.biases, strict=True)
             for t in pair
         ]
+        scales = recipe.learning_rate_scale or {}
+        names = parameter_names(len(params.shapes))
+        # One group per tensor when some learning rate is scaled; else one group, as before.
+        groups: list[Any] = (
+            [
+                {"params": [leaf], "lr": lr * scales.get(name, 1.0)}
+                for name, leaf in zip(names, self.leaves, strict=True)
+            ]
+            if scales
+            else self.leaves
+        )
         if recipe.optimizer == "adam":
-            self.opt: torch.optim.Optimizer = torch.optim.Adam(self.leaves, lr=lr, foreach=True)
+            self.opt: torch.optim.Optimizer = torch.optim.Adam(groups, lr=lr, foreach=True)
         else:
-            self.opt = torch.optim.SGD(self.leaves, lr=lr, momentum=recipe.momentum, foreach=True)
+            self.opt = torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, foreach=True)
 
     def loss_total(self) -> torch.Tensor:
         """Sum over restarts of each restart's loss on the current feed rows (with a graph)."""

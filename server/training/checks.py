@@ -135,3 +135,27 @@ def initial_weights(
             raise InvalidArgument(f"initial_weights[{clip(name, 40)}]", "contains NaN or Inf")
         out[name] = np.ascontiguousarray(arr)
     return out
+
+
+def learning_rate_scale(
+    scales: Mapping[str, float] | None, shapes: Sequence[Shape], lr: float, limits: Limits
+) -> dict[str, float] | None:
+    """Per-tensor learning-rate factors: known parameter names, finite, >= 0, lr x factor within
+    max_learning_rate; in parameter order. None (or empty) = every factor 1."""
+    if not scales:
+        return None
+    names = parameter_names(shapes)
+    for name, factor in scales.items():
+        field = f"learning_rate_scale[{clip(name)!r}]"
+        if name not in names:
+            raise InvalidArgument(field, f"names no parameter; the network has {', '.join(names)}")
+        value = float(factor)
+        if not math.isfinite(value) or value < 0:
+            raise InvalidArgument(field, f"{value} is not a finite factor >= 0")
+        if lr * value > limits.max_learning_rate:
+            raise InvalidArgument(
+                field,
+                f"learning_rate x {value:g} = {lr * value:g} exceeds the limit "
+                f"{limits.max_learning_rate:g}",
+            )
+    return {name: float(scales[name]) for name in names if name in scales}

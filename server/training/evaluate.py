@@ -25,7 +25,8 @@ class Evaluator:
     """Checks all restarts on every row; label-1 rows need p >= 0.5 + margin and p > 0.5."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, recipe: Recipe) -> None:
-        self.x, self.y = x, y.view(1, -1)
+        # y [rows] is every restart's target; y [R, rows] gives each its own (a family).
+        self.x, self.y = x, y.view(1, -1) if y.dim() == 1 else y
         self.positive = self.y > 0.5
         self.sign = self.y * 2 - 1  # +1 for label 1, -1 for label 0
         self.activation, self.loss, self.reduction = (

@@ -35,6 +35,17 @@ class Params:
             off += r * fo
         return weights, biases
 
+    def scale_buffer(self, scales: dict[str, float] | None) -> torch.Tensor | None:
+        """Each parameter's learning-rate factor, laid out like self.flat; None if all are 1."""
+        if not scales:
+            return None
+        flat = torch.ones_like(self.flat)
+        weights, biases = self.views(flat)
+        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            w.fill_(scales.get(weight_name(i), 1.0))
+            b.fill_(scales.get(bias_name(i), 1.0))
+        return flat
+
     def restart_weights(self, k: int) -> dict[str, np.ndarray]:
         """Restart k's parameters as float32 numpy arrays named layers.{i}.weight / .bias."""
         # Sliced from one numpy view of the buffer, laid out as in views(): a torch op per

@@ -25,6 +25,7 @@ class PerceptronEngine:
         self.zero = torch.zeros((), dtype=dtype)
         # Seed 001 sums the full-batch update (w += dot(y - y_pred, x)); mean divides by n.
         self.scale = 1.0 / n if recipe.reduction == "mean" else 1.0
+        self.lr_scale = params.scale_buffer(recipe.learning_rate_scale)  # per parameter, or None
 
     def run(self, steps: int) -> None:
         """Run a number of perceptron updates."""
@@ -37,4 +38,6 @@ class PerceptronEngine:
             torch.sub(self.feed.y, self.step_out, out=self.err)
             torch.bmm(self.x_t, self.err, out=self.grad_w)
             torch.sum(self.err, dim=1, keepdim=True, out=self.grad_b)
+            if self.lr_scale is not None:
+                grad.mul_(self.lr_scale)
             flat.add_(grad, alpha=alpha)

@@ -82,17 +82,26 @@ def _worker_main(conn: Any, cancel_flag: Any, finish: Finish[Any]) -> None:
             return
         recipe, time_limit, wants_progress = message
         try:
-            result = trainer.train(
+            run = trainer.train if isinstance(recipe, Recipe) else _train_family
+            result = run(
                 recipe,
                 should_stop=should_stop,
                 on_progress=_Throttled(conn) if wants_progress else None,
                 time_limit=time_limit,
             )
-            conn.send(("done", finish(recipe, result)))
+            # A Train's result is readied in the worker (finish); a family's goes back as is.
+            conn.send(("done", finish(recipe, result) if isinstance(recipe, Recipe) else result))
         except Cancelled as exc:
             conn.send(("cancelled", str(exc)))
         except Exception:  # noqa: BLE001 - reported to the server, which logs it
             conn.send(("failed", traceback.format_exc()))
+
+
+def _train_family(plan: Any, **kwargs: Any) -> Any:
+    """A family (family/search.py), imported on a worker's first family only."""
+    from gatenet.server.training.family.search import train_family
+
+    return train_family(plan, **kwargs)
 
 
 class _Throttled:
@@ -113,12 +122,13 @@ class _Throttled:
 class _Run:
     """A run queued or training, and the future its awaiting handler holds."""
 
-    recipe: Recipe
+    recipe: Recipe | Any  # or a family's plan (family/search.py FamilyPlan)
     owner: str
     done: asyncio.Future[Any]
-    on_progress: Callable[[Progress], None] | None
+    on_progress: Callable[[Any], None] | None
     worker: _Worker | None = None  # set while it trains
     on_dispatch: Callable[[], None] | None = None  # told when a worker takes it (traces)
+    cap: tuple[float, str] | None = None  # (seconds, its flag); None = --max-train-seconds
 
     def settle(self, result: Any, error: BaseException | None) -> None:
         if self.done.done():  # the handler was cancelled and stopped waiting
@@ -188,6 +198,11 @@ class TrainingPool(Generic[T]):
         self._loop = asyncio.get_running_loop()
         self._workers = [self._spawn(i) for i in range(self.workers)]
 
+    @property
+    def in_flight(self) -> int:
+        """Runs queued or training (a cancelled one counts until its worker has stopped)."""
+        return self._in_flight
+
     # -- runs -------------------------------------------------------------------------
 
     async def run(
@@ -207,12 +222,24 @@ class TrainingPool(Generic[T]):
         """
         return await self.wait(self.submit(recipe, on_progress, owner, on_dispatch))
 
+    async def run_family(
+        self,
+        plan: Any,
+        on_progress: Callable[[Any], None] | None,
+        owner: str,
+        cap: tuple[float, str],
+    ) -> Any:
+        """Train a family's plan (family/search.py) on one worker, within its own cap
+        (seconds, flag); its answer is the family's result as is (no finish)."""
+        return await self.wait(self.submit(plan, on_progress, owner, cap=cap))
+
     def submit(
         self,
-        recipe: Recipe,
-        on_progress: Callable[[Progress], None] | None = None,
+        recipe: Recipe | Any,
+        on_progress: Callable[[Any], None] | None = None,
         owner: str = "",
         on_dispatch: Callable[[], None] | None = None,
+        cap: tuple[float, str] | None = None,
     ) -> Submitted:
         """run() in two steps: hand the recipe to a free worker now (or queue it), with no
         loop turn first, so the caller can do other work while it trains; Refused or
@@ -232,7 +259,7 @@ class TrainingPool(Generic[T]):
         self._in_flight += 1
         self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
         run = _Run(recipe, owner, asyncio.get_running_loop().create_future(), on_progress)
-        run.on_dispatch = on_dispatch
+        run.on_dispatch, run.cap = on_dispatch, cap
         self._queues.setdefault(owner, collections.deque()).append(run)
         self._dispatch()
         return run
@@ -283,7 +310,7 @@ class TrainingPool(Generic[T]):
 
     def _begin(self, worker: _Worker, run: _Run) -> None:
         assert self._loop is not None
-        cap = self.max_train_seconds
+        cap = self.max_train_seconds if run.cap is None else run.cap[0]
         worker.run, run.worker = run, worker
         worker.cancel_flag.value = 0
         try:
@@ -375,12 +402,12 @@ class TrainingPool(Generic[T]):
     def _overdue(self, worker: _Worker, run: _Run) -> None:
         if worker.run is run:
             self._replace(worker)
-            cap = self.max_train_seconds
+            cap, flag = run.cap or (self.max_train_seconds, "--max-train-seconds")
             self._finish(
                 worker,
                 None,
                 DeadlineExceeded(
-                    f"training passed the cap --max-train-seconds {cap:g} inside one "
+                    f"training passed the cap {flag} {cap:g} inside one "
                     "step, so it has nothing to hand back; use a smaller recipe"
                 ),
             )

@@ -154,7 +154,9 @@ def resolve(spec: TrainSpec, limits: Limits) -> Recipe:
     )
     if curve_points < 2:
         raise InvalidArgument("curve_points", f"{curve_points} is below the minimum 2")
+    scales = checks.learning_rate_scale(spec.learning_rate_scale, shapes, lr, limits)
     return Recipe(
+        learning_rate_scale=scales,
         row_order=row_order,
         curve_points=curve_points,
         dataset=data,

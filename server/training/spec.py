@@ -87,6 +87,7 @@ class TrainSpec:
     check_every: int | None = None  # steps between fit checks
     row_order: tuple[int, ...] | None = None  # rows visited in order (online, mini_batch)
     curve_points: int | None = None  # loss-curve points kept
+    learning_rate_scale: dict[str, float] | None = None  # tensor name -> factor (0 = frozen)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Recipe:
     check_every: int  # steps between fit checks
     row_order: tuple[int, ...] | None  # rows visited in order, cycled; None = random draws
     curve_points: int  # loss-curve points kept, sampled at fit checks
+    learning_rate_scale: dict[str, float] | None = None  # tensor name -> factor; None = all 1
 
 
 @dataclass(frozen=True)

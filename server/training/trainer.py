@@ -29,7 +29,7 @@ PACE_SAFETY = 2.0
 PACE_WINDOW = 8  # chunks (and fit checks) the pace is taken from
 
 
-def _set_up_thread() -> None:
+def set_up_thread() -> None:
     # Tiny ops never gain from intra-op threads, and the server runs several trainings at once
     # in worker processes: one thread each keeps them from fighting over the cores.
     if torch.get_num_threads() != 1:
@@ -116,7 +116,7 @@ def train(
     Within `time_limit` seconds the run ends as if its step budget were spent (stopped_by
     "time"), with the best restart at its last step; it runs at least one step.
     """
-    _set_up_thread()
+    set_up_thread()
     try:
         return _train(recipe, should_stop, on_progress, dtype, time_limit)
     finally:

@@ -131,7 +131,14 @@ class Tensor(_message.Message):
     def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TrainRequest(_message.Message):
-    __slots__ = ("gate", "truth_table", "examples", "network", "method", "loss", "reduction", "optimizer", "learning_rate", "momentum", "schedule", "batch_size", "steps", "init", "initial_weights", "seed", "early_stop", "margin", "restarts", "check_every", "name", "row_order", "curve_points")
+    __slots__ = ("gate", "truth_table", "examples", "network", "method", "loss", "reduction", "optimizer", "learning_rate", "momentum", "schedule", "batch_size", "steps", "init", "initial_weights", "seed", "early_stop", "margin", "restarts", "check_every", "name", "row_order", "curve_points", "learning_rate_scale")
+    class LearningRateScaleEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     GATE_FIELD_NUMBER: _ClassVar[int]
     TRUTH_TABLE_FIELD_NUMBER: _ClassVar[int]
     EXAMPLES_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +162,7 @@ class TrainRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROW_ORDER_FIELD_NUMBER: _ClassVar[int]
     CURVE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_SCALE_FIELD_NUMBER: _ClassVar[int]
     gate: GateTask
     truth_table: TruthTableTask
     examples: ExamplesTask
@@ -178,7 +186,8 @@ class TrainRequest(_message.Message):
     name: str
     row_order: _containers.RepeatedScalarFieldContainer[int]
     curve_points: int
-    def __init__(self, gate: _Optional[_Union[GateTask, _Mapping]] = ..., truth_table: _Optional[_Union[TruthTableTask, _Mapping]] = ..., examples: _Optional[_Union[ExamplesTask, _Mapping]] = ..., network: _Optional[_Union[Network, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., loss: _Optional[_Union[Loss, str]] = ..., reduction: _Optional[_Union[Reduction, str]] = ..., optimizer: _Optional[_Union[Optimizer, str]] = ..., learning_rate: _Optional[float] = ..., momentum: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, str]] = ..., batch_size: _Optional[int] = ..., steps: _Optional[int] = ..., init: _Optional[_Union[Init, str]] = ..., initial_weights: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., early_stop: _Optional[bool] = ..., margin: _Optional[float] = ..., restarts: _Optional[int] = ..., check_every: _Optional[int] = ..., name: _Optional[str] = ..., row_order: _Optional[_Iterable[int]] = ..., curve_points: _Optional[int] = ...) -> None: ...
+    learning_rate_scale: _containers.ScalarMap[str, float]
+    def __init__(self, gate: _Optional[_Union[GateTask, _Mapping]] = ..., truth_table: _Optional[_Union[TruthTableTask, _Mapping]] = ..., examples: _Optional[_Union[ExamplesTask, _Mapping]] = ..., network: _Optional[_Union[Network, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., loss: _Optional[_Union[Loss, str]] = ..., reduction: _Optional[_Union[Reduction, str]] = ..., optimizer: _Optional[_Union[Optimizer, str]] = ..., learning_rate: _Optional[float] = ..., momentum: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, str]] = ..., batch_size: _Optional[int] = ..., steps: _Optional[int] = ..., init: _Optional[_Union[Init, str]] = ..., initial_weights: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., early_stop: _Optional[bool] = ..., margin: _Optional[float] = ..., restarts: _Optional[int] = ..., check_every: _Optional[int] = ..., name: _Optional[str] = ..., row_order: _Optional[_Iterable[int]] = ..., curve_points: _Optional[int] = ..., learning_rate_scale: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TrainSummary(_message.Message):
     __slots__ = ("fit", "accuracy", "final_loss", "steps", "restarts", "restart_index", "restarts_fit", "seed_used", "margin_reached", "train_seconds", "stopped_by", "measured")
@@ -217,7 +226,7 @@ class LossPoint(_message.Message):
     def __init__(self, step: _Optional[int] = ..., loss: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_id", "name", "spec", "summary", "loss_curve", "num_inputs", "created_at", "imported_from", "damage")
+    __slots__ = ("model_id", "name", "spec", "summary", "loss_curve", "num_inputs", "created_at", "imported_from", "damage", "family")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +236,7 @@ class ModelInfo(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     IMPORTED_FROM_FIELD_NUMBER: _ClassVar[int]
     DAMAGE_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     name: str
     spec: TrainRequest
@@ -236,7 +246,8 @@ class ModelInfo(_message.Message):
     created_at: float
     imported_from: str
     damage: str
-    def __init__(self, model_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[TrainRequest, _Mapping]] = ..., summary: _Optional[_Union[TrainSummary, _Mapping]] = ..., loss_curve: _Optional[_Iterable[_Union[LossPoint, _Mapping]]] = ..., num_inputs: _Optional[int] = ..., created_at: _Optional[float] = ..., imported_from: _Optional[str] = ..., damage: _Optional[str] = ...) -> None: ...
+    family: FamilyInfo
+    def __init__(self, model_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[TrainRequest, _Mapping]] = ..., summary: _Optional[_Union[TrainSummary, _Mapping]] = ..., loss_curve: _Optional[_Iterable[_Union[LossPoint, _Mapping]]] = ..., num_inputs: _Optional[int] = ..., created_at: _Optional[float] = ..., imported_from: _Optional[str] = ..., damage: _Optional[str] = ..., family: _Optional[_Union[FamilyInfo, _Mapping]] = ...) -> None: ...
 
 class TrainProgress(_message.Message):
     __slots__ = ("step", "best_loss", "best_accuracy", "restarts_fit", "restarts")
@@ -353,3 +364,92 @@ class Chunk(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class TrainFamilyRequest(_message.Message):
+    __slots__ = ("name", "inputs", "tables", "hidden", "width_min", "width_max", "classes", "recipe")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    TABLES_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_MIN_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_MAX_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    RECIPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    inputs: int
+    tables: _containers.RepeatedScalarFieldContainer[str]
+    hidden: int
+    width_min: int
+    width_max: int
+    classes: bool
+    recipe: TrainRequest
+    def __init__(self, name: _Optional[str] = ..., inputs: _Optional[int] = ..., tables: _Optional[_Iterable[str]] = ..., hidden: _Optional[int] = ..., width_min: _Optional[int] = ..., width_max: _Optional[int] = ..., classes: _Optional[bool] = ..., recipe: _Optional[_Union[TrainRequest, _Mapping]] = ...) -> None: ...
+
+class FamilyProgress(_message.Message):
+    __slots__ = ("width", "settled", "pending", "fit", "trained")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    FIT_FIELD_NUMBER: _ClassVar[int]
+    TRAINED_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    settled: int
+    pending: int
+    fit: int
+    trained: int
+    def __init__(self, width: _Optional[int] = ..., settled: _Optional[int] = ..., pending: _Optional[int] = ..., fit: _Optional[int] = ..., trained: _Optional[int] = ...) -> None: ...
+
+class FamilyMember(_message.Message):
+    __slots__ = ("table", "width", "margin")
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    MARGIN_FIELD_NUMBER: _ClassVar[int]
+    table: str
+    width: int
+    margin: float
+    def __init__(self, table: _Optional[str] = ..., width: _Optional[int] = ..., margin: _Optional[float] = ...) -> None: ...
+
+class FamilyInfo(_message.Message):
+    __slots__ = ("family_id", "name", "inputs", "functions", "fit", "fit_by_width", "widths", "classes", "seconds", "stopped_by", "recipe", "members", "created_at")
+    class FitByWidthEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    FAMILY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    FUNCTIONS_FIELD_NUMBER: _ClassVar[int]
+    FIT_FIELD_NUMBER: _ClassVar[int]
+    FIT_BY_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    WIDTHS_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_BY_FIELD_NUMBER: _ClassVar[int]
+    RECIPE_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    family_id: str
+    name: str
+    inputs: int
+    functions: int
+    fit: int
+    fit_by_width: _containers.ScalarMap[int, int]
+    widths: _containers.RepeatedScalarFieldContainer[int]
+    classes: int
+    seconds: float
+    stopped_by: str
+    recipe: TrainRequest
+    members: _containers.RepeatedCompositeFieldContainer[FamilyMember]
+    created_at: float
+    def __init__(self, family_id: _Optional[str] = ..., name: _Optional[str] = ..., inputs: _Optional[int] = ..., functions: _Optional[int] = ..., fit: _Optional[int] = ..., fit_by_width: _Optional[_Mapping[int, int]] = ..., widths: _Optional[_Iterable[int]] = ..., classes: _Optional[int] = ..., seconds: _Optional[float] = ..., stopped_by: _Optional[str] = ..., recipe: _Optional[_Union[TrainRequest, _Mapping]] = ..., members: _Optional[_Iterable[_Union[FamilyMember, _Mapping]]] = ..., created_at: _Optional[float] = ...) -> None: ...
+
+class FamilyEvent(_message.Message):
+    __slots__ = ("progress", "family")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    progress: FamilyProgress
+    family: FamilyInfo
+    def __init__(self, progress: _Optional[_Union[FamilyProgress, _Mapping]] = ..., family: _Optional[_Union[FamilyInfo, _Mapping]] = ...) -> None: ...
