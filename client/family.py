@@ -15,7 +15,7 @@ from .messages import build_train_request
 # Train keywords a family shares (its task, network and name are the family's own).
 RECIPE_OPTIONS = (
     "activation learning_rate momentum loss reduction optimizer steps init seed early_stop"
-    " margin restarts check_every initial_weights method schedule"
+    " margin restarts check_every initial_weights method schedule learning_rate_scale"
 ).split()
 
 
@@ -41,6 +41,7 @@ class FamilyOptions(TypedDict, total=False):
     check_every: int | None
     method: str | None
     schedule: str | None
+    learning_rate_scale: dict[str, float] | None  # {tensor name: factor}; 0 = frozen
 
 
 def _table(value: str | Sequence[int]) -> str:

@@ -54,6 +54,7 @@ class TrainOptions(TypedDict, total=False):
     check_every: int | None
     row_order: Sequence[int] | None
     curve_points: int | None
+    learning_rate_scale: Mapping[str, float] | None
     name: str
     hidden: Sequence[int] | None  # deprecated: hidden_sizes
     lr: float | None  # deprecated: learning_rate
@@ -184,6 +185,7 @@ def build_train_request(
     check_every: int | None = None,
     row_order: Sequence[int] | None = None,
     curve_points: int | None = None,
+    learning_rate_scale: Mapping[str, float] | None = None,
     name: str = "",
     hidden: Sequence[int] | None = None,
     lr: float | None = None,
@@ -236,6 +238,8 @@ def build_train_request(
         request.early_stop = bool(early_stop)
     for key, value in (initial_weights or {}).items():
         request.initial_weights.append(tensor(key, value))
+    for key, factor in (learning_rate_scale or {}).items():  # {tensor name: factor}, 0 = frozen
+        request.learning_rate_scale[str(key)] = _float(f"learning_rate_scale[{key}]", factor)
     return request
 
 

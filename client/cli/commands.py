@@ -50,6 +50,8 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         options["hidden_sizes"] = cli_input.hidden_sizes(args.hidden)
     if args.row_order is not None:
         options["row_order"] = cli_input.row_indices(args.row_order)
+    if args.lr_scale:
+        options["learning_rate_scale"] = cli_input.lr_scales(args.lr_scale)
     return options
 
 
@@ -96,6 +98,7 @@ def cmd_family(client: Client, args: argparse.Namespace) -> int:
         restarts=args.restarts,
         steps=args.steps,
         learning_rate=args.lr,
+        learning_rate_scale=cli_input.lr_scales(args.lr_scale) if args.lr_scale else None,
         seed=args.seed,
         margin=args.margin,
         activation=args.activation,

@@ -91,6 +91,13 @@ def _choice(option: str) -> dict[str, Any]:
     return {"choices": choices(option), "type": lambda s: s.lower().replace("-", "_")}
 
 
+_LR_SCALE: dict[str, Any] = dict(
+    action="append",
+    metavar="NAME=FACTOR",
+    help="a tensor's learning-rate factor, e.g. layers.0.bias=0 (0 = frozen); repeatable",
+)
+
+
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model and print its summary")
     task = p.add_argument_group("task (one of)").add_mutually_exclusive_group(required=True)
@@ -118,6 +125,7 @@ def _add_train(sub: Any) -> None:
     for option in ("method", "loss", "reduction", "optimizer", "schedule", "init"):
         rec.add_argument(f"--{option}", help=_RECIPE_HELP.get(option), **_choice(option))
     rec.add_argument("--lr", type=float, help="learning rate")
+    rec.add_argument("--lr-scale", **_LR_SCALE)
     rec.add_argument("--momentum", type=float, help="SGD momentum in [0, 1)")
     rec.add_argument("--batch-size", type=int, help="rows per step for mini_batch")
     rec.add_argument("--steps", type=int, help="step budget")
@@ -162,6 +170,7 @@ def _add_family(sub: Any) -> None:
     p.add_argument("--restarts", type=int, help="restarts per function (default 4)")
     p.add_argument("--steps", type=int, help="step budget per width")
     p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--lr-scale", **_LR_SCALE)
     p.add_argument("--seed", type=int, help="restart k uses seed + k")
     p.add_argument("--margin", type=float, help="fit margin on the probability, [0, 0.5)")
     p.add_argument("--activation", **_choice("activation"))

@@ -118,6 +118,7 @@ def spec_from_request(request: pb.TrainRequest, limits: Limits) -> TrainSpec:
         activation=_enum_name("activation", network.activation),
         initial_weights=_initial_weights(request),
         row_order=tuple(request.row_order) or None,
+        learning_rate_scale=dict(request.learning_rate_scale) or None,
         **fields,
     )
 
@@ -167,6 +168,7 @@ def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
     if recipe.initial_weights is not None:
         request.initial_weights.extend(tensors(recipe.initial_weights))
     request.row_order[:] = list(recipe.row_order or ())
+    request.learning_rate_scale.update(recipe.learning_rate_scale)
     return request
 
 

@@ -135,3 +135,31 @@ def initial_weights(
             raise InvalidArgument(f"initial_weights[{clip(name, 40)}]", "contains NaN or Inf")
         out[name] = np.ascontiguousarray(arr)
     return out
+
+
+def learning_rate_scale(
+    given: Mapping[str, float] | None, shapes: Sequence[Shape], lr: float, limits: Limits
+) -> dict[str, float]:
+    """Per-tensor learning-rate factors: known tensor names, finite factors >= 0, and
+    lr x factor within max_learning_rate; factors of 1 are dropped (the plain recipe)."""
+    names = parameter_names(shapes)
+    out: dict[str, float] = {}
+    for name, value in (given or {}).items():
+        field = f"learning_rate_scale[{clip(name, 40)}]"
+        if name not in names:
+            raise InvalidArgument(field, f"is not a parameter; expected {', '.join(names)}")
+        factor = float(value)
+        if not math.isfinite(factor) or factor < 0.0:
+            raise InvalidArgument(field, f"{factor} is not a finite factor >= 0 (0 = frozen)")
+        if lr * factor > limits.max_learning_rate:
+            raise InvalidArgument(
+                field,
+                f"{factor} x learning_rate {lr} = {lr * factor} exceeds the limit"
+                f" {limits.max_learning_rate}",
+            )
+        if factor != 1.0:
+            out[name] = factor
+    if len(out) == len(names) and not any(out.values()):
+        raise InvalidArgument("learning_rate_scale", "freezes every tensor (all 0): nothing trains")
+    # In the network's own order, so the stored spec reads the same however it was sent.
+    return {name: out[name] for name in names if name in out}

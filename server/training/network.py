@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,21 @@ class Params:
             biases.append(flat[off : off + r * fo].view(r, 1, fo))
             off += r * fo
         return weights, biases
+
+    def lr_groups(self, lr: float, scales: Mapping[str, float]) -> list[tuple[slice, float]]:
+        """The flat buffer as contiguous regions, each with its step size: lr x its tensor's
+        factor (1 unless scales names it); neighbours of one rate merge, so no scales = one."""
+        r, off = self.restarts, 0
+        groups: list[tuple[slice, float]] = []
+        for i, (fi, fo) in enumerate(self.shapes):
+            for name, size in ((weight_name(i), r * fi * fo), (bias_name(i), r * fo)):
+                rate = lr * scales.get(name, 1.0)
+                if groups and groups[-1][1] == rate:
+                    groups[-1] = (slice(groups[-1][0].start, off + size), rate)
+                else:
+                    groups.append((slice(off, off + size), rate))
+                off += size
+        return groups
 
     def restart_weights(self, k: int) -> dict[str, np.ndarray]:
         """Restart k's parameters as float32 numpy arrays named layers.{i}.weight / .bias."""

@@ -131,7 +131,14 @@ class Tensor(_message.Message):
     def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TrainRequest(_message.Message):
-    __slots__ = ("gate", "truth_table", "examples", "network", "method", "loss", "reduction", "optimizer", "learning_rate", "momentum", "schedule", "batch_size", "steps", "init", "initial_weights", "seed", "early_stop", "margin", "restarts", "check_every", "name", "row_order", "curve_points")
+    __slots__ = ("gate", "truth_table", "examples", "network", "method", "loss", "reduction", "optimizer", "learning_rate", "momentum", "schedule", "batch_size", "steps", "init", "initial_weights", "seed", "early_stop", "margin", "restarts", "check_every", "name", "row_order", "curve_points", "learning_rate_scale")
+    class LearningRateScaleEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     GATE_FIELD_NUMBER: _ClassVar[int]
     TRUTH_TABLE_FIELD_NUMBER: _ClassVar[int]
     EXAMPLES_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +162,7 @@ class TrainRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROW_ORDER_FIELD_NUMBER: _ClassVar[int]
     CURVE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_SCALE_FIELD_NUMBER: _ClassVar[int]
     gate: GateTask
     truth_table: TruthTableTask
     examples: ExamplesTask
@@ -178,7 +186,8 @@ class TrainRequest(_message.Message):
     name: str
     row_order: _containers.RepeatedScalarFieldContainer[int]
     curve_points: int
-    def __init__(self, gate: _Optional[_Union[GateTask, _Mapping]] = ..., truth_table: _Optional[_Union[TruthTableTask, _Mapping]] = ..., examples: _Optional[_Union[ExamplesTask, _Mapping]] = ..., network: _Optional[_Union[Network, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., loss: _Optional[_Union[Loss, str]] = ..., reduction: _Optional[_Union[Reduction, str]] = ..., optimizer: _Optional[_Union[Optimizer, str]] = ..., learning_rate: _Optional[float] = ..., momentum: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, str]] = ..., batch_size: _Optional[int] = ..., steps: _Optional[int] = ..., init: _Optional[_Union[Init, str]] = ..., initial_weights: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., early_stop: _Optional[bool] = ..., margin: _Optional[float] = ..., restarts: _Optional[int] = ..., check_every: _Optional[int] = ..., name: _Optional[str] = ..., row_order: _Optional[_Iterable[int]] = ..., curve_points: _Optional[int] = ...) -> None: ...
+    learning_rate_scale: _containers.ScalarMap[str, float]
+    def __init__(self, gate: _Optional[_Union[GateTask, _Mapping]] = ..., truth_table: _Optional[_Union[TruthTableTask, _Mapping]] = ..., examples: _Optional[_Union[ExamplesTask, _Mapping]] = ..., network: _Optional[_Union[Network, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., loss: _Optional[_Union[Loss, str]] = ..., reduction: _Optional[_Union[Reduction, str]] = ..., optimizer: _Optional[_Union[Optimizer, str]] = ..., learning_rate: _Optional[float] = ..., momentum: _Optional[float] = ..., schedule: _Optional[_Union[Schedule, str]] = ..., batch_size: _Optional[int] = ..., steps: _Optional[int] = ..., init: _Optional[_Union[Init, str]] = ..., initial_weights: _Optional[_Iterable[_Union[Tensor, _Mapping]]] = ..., seed: _Optional[int] = ..., early_stop: _Optional[bool] = ..., margin: _Optional[float] = ..., restarts: _Optional[int] = ..., check_every: _Optional[int] = ..., name: _Optional[str] = ..., row_order: _Optional[_Iterable[int]] = ..., curve_points: _Optional[int] = ..., learning_rate_scale: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TrainSummary(_message.Message):
     __slots__ = ("fit", "accuracy", "final_loss", "steps", "restarts", "restart_index", "restarts_fit", "seed_used", "margin_reached", "train_seconds", "stopped_by", "measured")
