@@ -80,6 +80,9 @@ class ModelInfo:
     spec: dict[str, Any] = field(default_factory=dict)
     imported_from: str = ""  # ImportModel: the original model's id, when its file named one
     damage: str = ""  # ListModels: why the stored record is unreadable ("" for a sound one)
+    # A family (TrainFamily): its counts and capacity table (functions, fit, fit_by_width...);
+    # its members are models of their own, NAME/TABLE. None for a model.
+    family: dict[str, Any] | None = None
 
     @classmethod
     def from_proto(cls, info: pb.ModelInfo) -> ModelInfo:
@@ -102,6 +105,11 @@ class ModelInfo:
             spec=spec_dict(info.spec),
             imported_from=info.imported_from,
             damage=info.damage,
+            family=(
+                MessageToDict(info.family, preserving_proto_field_name=True)
+                if info.HasField("family")
+                else None
+            ),
             **values,
         )
 

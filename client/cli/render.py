@@ -66,6 +66,22 @@ def task_label(spec: dict[str, Any]) -> str:
     return UNKNOWN
 
 
+def family_label(info: ModelInfo) -> str:
+    """A family's row: "family(16 of 2)" (its functions, their inputs)."""
+    family = info.family or {}
+    return f"family({family.get('functions', 0)} of {info.num_inputs})"
+
+
+def _widths_label(info: ModelInfo) -> str:
+    widths = (info.family or {}).get("widths", [])
+    return f"widths {widths[0]}-{widths[-1]}" if widths else "-"
+
+
+def _family_fit(info: ModelInfo) -> str:
+    family = info.family or {}
+    return f"{family.get('fit', 0)}/{family.get('functions', 0)}"
+
+
 def network_label(info: ModelInfo) -> str:
     """The layer widths and activation, e.g. "2-4-1 tanh"."""
     network = info.spec.get("network", {})
@@ -135,9 +151,9 @@ def models_table(models: Sequence[ModelInfo]) -> str:
         [
             m.model_id,
             m.name or "-",
-            "DAMAGED" if m.damage else task_label(m.spec),
-            "-" if m.damage else network_label(m),
-            "-" if m.fit is None else "yes" if m.fit else "no",
+            "DAMAGED" if m.damage else family_label(m) if m.family else task_label(m.spec),
+            "-" if m.damage else _widths_label(m) if m.family else network_label(m),
+            _family_fit(m) if m.family else "-" if m.fit is None else "yes" if m.fit else "no",
             "-" if m.accuracy is None else fixed(m.accuracy),
             "-" if m.final_loss is None else _number(m.final_loss),
             "-" if m.steps is None else m.steps,

@@ -22,6 +22,7 @@ from gatenet.v1 import gatenet_pb2 as pb
 # A stored model's metadata (id, name, created_at, this document, damage), as the layers
 # above see it: they import it from here, never from storage.
 StoredModel = ModelMeta
+StoredRecord = ModelRecord
 
 
 def document(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
+from gatenet.server.models import family_record
 from gatenet.server.storage import ModelMeta
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary import enums
@@ -31,6 +32,8 @@ _WHY = 120  # characters of a parser's message a reason repeats
 def check_record(meta: ModelMeta, tensors: Mapping[str, np.ndarray] | None) -> pb.ModelInfo:
     """The document's ModelInfo; ValueError saying what in the record does not fit (the
     tensors are checked when given)."""
+    if family_record.is_family(meta):
+        return family_record.check(meta, tensors)
     info, num_inputs = _document(meta)
     if tensors is not None:
         _tensors(tensors, num_inputs, info.spec.network)

@@ -28,7 +28,7 @@ from gatenet.server.errors import (
     Unavailable,
     clip,
 )
-from gatenet.server.models import document
+from gatenet.server.models import document, family_record
 from gatenet.server.models.compiled import CompiledModel
 from gatenet.server.models.record_check import check_record
 from gatenet.server.storage import (
@@ -97,13 +97,15 @@ class Registry:
         self.stored = 0  # models in the store, as of open() and this process's changes
         self._cache: OrderedDict[str, Served] = OrderedDict()
         self._ids_by_name: dict[str, str] = {}
+        self._member_meta: dict[str, ModelMeta] = {}  # cached family members' metadata
         self._held = 0
 
     async def open(self, warm: int = 0) -> None:
         """Read the store's size, and cache its `warm` most recent models."""
         self.stored = await self.store.count()
         for record in reversed(await self.store.recent(warm) if warm else []):
-            self._cache_model(record.meta, compile_record(record))
+            if not family_record.is_family(record.meta):  # members load when asked for
+                self._cache_model(record.meta, compile_record(record))
 
     # -- reads --------------------------------------------------------------------
 
@@ -124,10 +126,16 @@ class Registry:
         return self.cached(ref) or await self._load(ref)
 
     async def _load(self, ref: str) -> Served:
-        return (await self._read(ref))[0]
+        served, meta = await self._read(ref)
+        if served is None:
+            raise InvalidArgument(
+                "model", f"{clip(ref)!r} is a family; address a member as {meta.name}/TABLE"
+            )
+        return served
 
-    async def _read(self, ref: str) -> tuple[Served, ModelMeta]:
-        """Read a model through the store, cache it; its stored metadata too."""
+    async def _read(self, ref: str) -> tuple[Served | None, ModelMeta]:
+        """Read a model through the store, cache it; its stored metadata too. A family is
+        not cached (None); a family's member FAMILY/TABLE is."""
         self.events.miss()
         with _store_errors():
             model_id = ref if len(ref) == 32 else None
@@ -135,8 +143,19 @@ class Registry:
             if record is None:
                 model_id = await self.store.id_for_name(ref)
                 record = await self.store.get(model_id) if model_id else None
+            if record is None and "/" in ref:
+                family, _, table = ref.rpartition("/")
+                record = await self.store.get(family) if len(family) == 32 else None
+                if record is None:
+                    model_id = await self.store.id_for_name(family)
+                    record = await self.store.get(model_id) if model_id else None
+                if record is not None and family_record.is_family(record.meta):
+                    return self._cache_member(record, table)
+                record = None
         if record is None:
             raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
+        if family_record.is_family(record.meta):
+            return None, record.meta
         try:
             compiled = compile_record(record)
         except (KeyError, ValueError) as exc:
@@ -153,8 +172,11 @@ class Registry:
         served = self.cached(ref)
         if served is None:
             return (await self._read(ref))[1]
+        family_id = served.model_id.partition("/")[0]  # a member's id is FAMILY_ID/BITS
         with _store_errors():
-            meta = await self.store.get_meta(served.model_id)
+            meta = await self.store.get_meta(family_id)
+        if meta is not None and family_id != served.model_id:  # a member's, as made on load
+            return self._member_meta[served.model_id]
         if meta is None:  # deleted meanwhile, through another replica
             raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
         return meta
@@ -239,17 +261,43 @@ class Registry:
         """Drop every cached model; each reloads from the store on its next use."""
         self._cache.clear()
         self._ids_by_name.clear()
+        self._member_meta.clear()
         self._held = 0
         self.events.held(0)
 
     def forget(self, model_id: str) -> None:
-        """Drop a model from this cache (deleted here or by another replica)."""
+        """Drop a model from this cache (deleted here or by another replica), and a family's
+        cached members."""
         served = self._cache.pop(model_id, None)
         if served is not None:
             self._uncache(served)
+        members = [m for m in self._member_meta if m.startswith(model_id + "/")]
+        for member in members:
+            gone = self._cache.pop(member, None)
+            if gone is not None:
+                self._uncache(gone)
+        if served is not None or members:
             self.events.held(self._held)
 
     # -- the cache's budget ---------------------------------------------------------
+
+    async def add_family(self, record: ModelRecord) -> None:
+        """Store a family as one record (durable when this returns); members load on use."""
+        self.ensure_capacity()
+        try:
+            await self.store.put(record)
+        except NameTaken as exc:
+            raise AlreadyExists(str(exc)) from None
+        except StoreUnavailable as exc:
+            raise Unavailable(f"{exc}; the family was not stored") from None
+        self.stored += 1
+
+    def _cache_member(self, record: ModelRecord, table: str) -> tuple[Served, ModelMeta]:
+        """Cache a family's member as a model of its own; forgetting the family drops it."""
+        meta, weights = family_record.member(record.meta, record.tensors, table)
+        served = self._cache_model(meta, CompiledModel(weights, document.activation(meta)))
+        self._member_meta[meta.model_id] = meta
+        return served, meta
 
     def _cache_model(self, meta: ModelMeta, compiled: CompiledModel) -> Served:
         served = Served(meta.model_id, meta.name, compiled, compiled.nbytes + ENTRY_OVERHEAD)
@@ -271,6 +319,7 @@ class Registry:
         return served
 
     def _uncache(self, served: Served) -> None:
+        self._member_meta.pop(served.model_id, None)
         self._held -= served.nbytes
         if served.name and self._ids_by_name.get(served.name) == served.model_id:
             del self._ids_by_name[served.name]

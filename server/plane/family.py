@@ -20,7 +20,8 @@ import numpy as np
 from gatenet.server import offload
 from gatenet.server.errors import Cancelled, DeadlineExceeded, InvalidArgument
 from gatenet.server.metrics import Metrics
-from gatenet.server.models import spec_codec
+from gatenet.server.models import family_record, spec_codec
+from gatenet.server.models.document import StoredRecord
 from gatenet.server.models.registry import Registry
 from gatenet.server.plane.catalog import check_name
 from gatenet.server.training.family import tables as tbl
@@ -108,7 +109,10 @@ class Families:
                     }
                 },
             )
-        return await offload.run(family_info, plan, result, name)
+        info, record = await offload.run(_stored, plan, result, name)
+        await self._registry.add_family(record)  # durable before we answer
+        self._metrics.models.set(self._registry.stored)
+        return info
 
 
 def plan_of(request: pb.TrainFamilyRequest, limits: Limits) -> FamilyPlan:
@@ -165,6 +169,25 @@ def _widths(request: pb.TrainFamilyRequest, limits: Limits) -> tuple[int, ...]:
     if low > high:
         raise InvalidArgument("width_min", f"{low} is above width_max {high}")
     return tuple(range(low, high + 1))
+
+
+def _stored(
+    plan: FamilyPlan, result: FamilyResult, name: str
+) -> tuple[pb.FamilyInfo, StoredRecord]:
+    """The answer and the one record that stores the family (its members' rows left out)."""
+    info = family_info(plan, result, name)
+    summary = pb.FamilyInfo()
+    summary.CopyFrom(info)
+    summary.ClearField("members")
+    entry = pb.ModelInfo(
+        model_id=info.family_id,
+        name=name,
+        spec=info.recipe,
+        num_inputs=info.inputs,
+        created_at=info.created_at,
+        family=summary,
+    )
+    return info, family_record.record(entry, plan.recipe.activation, result)
 
 
 def family_info(plan: FamilyPlan, result: FamilyResult, name: str) -> pb.FamilyInfo:

@@ -226,7 +226,7 @@ class LossPoint(_message.Message):
     def __init__(self, step: _Optional[int] = ..., loss: _Optional[float] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_id", "name", "spec", "summary", "loss_curve", "num_inputs", "created_at", "imported_from", "damage")
+    __slots__ = ("model_id", "name", "spec", "summary", "loss_curve", "num_inputs", "created_at", "imported_from", "damage", "family")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -236,6 +236,7 @@ class ModelInfo(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     IMPORTED_FROM_FIELD_NUMBER: _ClassVar[int]
     DAMAGE_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     name: str
     spec: TrainRequest
@@ -245,7 +246,8 @@ class ModelInfo(_message.Message):
     created_at: float
     imported_from: str
     damage: str
-    def __init__(self, model_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[TrainRequest, _Mapping]] = ..., summary: _Optional[_Union[TrainSummary, _Mapping]] = ..., loss_curve: _Optional[_Iterable[_Union[LossPoint, _Mapping]]] = ..., num_inputs: _Optional[int] = ..., created_at: _Optional[float] = ..., imported_from: _Optional[str] = ..., damage: _Optional[str] = ...) -> None: ...
+    family: FamilyInfo
+    def __init__(self, model_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[TrainRequest, _Mapping]] = ..., summary: _Optional[_Union[TrainSummary, _Mapping]] = ..., loss_curve: _Optional[_Iterable[_Union[LossPoint, _Mapping]]] = ..., num_inputs: _Optional[int] = ..., created_at: _Optional[float] = ..., imported_from: _Optional[str] = ..., damage: _Optional[str] = ..., family: _Optional[_Union[FamilyInfo, _Mapping]] = ...) -> None: ...
 
 class TrainProgress(_message.Message):
     __slots__ = ("step", "best_loss", "best_accuracy", "restarts_fit", "restarts")

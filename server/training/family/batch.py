@@ -21,6 +21,7 @@ from gatenet.server.training.manual import ManualEngine
 from gatenet.server.training.network import Params, initialise, layer_shapes
 from gatenet.server.training.optim import FlatAdam
 from gatenet.server.training.spec import Recipe
+from gatenet.server.training.trainer import POLL_SECONDS
 from gatenet.vocabulary.gates import table_inputs
 from gatenet.vocabulary.layers import bias_name, weight_name
 
@@ -126,7 +127,7 @@ def train_tables(
         if name.endswith(".bias"):
             result.weights[name] = result.weights[name][:, 0, :]
     live = np.arange(count)  # function index of each live function, in batch order
-    step = 0
+    step, poll = 0, 1
     if should_stop():
         raise Cancelled("family training cancelled at step 0")
     while True:
@@ -147,11 +148,14 @@ def train_tables(
         if bool(done.any()):
             batch = batch.keep(recipe, x, torch.nonzero(~done).view(-1), r)
         target = min(step + recipe.check_every, recipe.steps)
-        while step < target:  # a step of a big family is long: stop between any two
-            batch.engine.run(1)
-            step += 1
+        while step < target:  # should_stop() about every POLL_SECONDS, however long a step is
+            n = min(poll, target - step)
+            t0 = time.perf_counter()
+            batch.engine.run(n)
+            step += n
             if should_stop():
                 raise Cancelled(f"family training cancelled at step {step}")
+            poll = max(1, int(POLL_SECONDS * n / max(time.perf_counter() - t0, 1e-9)))
         result.steps = step
     return result
 
