@@ -271,9 +271,9 @@ def list_request(*, name_prefix: str = "", page_size: int = 0) -> pb.ListModelsR
     return pb.ListModelsRequest(name_prefix=name_prefix, page_size=_uint("page_size", page_size))
 
 
-def get_model_request(model: ModelRef) -> pb.GetModelRequest:
-    """A GetModelRequest by id, name or result."""
-    return pb.GetModelRequest(model=model_ref(model))
+def get_model_request(model: ModelRef, members: bool = False) -> pb.GetModelRequest:
+    """A GetModelRequest by id, name or result (members: a family's every function too)."""
+    return pb.GetModelRequest(model=model_ref(model), members=members)
 
 
 def delete_request(model: ModelRef) -> pb.DeleteModelRequest:

@@ -157,10 +157,10 @@ def _every_page(client: AnyClient, request: Any, timeout: float | None) -> Plan[
 
 
 def get_model(
-    client: AnyClient, model: ModelRef, *, timeout: float | None = None
+    client: AnyClient, model: ModelRef, *, timeout: float | None = None, members: bool = False
 ) -> Plan[ModelInfo]:
     """Client.get_model: GetModel, retried on UNAVAILABLE."""
-    return unary(client, rpcs.GET_MODEL, get_model_request(model), timeout)
+    return unary(client, rpcs.GET_MODEL, get_model_request(model, members), timeout)
 
 
 def delete_model(client: AnyClient, model: ModelRef, *, timeout: float | None = None) -> Plan[str]:

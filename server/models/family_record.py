@@ -160,3 +160,19 @@ def member(
     as_json = json_format.MessageToDict(model, preserving_proto_field_name=True)
     doc: dict[str, Any] = {"activation": activation, "num_inputs": n, "info": as_json}
     return ModelMeta(model.model_id, model.name, meta.created_at, doc, parsed=model), weights
+
+
+def list_members(info: pb.ModelInfo, tensors: Mapping[str, np.ndarray]) -> None:
+    """Fill a family's info.family.members with every function's row, from its record."""
+    n = info.num_inputs
+    rows = 1 << n
+    numbers = tensors["numbers"].astype(np.int64)
+    bits = (numbers[:, None] >> np.arange(rows - 1, -1, -1)[None, :]) & 1  # row 0 first
+    tables = ["".join(map(str, row)) for row in bits.tolist()]
+    widths = tensors["width"].astype(np.int64).tolist()
+    margins = np.round(tensors["margin"].astype(np.float64), 6).tolist()
+    members = info.family.members
+    for table, width, margin in zip(tables, widths, margins, strict=True):
+        member = members.add(table=table, margin=margin)
+        if width != NO_WIDTH:
+            member.width = width

@@ -181,6 +181,14 @@ class Registry:
             raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
         return meta
 
+    async def record(self, model_id: str) -> ModelRecord:
+        """A stored record whole (a family's rows are read from it); NOT_FOUND if gone."""
+        with _store_errors():
+            record = await self.store.get(model_id)
+        if record is None:  # deleted meanwhile
+            raise NotFound(f"model: no model has the id {clip(model_id)!r}")
+        return record
+
     async def page(self, token: str, size: int, name_prefix: str) -> tuple[list[ModelMeta], str]:
         """A page of stored models, oldest first, and the next page's token ("" = none)."""
         try:

@@ -167,7 +167,7 @@ class GateService:
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        return await self._catalog.read(_model_ref(request.model))
+        return await self._catalog.read(_model_ref(request.model), members=request.members)
 
     async def DeleteModel(
         self, request: pb.DeleteModelRequest, context: grpc.aio.ServicerContext
