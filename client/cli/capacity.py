@@ -124,6 +124,7 @@ def figure(info: ModelInfo, size: tuple[int, int]) -> Figure:
     )
     cells_ax = fig.add_axes((0.1, 0.12, 0.46, 0.72))
     cmap, norm, levels, labels = _colours(tried, int(as_index.max(initial=0)))
+    per_class: dict[int, int] = {}  # width index -> classes (n = 4)
     if n < CLASS_INPUTS:
         grid = function_cells(numbers, as_index, n)
         half = (1 << n) // 2
@@ -140,6 +141,8 @@ def figure(info: ModelInfo, size: tuple[int, int]) -> Figure:
                               fontsize=6 if grid.shape[0] > 4 else 9, color="white")  # fmt: skip
     else:
         grid, count, mixed = class_cells(numbers, as_index, n)
+        kinds, sizes = np.unique(grid[grid != MISSING], return_counts=True)
+        per_class = {int(k): int(s) for k, s in zip(kinds, sizes, strict=True)}
         note = f"; {mixed} with members of different widths" if mixed else ""
         cells_ax.set_title(
             f"{count} NPN classes, by the width every member fit{note}", fontsize="small"
@@ -151,7 +154,8 @@ def figure(info: ModelInfo, size: tuple[int, int]) -> Figure:
     cells_ax.invert_yaxis()
     bar = fig.colorbar(image, ax=cells_ax, ticks=levels, fraction=0.05, pad=0.02)
     bar.ax.set_yticklabels(labels, fontsize="x-small")
-    _counts(fig.add_axes((0.74, 0.1, 0.23, 0.74)), family, tried, functions - fit, cmap, norm)
+    bars = fig.add_axes((0.74, 0.1, 0.23, 0.74))
+    _counts(bars, family, tried, functions - fit, cmap, norm, per_class)
     return fig
 
 
@@ -162,18 +166,26 @@ def _counts(
     unfit: int,
     cmap: ListedColormap,
     norm: BoundaryNorm,
+    per_class: dict[int, int],
 ) -> None:
-    """Functions per smallest width (the capacity table), none last."""
+    """Functions per smallest width (the capacity table), none last; with classes drawn, how
+    many classes each count is."""
     by_width = {int(w): int(c) for w, c in family.get("fit_by_width", {}).items()}
     counts = [by_width.get(w, 0) for w in tried] + [unfit]
     top = len(cmap.colors) - 3  # type: ignore[arg-type]  # the largest width index coloured
     colours = [cmap(norm(min(i, top))) for i in range(len(tried))] + [NONE_COLOR]
     names = [str(w) for w in tried] + ["none"]
     bars = ax.barh(range(len(counts)), counts, color=colours)
-    ax.bar_label(bars, [f"{c:,}" for c in counts], fontsize="x-small", padding=2)
+    keys = [*range(len(tried)), NONE]
+    notes = [
+        f" ({per_class[k]} cl.)" if per_class.get(k) and c else ""
+        for k, c in zip(keys, counts, strict=True)
+    ]
+    ax.bar_label(bars, [f"{c:,}{note}" for c, note in zip(counts, notes, strict=True)],
+                 fontsize="x-small", padding=2)  # fmt: skip
     ax.set_yticks(range(len(names)), names, fontsize="x-small")
     ax.invert_yaxis()
-    ax.set_xlim(0, max(max(counts), 1) * 1.3)
+    ax.set_xlim(0, max(max(counts), 1) * (1.9 if per_class else 1.3))  # room for the labels
     ax.set_xlabel("functions", fontsize="small")
     ax.set_ylabel("smallest width", fontsize="small")
     ax.tick_params(axis="x", labelsize="x-small")
