@@ -58,11 +58,9 @@ class AsyncClient(ClientBase[grpc.aio.Channel]):
             plans.list_models(self, name_prefix=name_prefix, page_size=page_size, timeout=timeout)
         )
 
-    async def get_model(
-        self, model: ModelRef, *, timeout: float | None = None, members: bool = False
-    ) -> ModelInfo:
-        """One model's info by id or name; members=True lists a family's every function."""
-        return await self._run(plans.get_model(self, model, timeout=timeout, members=members))
+    async def get_model(self, model: ModelRef, *, timeout: float | None = None) -> ModelInfo:
+        """One model's info by id or name."""
+        return await self._run(plans.get_model(self, model, timeout=timeout))
 
     async def delete_model(self, model: ModelRef, *, timeout: float | None = None) -> str:
         """Remove a model (never retried); returns the id removed."""

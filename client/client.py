@@ -64,6 +64,10 @@ class Client(ClientBase[grpc.Channel]):
         """TrainFamily's events: FamilyProgress, finally the Family; leaving early cancels it."""
         return self._open(plans.train_family(self, inputs, name, timeout=timeout, **options))
 
+    def get_family(self, family: str, *, timeout: float | None = None) -> Family:
+        """A stored family's capacity table with every member's row."""
+        return self._run(plans.get_family(self, family, timeout=timeout))
+
     def predict(self, model: ModelRef, rows: Any, *, timeout: float | None = None) -> Prediction:
         """Predict rows (2-D array-like) with a model given by id, name or ModelInfo."""
         return self._run(plans.predict(self, model, rows, timeout=timeout))
@@ -82,11 +86,9 @@ class Client(ClientBase[grpc.Channel]):
             plans.list_models(self, name_prefix=name_prefix, page_size=page_size, timeout=timeout)
         )
 
-    def get_model(
-        self, model: ModelRef, *, timeout: float | None = None, members: bool = False
-    ) -> ModelInfo:
-        """One model's info by id or name; members=True lists a family's every function."""
-        return self._run(plans.get_model(self, model, timeout=timeout, members=members))
+    def get_model(self, model: ModelRef, *, timeout: float | None = None) -> ModelInfo:
+        """One model's info by id or name."""
+        return self._run(plans.get_model(self, model, timeout=timeout))
 
     def delete_model(self, model: ModelRef, *, timeout: float | None = None) -> str:
         """Remove a model (never retried); returns the id removed."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
@@ -41,7 +41,7 @@ class FamilyOptions(TypedDict, total=False):
     check_every: int | None
     method: str | None
     schedule: str | None
-    learning_rate_scale: dict[str, float] | None  # {tensor name: factor}; 0 = frozen
+    learning_rate_scale: Mapping[str, float] | None
 
 
 def _table(value: str | Sequence[int]) -> str:

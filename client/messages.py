@@ -54,8 +54,8 @@ class TrainOptions(TypedDict, total=False):
     check_every: int | None
     row_order: Sequence[int] | None
     curve_points: int | None
-    learning_rate_scale: Mapping[str, float] | None
     name: str
+    learning_rate_scale: Mapping[str, float] | None  # tensor name -> lr factor (0 = frozen)
     hidden: Sequence[int] | None  # deprecated: hidden_sizes
     lr: float | None  # deprecated: learning_rate
 
@@ -185,8 +185,8 @@ def build_train_request(
     check_every: int | None = None,
     row_order: Sequence[int] | None = None,
     curve_points: int | None = None,
-    learning_rate_scale: Mapping[str, float] | None = None,
     name: str = "",
+    learning_rate_scale: Mapping[str, float] | None = None,
     hidden: Sequence[int] | None = None,
     lr: float | None = None,
 ) -> pb.TrainRequest:
@@ -238,8 +238,8 @@ def build_train_request(
         request.early_stop = bool(early_stop)
     for key, value in (initial_weights or {}).items():
         request.initial_weights.append(tensor(key, value))
-    for key, factor in (learning_rate_scale or {}).items():  # {tensor name: factor}, 0 = frozen
-        request.learning_rate_scale[str(key)] = _float(f"learning_rate_scale[{key}]", factor)
+    for key, factor in (learning_rate_scale or {}).items():
+        request.learning_rate_scale[str(key)] = _float(f"learning_rate_scale[{key!r}]", factor)
     return request
 
 
@@ -271,9 +271,9 @@ def list_request(*, name_prefix: str = "", page_size: int = 0) -> pb.ListModelsR
     return pb.ListModelsRequest(name_prefix=name_prefix, page_size=_uint("page_size", page_size))
 
 
-def get_model_request(model: ModelRef, members: bool = False) -> pb.GetModelRequest:
-    """A GetModelRequest by id, name or result (members: a family's every function too)."""
-    return pb.GetModelRequest(model=model_ref(model), members=members)
+def get_model_request(model: ModelRef) -> pb.GetModelRequest:
+    """A GetModelRequest by id, name or result."""
+    return pb.GetModelRequest(model=model_ref(model))
 
 
 def delete_request(model: ModelRef) -> pb.DeleteModelRequest:

@@ -117,6 +117,11 @@ def train_family(
     return Stream(rpc, request, deadline, rpc.metadata(request, client.metadata))
 
 
+def get_family(client: AnyClient, family: str, *, timeout: float | None = None) -> Plan[Family]:
+    """Client.get_family: GetFamily, retried on UNAVAILABLE."""
+    return unary(client, rpcs.GET_FAMILY, get_model_request(family), timeout)
+
+
 def predict(
     client: AnyClient, model: ModelRef, rows: Any, *, timeout: float | None = None
 ) -> Plan[Prediction]:
@@ -157,10 +162,10 @@ def _every_page(client: AnyClient, request: Any, timeout: float | None) -> Plan[
 
 
 def get_model(
-    client: AnyClient, model: ModelRef, *, timeout: float | None = None, members: bool = False
+    client: AnyClient, model: ModelRef, *, timeout: float | None = None
 ) -> Plan[ModelInfo]:
     """Client.get_model: GetModel, retried on UNAVAILABLE."""
-    return unary(client, rpcs.GET_MODEL, get_model_request(model, members), timeout)
+    return unary(client, rpcs.GET_MODEL, get_model_request(model), timeout)
 
 
 def delete_model(client: AnyClient, model: ModelRef, *, timeout: float | None = None) -> Plan[str]:

@@ -83,6 +83,7 @@ IMPORT_MODEL_CHUNKED = Rpc(
     "gate", "ImportModelChunked", ModelInfo.from_proto, False, streams="request"
 )
 HEALTH = Rpc("health", "Check", health_status, idempotent=True)
+GET_FAMILY = Rpc("gate", "GetFamily", Family.from_proto, True, _model)
 TRAIN_FAMILY = Rpc(
     "gate",
     "TrainFamily",

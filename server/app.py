@@ -124,7 +124,11 @@ class GatenetServer:
                 ("grpc.so_reuseport", 0),
                 # Long-lived clients reconnect now and then, so new replicas get their share.
                 ("grpc.max_connection_age_ms", int(settings.max_connection_age * 1000)),
-                ("grpc.max_connection_age_grace_ms", int(settings.max_train_seconds * 1000)),
+                # A call in flight may run to its cap: a Train's, or a longer TrainFamily's.
+                (
+                    "grpc.max_connection_age_grace_ms",
+                    int(max(settings.max_train_seconds, settings.max_family_seconds) * 1000),
+                ),
             ],
         )
         # Every handler registers through this, which wraps it: observe, auth, decode, status.

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 
-from ..results import ModelInfo
+from ..family import Family
 from . import plot
 
 NONE = -1  # a function that fit at no width tried
@@ -20,11 +20,11 @@ NONE_COLOR, MISSING_COLOR = "#3a3a3a", "#f2f2f2"
 CLASS_INPUTS = 4  # from this many inputs on, the picture shows NPN classes, not functions
 
 
-def rows_of(family: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def rows_of(family: Family) -> tuple[np.ndarray, np.ndarray]:
     """Every member's function number (its table's bits, row 0 first) and smallest width."""
-    members = family.get("members", [])
-    numbers = np.array([int(m["table"], 2) for m in members], dtype=np.int64)
-    widths = np.array([int(m.get("width", NONE)) for m in members], dtype=np.int64)
+    members = family.members
+    numbers = np.array([int(m.table, 2) for m in members], dtype=np.int64)
+    widths = np.array([NONE if m.width is None else m.width for m in members], dtype=np.int64)
     return numbers, widths
 
 
@@ -106,19 +106,17 @@ def _colours(
     return ListedColormap(colours), BoundaryNorm(bounds, len(colours)), levels, labels
 
 
-def figure(info: ModelInfo, size: tuple[int, int]) -> Figure:
-    """The capacity picture of a family's ModelInfo (GetModel with members)."""
-    family = info.family or {}
-    n, tried = info.num_inputs, [int(w) for w in family.get("widths", [])]
+def figure(family: Family, size: tuple[int, int]) -> Figure:
+    """The capacity picture of a family (GetFamily: its every member's row)."""
+    n, tried = family.inputs, list(family.widths)
     numbers, widths = rows_of(family)
     index = {w: i for i, w in enumerate(tried)}
     as_index = np.array([index.get(int(w), NONE) for w in widths], dtype=np.int64)
     fig = Figure(figsize=(size[0] / plot.DPI, size[1] / plot.DPI), dpi=plot.DPI)
     plot.FigureCanvasAgg(fig)
-    fit, functions = int(family.get("fit", 0)), int(family.get("functions", 0))
-    classes = int(family.get("classes", 0))
+    fit, functions, classes = family.fit, family.functions, family.classes
     fig.suptitle(
-        f"{info.name or info.model_id}: {functions} functions of {n} inputs  ·  {fit} fit  ·  "
+        f"{family.name or family.family_id}: {functions} functions of {n} inputs  ·  {fit} fit  ·  "
         f"widths {tried[0]}-{tried[-1]}  ·  classes {'on' if classes else 'off'}",
         fontsize="medium",
     )
@@ -161,7 +159,7 @@ def figure(info: ModelInfo, size: tuple[int, int]) -> Figure:
 
 def _counts(
     ax: Any,
-    family: dict[str, Any],
+    family: Family,
     tried: list[int],
     unfit: int,
     cmap: ListedColormap,
@@ -170,8 +168,7 @@ def _counts(
 ) -> None:
     """Functions per smallest width (the capacity table), none last; with classes drawn, how
     many classes each count is."""
-    by_width = {int(w): int(c) for w, c in family.get("fit_by_width", {}).items()}
-    counts = [by_width.get(w, 0) for w in tried] + [unfit]
+    counts = [family.fit_by_width.get(w, 0) for w in tried] + [unfit]
     top = len(cmap.colors) - 3  # type: ignore[arg-type]  # the largest width index coloured
     colours = [cmap(norm(min(i, top))) for i in range(len(tried))] + [NONE_COLOR]
     names = [str(w) for w in tried] + ["none"]

@@ -57,20 +57,6 @@ def row_indices(text: str) -> list[int]:
         raise InputError(f"--row-order: {text!r} is not row indices like 0,3,1,2") from None
 
 
-def lr_scales(items: list[str]) -> dict[str, float]:
-    """["layers.0.bias=0", "layers.1.weight=0.25"] -> {name: factor} (--lr-scale, repeatable)."""
-    out: dict[str, float] = {}
-    for item in items:
-        name, sep, factor = item.partition("=")
-        if not sep or not name.strip():
-            raise InputError(f"--lr-scale: {item!r} is not NAME=FACTOR like layers.0.bias=0")
-        try:
-            out[name.strip()] = float(factor)
-        except ValueError:
-            raise InputError(f"--lr-scale: {item!r}: {factor!r} is not a number") from None
-    return out
-
-
 def truth_table(text: str) -> list[int]:
     """ "0,1,1,0" (or "0110") -> [0, 1, 1, 0]."""
     parts = _fields(text, "--table") if "," in text else list(text.strip())
@@ -150,3 +136,18 @@ def width_range(text: str) -> tuple[int, int]:
     if pair[0] < 0 or pair[0] > pair[1]:
         raise InputError(f"--widths: {text!r} needs 0 <= A <= B")
     return pair
+
+
+def lr_scales(text: str) -> dict[str, float]:
+    """--lr-scale "layers.0.bias=0,layers.1.bias=0.25" as {name: factor}."""
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = None
+        if not sep or not name or factor is None:
+            raise InputError(f"--lr-scale: {item.strip()!r} is not NAME=FACTOR")
+        out[name] = factor
+    return out

@@ -50,7 +50,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         options["hidden_sizes"] = cli_input.hidden_sizes(args.hidden)
     if args.row_order is not None:
         options["row_order"] = cli_input.row_indices(args.row_order)
-    if args.lr_scale:
+    if args.lr_scale is not None:
         options["learning_rate_scale"] = cli_input.lr_scales(args.lr_scale)
     return options
 

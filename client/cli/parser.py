@@ -91,13 +91,6 @@ def _choice(option: str) -> dict[str, Any]:
     return {"choices": choices(option), "type": lambda s: s.lower().replace("-", "_")}
 
 
-_LR_SCALE: dict[str, Any] = dict(
-    action="append",
-    metavar="NAME=FACTOR",
-    help="a tensor's learning-rate factor, e.g. layers.0.bias=0 (0 = frozen); repeatable",
-)
-
-
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model and print its summary")
     task = p.add_argument_group("task (one of)").add_mutually_exclusive_group(required=True)
@@ -125,7 +118,7 @@ def _add_train(sub: Any) -> None:
     for option in ("method", "loss", "reduction", "optimizer", "schedule", "init"):
         rec.add_argument(f"--{option}", help=_RECIPE_HELP.get(option), **_choice(option))
     rec.add_argument("--lr", type=float, help="learning rate")
-    rec.add_argument("--lr-scale", **_LR_SCALE)
+    rec.add_argument("--lr-scale", metavar="NAME=F,...", help=LR_SCALE_HELP)
     rec.add_argument("--momentum", type=float, help="SGD momentum in [0, 1)")
     rec.add_argument("--batch-size", type=int, help="rows per step for mini_batch")
     rec.add_argument("--steps", type=int, help="step budget")
@@ -157,6 +150,9 @@ def _add_train(sub: Any) -> None:
     p.set_defaults(run=commands.cmd_train)
 
 
+LR_SCALE_HELP = "per-tensor lr factors, e.g. layers.0.bias=0,layers.1.bias=0.25 (0 = frozen)"
+
+
 def _add_family(sub: Any) -> None:
     p = sub.add_parser("family", help="train every function of N inputs (or a list) at once")
     p.add_argument("--inputs", type=int, required=True, metavar="N", help="inputs, 1..4")
@@ -170,7 +166,7 @@ def _add_family(sub: Any) -> None:
     p.add_argument("--restarts", type=int, help="restarts per function (default 4)")
     p.add_argument("--steps", type=int, help="step budget per width")
     p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--lr-scale", **_LR_SCALE)
+    p.add_argument("--lr-scale", metavar="NAME=F,...", help=LR_SCALE_HELP)
     p.add_argument("--seed", type=int, help="restart k uses seed + k")
     p.add_argument("--margin", type=float, help="fit margin on the probability, [0, 0.5)")
     p.add_argument("--activation", **_choice("activation"))
@@ -208,7 +204,7 @@ def _add_files(sub: Any) -> None:
     )
     p.set_defaults(run=commands.cmd_export)
     p = sub.add_parser("plot", help="draw a model to a PNG, SVG, PDF... (needs gatenet[plot])")
-    p.add_argument("model", help="model id or name")
+    p.add_argument("model", help="model id or name (a family: its capacity picture)")
     p.add_argument(
         "-o",
         "--output",

@@ -14,16 +14,16 @@ GRID = 121  # points per axis of a surface; 121^2 rows is one Predict well under
 def draw(
     client: Client, model: str, path: str, size: tuple[int, int], *, loss: bool, log: bool
 ) -> None:
-    """Write a PNG of model: its loss curve, its 2-input surface, or one bar per training row;
-    of a family: its capacity picture."""
-    info = client.get_model(model, members=True)  # members: a family's rows (a model has none)
-    if info.family is not None:
+    """Write a PNG of model: its loss curve, its 2-input surface, or one bar per training row."""
+    info = client.get_model(model)
+    if info.family is not None:  # a family: its capacity picture
         if loss:
             raise InputError(
                 f"{model} is a family: it has no loss curve (plot a member NAME/TABLE)"
             )
-        figure = capacity.figure(info, size)
-    elif loss:
+        plot.save(capacity.figure(client.get_family(info.model_id), size), path)
+        return
+    if loss:
         figure = plot.loss(info, log, size)
     else:
         rows, targets = tasks.training_rows(info.spec, info.num_inputs)

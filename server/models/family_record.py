@@ -162,17 +162,17 @@ def member(
     return ModelMeta(model.model_id, model.name, meta.created_at, doc, parsed=model), weights
 
 
-def list_members(info: pb.ModelInfo, tensors: Mapping[str, np.ndarray]) -> None:
-    """Fill a family's info.family.members with every function's row, from its record."""
-    n = info.num_inputs
-    rows = 1 << n
-    numbers = tensors["numbers"].astype(np.int64)
-    bits = (numbers[:, None] >> np.arange(rows - 1, -1, -1)[None, :]) & 1  # row 0 first
-    tables = ["".join(map(str, row)) for row in bits.tolist()]
-    widths = tensors["width"].astype(np.int64).tolist()
-    margins = np.round(tensors["margin"].astype(np.float64), 6).tolist()
-    members = info.family.members
+def family_info(record: ModelRecord) -> pb.FamilyInfo:
+    """The stored family's capacity table with every member's row, in its request's order."""
+    info = pb.FamilyInfo()
+    info.CopyFrom(document.model_info(record.meta).family)
+    n = int(record.meta.document["num_inputs"])
+    numbers = record.tensors["numbers"].astype(np.int64)
+    tables = ((numbers[:, None] >> np.arange((1 << n) - 1, -1, -1)[None, :]) & 1).astype(np.uint8)
+    widths = record.tensors["width"].astype(np.int64).tolist()
+    margins = np.round(record.tensors["margin"].astype(np.float64), 6).tolist()
     for table, width, margin in zip(tables, widths, margins, strict=True):
-        member = members.add(table=table, margin=margin)
+        member = info.members.add(table=tbl.bits(table), margin=margin)
         if width != NO_WIDTH:
             member.width = width
+    return info

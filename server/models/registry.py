@@ -181,12 +181,17 @@ class Registry:
             raise NotFound(f"model: no model has the id or name {clip(ref)!r}")
         return meta
 
-    async def record(self, model_id: str) -> ModelRecord:
-        """A stored record whole (a family's rows are read from it); NOT_FOUND if gone."""
+    async def family(self, ref: str) -> ModelRecord:
+        """A family's whole record by id or name; INVALID_ARGUMENT for a model's."""
         with _store_errors():
-            record = await self.store.get(model_id)
-        if record is None:  # deleted meanwhile
-            raise NotFound(f"model: no model has the id {clip(model_id)!r}")
+            record = await self.store.get(ref) if len(ref) == 32 else None
+            if record is None:
+                model_id = await self.store.id_for_name(ref)
+                record = await self.store.get(model_id) if model_id else None
+        if record is None:
+            raise NotFound(f"model: no family has the id or name {clip(ref)!r}")
+        if not family_record.is_family(record.meta):
+            raise InvalidArgument("model", f"{clip(ref)!r} is a model, not a family")
         return record
 
     async def page(self, token: str, size: int, name_prefix: str) -> tuple[list[ModelMeta], str]:

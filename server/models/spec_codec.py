@@ -168,7 +168,7 @@ def recipe_request(recipe: Recipe, name: str = "") -> pb.TrainRequest:
     if recipe.initial_weights is not None:
         request.initial_weights.extend(tensors(recipe.initial_weights))
     request.row_order[:] = list(recipe.row_order or ())
-    request.learning_rate_scale.update(recipe.learning_rate_scale)
+    request.learning_rate_scale.update(recipe.learning_rate_scale or {})
     return request
 
 

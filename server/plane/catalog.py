@@ -13,7 +13,7 @@ import uuid
 from gatenet.server import offload
 from gatenet.server.errors import InvalidArgument
 from gatenet.server.metrics import Metrics
-from gatenet.server.models import document, family_record
+from gatenet.server.models import document
 from gatenet.server.models.document import StoredModel
 from gatenet.server.models.import_summary import summarize
 from gatenet.server.models.model_file import ImportedFile
@@ -47,14 +47,10 @@ class Catalog:
         """Models in the store, as of opening it and this process's changes."""
         return self._registry.stored
 
-    async def read(self, ref: str, *, members: bool = False) -> pb.ModelInfo:
-        """The model's info as stored; a family's with every function's row if `members`."""
+    async def read(self, ref: str) -> pb.ModelInfo:
+        """The model's info as stored."""
         meta = await self._registry.meta(ref)
-        info = await offload.run(document.model_info, meta)
-        if members and info.HasField("family"):
-            record = await self._registry.record(meta.model_id)
-            await offload.run(family_record.list_members, info, record.tensors)
-        return info
+        return await offload.run(document.model_info, meta)
 
     async def weights(self, ref: str) -> tuple[Served, StoredModel]:
         """The model as served (its weights) and as stored (its document)."""

@@ -70,6 +70,10 @@ class Families:
         await self._registry.ensure_name_free(request.name)
         return plan
 
+    async def read(self, ref: str) -> pb.FamilyInfo:
+        """A stored family's capacity table and every member's row."""
+        return await read(self._registry, ref)
+
     async def train(
         self,
         plan: FamilyPlan,
@@ -113,6 +117,12 @@ class Families:
         await self._registry.add_family(record)  # durable before we answer
         self._metrics.models.set(self._registry.stored)
         return info
+
+
+async def read(registry: Registry, ref: str) -> pb.FamilyInfo:
+    """A stored family's capacity table and every member's row."""
+    record = await registry.family(ref)
+    return await offload.run(family_record.family_info, record)
 
 
 def plan_of(request: pb.TrainFamilyRequest, limits: Limits) -> FamilyPlan:

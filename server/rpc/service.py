@@ -97,6 +97,11 @@ class GateService:
             training.cancel()  # the stream ended early: the pool tells the worker to stop
             training.add_done_callback(lambda t: t.cancelled() or t.exception())
 
+    async def GetFamily(
+        self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.FamilyInfo:
+        return await self._families.read(_model_ref(request.model))
+
     async def ImportModel(
         self, request: pb.ImportModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
@@ -167,7 +172,7 @@ class GateService:
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        return await self._catalog.read(_model_ref(request.model), members=request.members)
+        return await self._catalog.read(_model_ref(request.model))
 
     async def DeleteModel(
         self, request: pb.DeleteModelRequest, context: grpc.aio.ServicerContext

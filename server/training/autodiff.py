@@ -10,7 +10,7 @@ from gatenet.server.training import losses
 from gatenet.server.training.network import ACTIVATIONS, Params
 from gatenet.server.training.sampling import Feed
 from gatenet.server.training.spec import Recipe
-from gatenet.vocabulary.layers import bias_name, weight_name
+from gatenet.vocabulary.layers import parameter_names
 
 
 class AutogradEngine:
@@ -23,25 +23,28 @@ class AutogradEngine:
             recipe.loss,
             recipe.reduction,
         )
-        lr, scales = recipe.learning_rate, recipe.learning_rate_scale
-        # The leaves are views of the flat buffer, so the optimizer updates it in place. A
-        # tensor with a learning-rate factor is a parameter group of its own (lr x factor); a
-        # frozen one (factor 0) is no leaf at all: no gradient, never written.
-        groups: dict[float, list[torch.Tensor]] = {}
-        self.leaves: list[torch.Tensor] = []  # layer by layer, weight before bias
-        for i, (w, b) in enumerate(zip(params.weights, params.biases, strict=True)):
-            for name, t in ((weight_name(i), w), (bias_name(i), b)):
-                rate = lr * scales.get(name, 1.0)
-                if rate:
-                    self.leaves.append(t.requires_grad_())
-                    groups.setdefault(rate, []).append(t)
-        param_groups: list[dict[str, Any]] = [
-            {"params": leaves, "lr": rate} for rate, leaves in groups.items()
+        lr = recipe.learning_rate
+        # The leaves are views of the flat buffer, so the optimizer updates it in place.
+        self.leaves = [
+            t.requires_grad_()
+            for pair in zip(params.weights, params.biases, strict=True)
+            for t in pair
         ]
+        scales = recipe.learning_rate_scale or {}
+        names = parameter_names(len(params.shapes))
+        # One group per tensor when some learning rate is scaled; else one group, as before.
+        groups: list[Any] = (
+            [
+                {"params": [leaf], "lr": lr * scales.get(name, 1.0)}
+                for name, leaf in zip(names, self.leaves, strict=True)
+            ]
+            if scales
+            else self.leaves
+        )
         if recipe.optimizer == "adam":
-            self.opt: torch.optim.Optimizer = torch.optim.Adam(param_groups, lr=lr, foreach=True)
+            self.opt: torch.optim.Optimizer = torch.optim.Adam(groups, lr=lr, foreach=True)
         else:
-            self.opt = torch.optim.SGD(param_groups, lr=lr, momentum=recipe.momentum, foreach=True)
+            self.opt = torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, foreach=True)
 
     def loss_total(self) -> torch.Tensor:
         """Sum over restarts of each restart's loss on the current feed rows (with a graph)."""

@@ -138,28 +138,24 @@ def initial_weights(
 
 
 def learning_rate_scale(
-    given: Mapping[str, float] | None, shapes: Sequence[Shape], lr: float, limits: Limits
-) -> dict[str, float]:
-    """Per-tensor learning-rate factors: known tensor names, finite factors >= 0, and
-    lr x factor within max_learning_rate; factors of 1 are dropped (the plain recipe)."""
+    scales: Mapping[str, float] | None, shapes: Sequence[Shape], lr: float, limits: Limits
+) -> dict[str, float] | None:
+    """Per-tensor learning-rate factors: known parameter names, finite, >= 0, lr x factor within
+    max_learning_rate; in parameter order. None (or empty) = every factor 1."""
+    if not scales:
+        return None
     names = parameter_names(shapes)
-    out: dict[str, float] = {}
-    for name, value in (given or {}).items():
-        field = f"learning_rate_scale[{clip(name, 40)}]"
+    for name, factor in scales.items():
+        field = f"learning_rate_scale[{clip(name)!r}]"
         if name not in names:
-            raise InvalidArgument(field, f"is not a parameter; expected {', '.join(names)}")
-        factor = float(value)
-        if not math.isfinite(factor) or factor < 0.0:
-            raise InvalidArgument(field, f"{factor} is not a finite factor >= 0 (0 = frozen)")
-        if lr * factor > limits.max_learning_rate:
+            raise InvalidArgument(field, f"names no parameter; the network has {', '.join(names)}")
+        value = float(factor)
+        if not math.isfinite(value) or value < 0:
+            raise InvalidArgument(field, f"{value} is not a finite factor >= 0")
+        if lr * value > limits.max_learning_rate:
             raise InvalidArgument(
                 field,
-                f"{factor} x learning_rate {lr} = {lr * factor} exceeds the limit"
-                f" {limits.max_learning_rate}",
+                f"learning_rate x {value:g} = {lr * value:g} exceeds the limit "
+                f"{limits.max_learning_rate:g}",
             )
-        if factor != 1.0:
-            out[name] = factor
-    if len(out) == len(names) and not any(out.values()):
-        raise InvalidArgument("learning_rate_scale", "freezes every tensor (all 0): nothing trains")
-    # In the network's own order, so the stored spec reads the same however it was sent.
-    return {name: out[name] for name in names if name in out}
+    return {name: float(scales[name]) for name in names if name in scales}

@@ -43,11 +43,11 @@ class ManualEngine:
         self.prob = torch.empty_like(self.logits)
         # dLoss/dlogit = (p - y) for bce, 2 (p - y) p (1 - p) for mse; times 1/n for mean.
         self.scale = (2.0 if loss == "mse" else 1.0) / (n if reduction == "mean" else 1)
-        groups = params.lr_groups(lr, recipe.learning_rate_scale)
+        scale = params.scale_buffer(recipe.learning_rate_scale)
         if recipe.optimizer == "adam":
-            self.opt: FlatAdam | FlatSGD = FlatAdam(params.flat, self.grad, lr, groups=groups)
+            self.opt: FlatAdam | FlatSGD = FlatAdam(params.flat, self.grad, lr, scale=scale)
         else:
-            self.opt = FlatSGD(params.flat, self.grad, lr, recipe.momentum, groups)
+            self.opt = FlatSGD(params.flat, self.grad, lr, recipe.momentum, scale=scale)
 
     def compute_gradients(self) -> None:
         """Forward on the current feed rows, then backward into self.grad."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,20 +35,16 @@ class Params:
             off += r * fo
         return weights, biases
 
-    def lr_groups(self, lr: float, scales: Mapping[str, float]) -> list[tuple[slice, float]]:
-        """The flat buffer as contiguous regions, each with its step size: lr x its tensor's
-        factor (1 unless scales names it); neighbours of one rate merge, so no scales = one."""
-        r, off = self.restarts, 0
-        groups: list[tuple[slice, float]] = []
-        for i, (fi, fo) in enumerate(self.shapes):
-            for name, size in ((weight_name(i), r * fi * fo), (bias_name(i), r * fo)):
-                rate = lr * scales.get(name, 1.0)
-                if groups and groups[-1][1] == rate:
-                    groups[-1] = (slice(groups[-1][0].start, off + size), rate)
-                else:
-                    groups.append((slice(off, off + size), rate))
-                off += size
-        return groups
+    def scale_buffer(self, scales: dict[str, float] | None) -> torch.Tensor | None:
+        """Each parameter's learning-rate factor, laid out like self.flat; None if all are 1."""
+        if not scales:
+            return None
+        flat = torch.ones_like(self.flat)
+        weights, biases = self.views(flat)
+        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            w.fill_(scales.get(weight_name(i), 1.0))
+            b.fill_(scales.get(bias_name(i), 1.0))
+        return flat
 
     def restart_weights(self, k: int) -> dict[str, np.ndarray]:
         """Restart k's parameters as float32 numpy arrays named layers.{i}.weight / .bias."""

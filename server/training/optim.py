@@ -1,21 +1,12 @@
 """SGD (momentum) and Adam on one flat parameter buffer: a handful of in-place ops per step.
 
 The update formulas are torch.optim's (dampening 0, no weight decay; Adam betas 0.9, 0.999,
-eps 1e-8) so the manual method follows the same trajectory as the autograd one. Optional
-groups give regions of the buffer their own step size, as torch.optim's parameter groups do
-(per-tensor learning-rate factors); a region of step 0 is frozen: never written.
+eps 1e-8) so the manual method follows the same trajectory as the autograd one.
 """
 
 from __future__ import annotations
 
 import torch
-
-Groups = list[tuple[slice, float]]  # (region of the flat buffer, its learning rate)
-
-
-def _live(groups: Groups | None, lr: float) -> Groups:
-    """The regions that step (rate > 0); no groups = the whole buffer at lr."""
-    return [(s, rate) for s, rate in (groups or [(slice(None), lr)]) if rate]
 
 
 class FlatSGD:
@@ -27,21 +18,23 @@ class FlatSGD:
         grad: torch.Tensor,
         lr: float,
         momentum: float,
-        groups: Groups | None = None,
+        scale: torch.Tensor | None = None,
     ) -> None:
         self.flat, self.grad, self.lr, self.momentum = flat, grad, lr, momentum
         self.buf = torch.zeros_like(flat) if momentum else None
-        step = grad if self.buf is None else self.buf
-        # Views made once: a step costs one add per region, as before for the whole buffer.
-        self.parts = [(flat[s], step[s], -rate) for s, rate in _live(groups, lr)]
+        self.scale = scale  # per-parameter lr factors, or None
+        self.tmp = torch.empty_like(flat) if scale is not None else None
 
     def step(self) -> None:
         """Apply one update from the gradient buffer."""
-        if self.buf is not None:
+        if self.buf is None:
+            step = self.grad
+        else:
             # torch.optim.SGD starts buf at g; momentum * 0 + g is the same thing.
-            self.buf.mul_(self.momentum).add_(self.grad)
-        for param, step, alpha in self.parts:
-            param.add_(step, alpha=alpha)
+            step = self.buf.mul_(self.momentum).add_(self.grad)
+        if self.scale is not None and self.tmp is not None:
+            step = torch.mul(step, self.scale, out=self.tmp)
+        self.flat.add_(step, alpha=-self.lr)
 
 
 class FlatAdam:
@@ -54,15 +47,15 @@ class FlatAdam:
         lr: float,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        groups: Groups | None = None,
+        scale: torch.Tensor | None = None,
     ) -> None:
         self.flat, self.grad, self.lr, self.eps = flat, grad, lr, eps
+        self.scale = scale  # per-parameter lr factors, or None
         self.beta1, self.beta2 = betas
         self.m = torch.zeros_like(flat)
         self.v = torch.zeros_like(flat)
         self.denom = torch.empty_like(flat)
         self.t = 0
-        self.parts = [(flat[s], self.m[s], self.denom[s], rate) for s, rate in _live(groups, lr)]
 
     def step(self) -> None:
         """Apply one update from the gradient buffer."""
@@ -72,6 +65,6 @@ class FlatAdam:
         self.v.mul_(b2).addcmul_(self.grad, self.grad, value=1 - b2)
         torch.sqrt(self.v, out=self.denom)
         self.denom.div_((1 - b2**self.t) ** 0.5).add_(self.eps)
-        correction = 1 - b1**self.t
-        for param, m, denom, rate in self.parts:
-            param.addcdiv_(m, denom, value=-rate / correction)
+        if self.scale is not None:  # m / denom x scale: a factor 0 leaves a tensor untouched
+            self.denom.div_(self.scale)
+        self.flat.addcdiv_(self.m, self.denom, value=-self.lr / (1 - b1**self.t))

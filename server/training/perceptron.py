@@ -25,14 +25,12 @@ class PerceptronEngine:
         self.zero = torch.zeros((), dtype=dtype)
         # Seed 001 sums the full-batch update (w += dot(y - y_pred, x)); mean divides by n.
         self.scale = 1.0 / n if recipe.reduction == "mean" else 1.0
-        groups = params.lr_groups(self.lr, recipe.learning_rate_scale)
-        # (parameters, their update, step size) per region; a frozen region (0) is never written.
-        flat = params.flat
-        self.parts = [(flat[s], self.grad[s], rate * self.scale) for s, rate in groups if rate]
+        self.lr_scale = params.scale_buffer(recipe.learning_rate_scale)  # per parameter, or None
 
     def run(self, steps: int) -> None:
         """Run a number of perceptron updates."""
         (w,), (b,) = self.params.weights, self.params.biases
+        flat, grad, alpha = self.params.flat, self.grad, self.lr * self.scale
         for _ in range(steps):
             self.feed.next()
             torch.baddbmm(b, self.feed.x, w, out=self.logits)
@@ -40,5 +38,6 @@ class PerceptronEngine:
             torch.sub(self.feed.y, self.step_out, out=self.err)
             torch.bmm(self.x_t, self.err, out=self.grad_w)
             torch.sum(self.err, dim=1, keepdim=True, out=self.grad_b)
-            for param, update, alpha in self.parts:
-                param.add_(update, alpha=alpha)
+            if self.lr_scale is not None:
+                grad.mul_(self.lr_scale)
+            flat.add_(grad, alpha=alpha)

@@ -110,7 +110,6 @@ def resolve(spec: TrainSpec, limits: Limits) -> Recipe:
 
     default_lr = 1.0 if perceptron else DEFAULT_ADAM_LR if optimizer == "adam" else DEFAULT_SGD_LR
     lr = checks.learning_rate(spec.learning_rate, default_lr, limits)
-    scales = checks.learning_rate_scale(spec.learning_rate_scale, shapes, lr, limits)
     momentum = checks.momentum(spec.momentum, optimizer)
     if perceptron and momentum:
         raise InvalidArgument("momentum", f"{momentum} given; the perceptron rule has none")
@@ -151,7 +150,9 @@ def resolve(spec: TrainSpec, limits: Limits) -> Recipe:
     )
     if curve_points < 2:
         raise InvalidArgument("curve_points", f"{curve_points} is below the minimum 2")
+    scales = checks.learning_rate_scale(spec.learning_rate_scale, shapes, lr, limits)
     return Recipe(
+        learning_rate_scale=scales,
         row_order=row_order,
         curve_points=curve_points,
         dataset=data,
@@ -173,5 +174,4 @@ def resolve(spec: TrainSpec, limits: Limits) -> Recipe:
         margin=float(margin),
         restarts=restarts,
         check_every=check_every,
-        learning_rate_scale=scales,
     )

@@ -87,7 +87,7 @@ class TrainSpec:
     check_every: int | None = None  # steps between fit checks
     row_order: tuple[int, ...] | None = None  # rows visited in order (online, mini_batch)
     curve_points: int | None = None  # loss-curve points kept
-    learning_rate_scale: dict[str, float] | None = None  # {tensor name: lr factor}; 0 = frozen
+    learning_rate_scale: dict[str, float] | None = None  # tensor name -> factor (0 = frozen)
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,7 @@ class Recipe:
     check_every: int  # steps between fit checks
     row_order: tuple[int, ...] | None  # rows visited in order, cycled; None = random draws
     curve_points: int  # loss-curve points kept, sampled at fit checks
-    # {tensor name: factor}: that tensor steps at learning_rate x factor (0 = frozen); only
-    # factors other than 1 are kept, so an empty map is the plain recipe.
-    learning_rate_scale: dict[str, float] = field(default_factory=dict)
+    learning_rate_scale: dict[str, float] | None = None  # tensor name -> factor; None = all 1
 
 
 @dataclass(frozen=True)

@@ -149,3 +149,12 @@ def test_the_family_cap_ends_the_search_with_what_fit(make_server):
         family = c.train_family(4, "fam4-capped", widths=(0, 8), seed=0, timeout=60)
     assert family.stopped_by == "time" and 0 <= family.fit < family.functions
     assert family.seconds < 5
+
+
+def test_a_family_longer_than_a_connection_age_and_a_train_cap_finishes(make_server):
+    # The connection's grace after max-connection-age is the longest cap of a call: before,
+    # --max-train-seconds cut every TrainFamily running past age + 0.2 s with UNAVAILABLE.
+    srv = make_server(max_connection_age=0.2, max_train_seconds=0.2)
+    with Client(srv.target, timeout=120) as c:
+        family = c.train_family(3, "fam3-long", widths=(0, 4), seed=0)
+    assert family.fit == 256 and family.seconds > 0.4

@@ -78,7 +78,14 @@ def test_every_gate_service_rpc_is_in_the_table_once():
     gate = sorted(r.method for r in table if r.service == "gate")
     assert gate == sorted(m.name for m in pb.DESCRIPTOR.services_by_name["GateService"].methods)
     addressed = {r.method for r in table if r.route is not None}
-    assert addressed == {"Predict", "GetWeights", "GetWeightsChunked", "GetModel", "DeleteModel"}
+    assert addressed == {
+        "Predict",
+        "GetWeights",
+        "GetWeightsChunked",
+        "GetModel",
+        "GetFamily",
+        "DeleteModel",
+    }
     retried = {r.method for r in table if r.idempotent}
     assert retried == {
         "Predict",
@@ -86,6 +93,7 @@ def test_every_gate_service_rpc_is_in_the_table_once():
         "GetWeightsChunked",
         "ListModels",
         "GetModel",
+        "GetFamily",
         "Check",
     }
 

@@ -114,3 +114,26 @@ def test_gatenet_models_shows_the_family_with_its_counts(client, server, capsys)
     assert row[1:6] == ["mem-cli", "family(16", "of", "2)", "widths"] and "14/16" in row
     info = client.get_model("mem-cli")
     assert info.family["fit"] == 14 and info.family["functions"] == 16
+
+
+def test_get_family_lists_every_member_and_plot_draws_the_capacity(
+    client, server, tmp_path, capsys
+):
+    from gatenet_testing.cli_run import run_main
+
+    trained = client.train_family(3, "mem-plot", widths=(0, 4), classes=True, seed=0)
+    family = client.get_family("mem-plot")
+    assert family.fit == 256 and family.fit_by_width == trained.fit_by_width
+    assert [(m.table, m.width) for m in family.members] == [
+        (m.table, m.width) for m in trained.members
+    ]
+    with pytest.raises(ClientError) as err:
+        client.get_family("mem-plot/0,0,0,0,0,0,0,1")
+    assert err.value.code == "NOT_FOUND"
+    out = tmp_path / "cap.png"
+    code, _, stderr = run_main(
+        capsys, "--target", server.target, "plot", "mem-plot", "-o", str(out), "--size", "640x360"
+    )
+    assert code == 0, stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.read_bytes()[16:24] == (640).to_bytes(4, "big") + (360).to_bytes(4, "big")

@@ -1,11 +1,10 @@
-"""`gatenet plot FAMILY`: the capacity picture through the real server, and GetModel's members."""
+"""`gatenet plot FAMILY`: the capacity picture, drawn from GetFamily through the real server."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gatenet.client import Client
 from gatenet.server.training.family import npn
 from gatenet_testing.cli_run import run_main
 
@@ -23,19 +22,6 @@ def cell_colour(fig, row: int, column: int) -> np.ndarray:
     return image[py - 5 : py - 3, px - 5 : px - 3].reshape(-1, 3).mean(axis=0)
 
 
-def test_get_model_lists_a_familys_members_on_request(client: Client) -> None:
-    trained = client.train_family(2, "plot-members-fam2", widths=(0, 2), seed=0)
-    plain = client.get_model("plot-members-fam2")
-    assert plain.family is not None and "members" not in plain.family  # one row, counts only
-    listed = client.get_model("plot-members-fam2", members=True).family
-    assert listed is not None
-    rows = [(m["table"], m.get("width"), m["margin"]) for m in listed["members"]]
-    assert rows == [(m.table, m.width, pytest.approx(m.margin, abs=1e-6)) for m in trained.members]
-    assert {m["table"]: m.get("width") for m in listed["members"]}["0110"] == 2
-    xor = client.train(gate="xor", seed=0)
-    assert client.get_model(xor, members=True).family is None  # a model: no effect
-
-
 def test_the_2_input_picture_colours_xor_and_xnor_apart(server, client, tmp_path, capsys) -> None:
     client.train_family(2, "plot-fam2", widths=(0, 2), seed=0)
     path = tmp_path / "cap.png"
@@ -45,7 +31,7 @@ def test_the_2_input_picture_colours_xor_and_xnor_apart(server, client, tmp_path
     assert (code, out) == (0, f"wrote {path} (700x500)\n"), err
     assert imread(str(path)).shape[:2] == (500, 700)
 
-    fig = capacity.figure(client.get_model("plot-fam2", members=True), (700, 500))
+    fig = capacity.figure(client.get_family("plot-fam2"), (700, 500))
     grid = np.asarray(fig.axes[0].collections[0].get_array()).reshape(4, 4)
     # Row = the outputs of rows 00, 01; column = of rows 10, 11; a cell holds its width's index.
     assert grid[0b01, 0b10] == grid[0b10, 0b01] == 2  # 0110 (XOR) and 1001 (XNOR): width 2
@@ -62,7 +48,7 @@ def test_a_list_of_4_input_functions_draws_their_npn_classes(server, client, tmp
     tables = ["0000000000000001", "0111111111111111", "0110100110010110", "1001011001101001",
               "0001011101111111"]  # fmt: skip
     client.train_family(4, "plot-fam4", tables=tables, widths=(0, 4), seed=0)
-    fig = capacity.figure(client.get_model("plot-fam4", members=True), (600, 450))
+    fig = capacity.figure(client.get_family("plot-fam4"), (600, 450))
     assert "3 NPN classes" in fig.axes[0].get_title()
     cells = np.asarray(fig.axes[0].collections[0].get_array()).ravel()
     drawn = sorted(int(c) for c in cells if c >= 0)

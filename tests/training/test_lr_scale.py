@@ -1,205 +1,122 @@
-"""Per-tensor learning-rate factors (learning_rate_scale): 0 freezes a tensor, any other factor
-is a torch.optim parameter group of lr x factor; validated, stored, repeated bit-equal."""
+"""Per-tensor learning-rate scales: 0 freezes a tensor exactly, a factor scales its steps alike in
+every method, bad names and factors name the field, and the stored spec records them."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-import torch
 
-from gatenet.client import Client, ClientError
-from gatenet.server.training.family.batch import train_tables
+from gatenet.client import ClientError
+from gatenet.server.errors import InvalidArgument
+from gatenet.server.training.family import tables as tbl
+from gatenet.server.training.family.search import FamilyPlan, train_family
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Limits, TrainSpec
-from gatenet.server.training.tasks import truth_table_task
-from gatenet.v1 import gatenet_pb2 as pb
-from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
-from gatenet_testing.cli_run import run_main
+from gatenet.server.training.tasks import gate_task
+from gatenet.server.training.trainer import train
 
-X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-Y = torch.tensor([0.0, 1.0, 1.0, 0.0])
+LIMITS = Limits()
 START = {
-    "layers.0.weight": [[0.5, -0.4, 0.3], [-0.2, 0.6, -0.7]],
-    "layers.0.bias": [0.1, -0.3, 0.25],
-    "layers.1.weight": [[0.8], [-0.5], [0.4]],
-    "layers.1.bias": [-0.15],
-}
-RECIPE = {
-    "gate": "xor",
-    "hidden_sizes": [3],
-    "activation": "sigmoid",
-    "loss": "bce",
-    "reduction": "mean",
-    "schedule": "full_batch",
-    "steps": 60,
-    "early_stop": False,
-    "initial_weights": START,
-    "restarts": 1,
+    "layers.0.weight": np.array([[0.5, -0.4, 0.3], [-0.2, 0.6, -0.7]], np.float32),
+    "layers.0.bias": np.array([0.1, -0.3, 0.25], np.float32),
+    "layers.1.weight": np.array([[0.4], [-0.5], [0.6]], np.float32),
+    "layers.1.bias": np.array([-0.15], np.float32),
 }
 
 
-def oracle(
-    optimizer: str, lr: float, scales: dict[str, float], steps: int
-) -> dict[str, np.ndarray]:
-    """A plain torch loop: one nn-style parameter per tensor, torch.optim param groups."""
-    params = {name: torch.tensor(value, requires_grad=True) for name, value in START.items()}
-    groups = [{"params": [p], "lr": lr * scales.get(n, 1.0)} for n, p in params.items()]
-    opt = torch.optim.Adam(groups, lr=lr) if optimizer == "adam" else torch.optim.SGD(groups, lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        hidden = torch.sigmoid(X @ params["layers.0.weight"] + params["layers.0.bias"])
-        p = torch.sigmoid(hidden @ params["layers.1.weight"] + params["layers.1.bias"])[:, 0]
-        torch.nn.functional.binary_cross_entropy(p, Y).backward()
-        opt.step()
-    return {name: p.detach().numpy() for name, p in params.items()}
-
-
-@pytest.mark.parametrize("method", ["manual", "autograd"])
-@pytest.mark.parametrize(("optimizer", "lr"), [("sgd", 1.0), ("adam", 0.05)])
-def test_factors_are_torch_optim_parameter_groups(client: Client, method, optimizer, lr) -> None:
-    scales = {"layers.0.bias": 0.0, "layers.1.weight": 0.25, "layers.1.bias": 3.0}
-    info = client.train(
-        **RECIPE, method=method, optimizer=optimizer, learning_rate=lr, learning_rate_scale=scales
+def run(method: str, optimizer: str, scales: dict[str, float], **extra):
+    spec = TrainSpec(
+        gate_task("xor", 0, LIMITS),
+        hidden_sizes=(3,),
+        method=method,
+        optimizer=optimizer,
+        momentum=0.9 if optimizer == "sgd" else None,
+        steps=200,
+        early_stop=False,
+        initial_weights=START,
+        learning_rate_scale=scales,
+        seed=0,
+        **extra,
     )
-    got = client.get_weights(info).tensors
-    want = oracle(optimizer, lr, scales, 60)
+    return train(resolve(spec, LIMITS)).weights
+
+
+@pytest.mark.parametrize(
+    ("method", "optimizer"),
+    [("manual", "adam"), ("manual", "sgd"), ("autograd", "adam"), ("autograd", "sgd")],
+)
+def test_a_zero_factor_freezes_exactly_and_the_rest_train(method: str, optimizer: str) -> None:
+    got = run(method, optimizer, {"layers.0.bias": 0.0, "layers.1.bias": 0.0})
+    np.testing.assert_array_equal(got["layers.0.bias"], START["layers.0.bias"])
+    np.testing.assert_array_equal(got["layers.1.bias"], START["layers.1.bias"])
+    assert not np.array_equal(got["layers.0.weight"], START["layers.0.weight"])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_manual_and_autograd_scale_alike(optimizer: str) -> None:
+    scales = {"layers.0.bias": 0.25, "layers.1.weight": 0.5}
+    manual, autograd = run("manual", optimizer, scales), run("autograd", optimizer, scales)
     for name in START:
-        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=2e-6, err_msg=name)
-    # Frozen is exact: not a value that drifted by rounding, the very starting float32.
-    assert got["layers.0.bias"].tolist() == np.float32(START["layers.0.bias"]).tolist()
-    # ...and the factors mattered: the plain recipe lands elsewhere.
-    plain = client.get_weights(client.train(**RECIPE, method=method, optimizer=optimizer,
-                                            learning_rate=lr)).tensors  # fmt: skip
-    assert not np.allclose(plain["layers.0.bias"], got["layers.0.bias"])
+        np.testing.assert_allclose(manual[name], autograd[name], atol=2e-4)
+    plain = run("manual", optimizer, {})
+    assert not np.allclose(plain["layers.0.bias"], manual["layers.0.bias"], atol=1e-3)
 
 
-def test_the_perceptron_rule_takes_factors_too(client: Client) -> None:
-    start = {"layers.0.weight": [[0.0], [0.0]], "layers.0.bias": [1.5]}
-    info = client.train(
-        gate="nand", method="perceptron", initial_weights=start,
-        learning_rate_scale={"layers.0.bias": 0}, steps=20, early_stop=False,
-    )  # fmt: skip
-    weights = client.get_weights(info).tensors
-    assert weights["layers.0.bias"].tolist() == [1.5]  # frozen; the weights alone learn NAND
-    assert info.fit and np.all(weights["layers.0.weight"] < 0)
-
-
-def test_factors_are_stored_and_the_stored_spec_trains_bit_equal(server, open_channel) -> None:
-    stub = pb_grpc.GateServiceStub(open_channel(server.target))
-    first = stub.Train(
-        pb.TrainRequest(
-            gate=pb.GateTask(name="xor"),
-            network=pb.Network(hidden_sizes=[3]),
-            learning_rate_scale={
-                "layers.1.bias": 0.0,
-                "layers.0.weight": 0.5,
-                "layers.1.weight": 1,
-            },
-            steps=200,
+def test_the_perceptron_freezes_its_bias() -> None:
+    def perceptron(scales):
+        spec = TrainSpec(
+            gate_task("and", 0, LIMITS), method="perceptron", learning_rate_scale=scales, steps=20
         )
-    )
-    spec = stub.GetModel(pb.GetModelRequest(model=first.model_id)).spec
-    # Factors of 1 say nothing and are dropped; the rest are kept in the network's order.
-    assert list(spec.learning_rate_scale.items()) == [
-        ("layers.0.weight", 0.5),
-        ("layers.1.bias", 0.0),
-    ]
-    again = stub.Train(spec)
-    a, b = (stub.GetWeights(pb.GetWeightsRequest(model=m.model_id)).tensors for m in (first, again))
-    assert [t.SerializeToString() for t in a] == [t.SerializeToString() for t in b]
+        return train(resolve(spec, LIMITS))
+
+    assert perceptron(None).summary.fit  # AND needs its bias (-1 here) ...
+    frozen = perceptron({"layers.0.bias": 0.0})  # ... which stays at 0: w oscillates, never fits
+    assert frozen.weights["layers.0.bias"].tolist() == [0.0] and not frozen.summary.fit
 
 
 @pytest.mark.parametrize(
     ("scales", "message"),
     [
-        (
-            {"layers.2.bias": 0},
-            "learning_rate_scale[layers.2.bias]: is not a parameter; expected layers.0.weight,"
-            " layers.0.bias, layers.1.weight, layers.1.bias",
-        ),
-        (
-            {"layers.0.bias": -0.5},
-            "learning_rate_scale[layers.0.bias]: -0.5 is not a finite factor >= 0",
-        ),
-        (
-            {"layers.0.bias": float("nan")},
-            "learning_rate_scale[layers.0.bias]: nan is not a finite",
-        ),
-        (
-            {"layers.0.bias": float("inf")},
-            "learning_rate_scale[layers.0.bias]: inf is not a finite",
-        ),
-        (
-            {"layers.1.weight": 2000.0},
-            "learning_rate_scale[layers.1.weight]: 2000.0 x learning_rate 1.0 = 2000.0 exceeds"
-            " the limit 1000.0",
-        ),
-        (
-            dict.fromkeys(
-                ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"], 0
-            ),
-            "learning_rate_scale: freezes every tensor (all 0): nothing trains",
-        ),
+        ({"layers.2.bias": 0.0}, "learning_rate_scale['layers.2.bias']: names no parameter"),
+        ({"layers.0.bias": -1.0}, "-1.0 is not a finite factor >= 0"),
+        ({"layers.0.bias": float("nan")}, "nan is not a finite factor >= 0"),
+        ({"layers.0.bias": 1e6}, "exceeds the limit 1000"),
     ],
 )
-def test_bad_factors_are_invalid_arguments_naming_the_bound(
-    client: Client, scales, message
-) -> None:
-    with pytest.raises(ClientError) as err:
-        client.train(gate="xor", hidden_sizes=[2], optimizer="sgd", learning_rate=1.0,
-                     learning_rate_scale=scales)  # fmt: skip
-    assert err.value.code == "INVALID_ARGUMENT"
-    assert message in err.value.message
+def test_bad_scales_name_the_field(scales: dict[str, float], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message.replace("[", r"\[").replace("]", r"\]")):
+        resolve(
+            TrainSpec(gate_task("xor", 0, LIMITS), hidden_sizes=(3,), learning_rate_scale=scales),
+            LIMITS,
+        )
 
 
-def test_a_family_recipe_checks_and_echoes_its_factors(client: Client) -> None:
-    with pytest.raises(ClientError) as err:
-        client.train_family(2, "fam-bad-scale", widths=(0, 2),
-                            learning_rate_scale={"layers.2.weight": 0})  # fmt: skip
-    assert err.value.code == "INVALID_ARGUMENT"
-    assert "learning_rate_scale[layers.2.weight]: is not a parameter; " in err.value.message
-    assert "expected layers.0.weight, layers.0.bias, layers.1.weight, layers.1.bias" in (
-        err.value.message
-    )
-    family = client.train_family(2, "fam-scale", widths=(0, 2), seed=0,
-                                 learning_rate_scale={"layers.1.weight": 0.5})  # fmt: skip
-    assert family.recipe["learning_rate_scale"] == {"layers.1.weight": 0.5}
-    assert family.fit == 16  # width 0 ignores layers.1.*; width 2 trains it at half the rate
-
-
-def test_the_family_engine_freezes_a_tensor_in_every_function() -> None:
-    limits = Limits()
+def test_a_family_trains_with_a_frozen_output_bias() -> None:
     spec = TrainSpec(
-        truth_table_task(2, [0, 1, 1, 0], limits), hidden_sizes=(2,), method="manual",
-        restarts=2, seed=4, steps=300, early_stop=False, learning_rate_scale={"layers.1.bias": 0},
-    )  # fmt: skip
-    recipe = resolve(spec, limits)
-    tables = np.array([[0, 1, 1, 0], [1, 0, 0, 1], [0, 0, 0, 1]], dtype=np.uint8)
-    got = train_tables(tables, recipe)
-    assert got.fit.sum() >= 2  # trained for real (XNOR with its output bias held at 0 may not)
-    # xavier draws a zero bias: every function's output bias is still exactly 0.
-    assert np.all(got.weights["layers.1.bias"] == 0.0)
-    assert np.any(got.weights["layers.0.bias"] != 0.0)  # the other bias trained
-
-
-def test_the_cli_flag_freezes_a_bias_and_says_so(server, capsys, tmp_path) -> None:
-    start = tmp_path / "start.json"
-    start.write_text(json.dumps({"layers.0.weight": [[0.1], [0.2]], "layers.0.bias": [-0.75]}))
-    code, out, err = run_main(
-        capsys, "--target", server.target, "train", "--gate", "and", "--hidden", "none",
-        "--initial-weights", str(start), "--lr-scale", "layers.0.bias=0",
-        "--lr-scale", "layers.0.weight=0.5", "--steps", "30", "--no-early-stop", "--json",
-    )  # fmt: skip
-    assert code == 0, err
-    info = json.loads(out)
-    assert info["spec"]["learning_rate_scale"] == {"layers.0.weight": 0.5, "layers.0.bias": 0.0}
-    with Client(server.target) as client:
-        assert client.get_weights(info["model_id"]).tensors["layers.0.bias"].tolist() == [-0.75]
-    code, out, _ = run_main(capsys, "--target", server.target, "model", info["model_id"])
-    assert code == 0 and "layers.0.bias lr x0" in out and "layers.0.weight lr x0.5" in out
-    code, _, err = run_main(
-        capsys, "--target", server.target, "train", "--gate", "and", "--lr-scale", "layers.0.bias"
+        gate_task("and", 0, LIMITS),
+        hidden_sizes=(),
+        restarts=4,
+        seed=0,
+        learning_rate_scale={"layers.0.bias": 0.0},
     )
-    assert code == 2 and "--lr-scale: 'layers.0.bias' is not NAME=FACTOR" in err
+    result = train_family(FamilyPlan(tbl.all_tables(2), (0,), False, resolve(spec, LIMITS)))
+    # Through the origin (xavier's zero bias, frozen), a sigmoid unit cannot give row 00
+    # anything but 0.5: no function fits with the margin.
+    assert result.fit == 0
+    assert (result.margin <= 0).all()
+
+
+def test_the_stored_spec_records_the_scales(client) -> None:
+    info = client.train(gate="xor", learning_rate_scale={"layers.1.bias": 0.25}, seed=0)
+    assert info.spec["learning_rate_scale"] == {"layers.1.bias": 0.25}
+    assert client.get_model(info.model_id).spec["learning_rate_scale"] == {"layers.1.bias": 0.25}
+    with pytest.raises(ClientError) as err:
+        client.train(gate="xor", learning_rate_scale={"layers.9.weight": 0})
+    assert (
+        err.value.code == "INVALID_ARGUMENT"
+        and "learning_rate_scale['layers.9.weight']" in err.value.message
+    )
+    family = client.train_family(
+        2, "lr-fam", hidden=2, learning_rate_scale={"layers.1.bias": 0.5}, seed=0
+    )
+    assert family.recipe["learning_rate_scale"] == {"layers.1.bias": 0.5}

@@ -33,7 +33,8 @@ def rejects(field: str, *fragments: str, limits: Limits = LIMITS, **fields: Any)
 def test_resolve_fills_every_field() -> None:
     out = resolve(spec(), LIMITS)
     unset = [f.name for f in dataclasses.fields(out) if getattr(out, f.name) is None]
-    assert unset == ["initial_weights", "row_order"]  # None: explicit starts and orders only
+    # None: explicit starts, orders and per-tensor scales only
+    assert unset == ["initial_weights", "row_order", "learning_rate_scale"]
     assert out.method == "manual" and out.optimizer == "adam" and out.activation == "tanh"
     assert out.hidden_sizes == (4,) and out.schedule == "full_batch" and out.batch_size == 4
     assert out.early_stop is True and 0 < out.margin < 0.5 and out.restarts > 1

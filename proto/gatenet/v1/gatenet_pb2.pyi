@@ -332,12 +332,10 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
 
 class GetModelRequest(_message.Message):
-    __slots__ = ("model", "members")
+    __slots__ = ("model",)
     MODEL_FIELD_NUMBER: _ClassVar[int]
-    MEMBERS_FIELD_NUMBER: _ClassVar[int]
     model: str
-    members: bool
-    def __init__(self, model: _Optional[str] = ..., members: _Optional[bool] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
 
 class DeleteModelRequest(_message.Message):
     __slots__ = ("model",)

@@ -90,6 +90,11 @@ class GateServiceStub:
                 request_serializer=gatenet_dot_v1_dot_gatenet__pb2.TrainFamilyRequest.SerializeToString,
                 response_deserializer=gatenet_dot_v1_dot_gatenet__pb2.FamilyEvent.FromString,
                 _registered_method=True)
+        self.GetFamily = channel.unary_unary(
+                '/gatenet.v1.GateService/GetFamily',
+                request_serializer=gatenet_dot_v1_dot_gatenet__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=gatenet_dot_v1_dot_gatenet__pb2.FamilyInfo.FromString,
+                _registered_method=True)
 
 
 class GateServiceServicer:
@@ -175,6 +180,13 @@ class GateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetFamily(self, request, context):
+        """A family's capacity table with every member's row (GetModel gives its summary only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -232,6 +244,11 @@ def add_GateServiceServicer_to_server(servicer, server):
                     servicer.TrainFamily,
                     request_deserializer=gatenet_dot_v1_dot_gatenet__pb2.TrainFamilyRequest.FromString,
                     response_serializer=gatenet_dot_v1_dot_gatenet__pb2.FamilyEvent.SerializeToString,
+            ),
+            'GetFamily': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFamily,
+                    request_deserializer=gatenet_dot_v1_dot_gatenet__pb2.GetModelRequest.FromString,
+                    response_serializer=gatenet_dot_v1_dot_gatenet__pb2.FamilyInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -532,6 +549,33 @@ class GateService:
             '/gatenet.v1.GateService/TrainFamily',
             gatenet_dot_v1_dot_gatenet__pb2.TrainFamilyRequest.SerializeToString,
             gatenet_dot_v1_dot_gatenet__pb2.FamilyEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFamily(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gatenet.v1.GateService/GetFamily',
+            gatenet_dot_v1_dot_gatenet__pb2.GetModelRequest.SerializeToString,
+            gatenet_dot_v1_dot_gatenet__pb2.FamilyInfo.FromString,
             options,
             channel_credentials,
             insecure,
