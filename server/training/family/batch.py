@@ -21,7 +21,7 @@ from gatenet.server.training.manual import ManualEngine
 from gatenet.server.training.network import Params, initialise, layer_shapes
 from gatenet.server.training.optim import FlatAdam
 from gatenet.server.training.spec import Recipe
-from gatenet.server.training.trainer import POLL_SECONDS
+from gatenet.server.training.trainer import PACE_SAFETY, POLL_SECONDS
 from gatenet.vocabulary.gates import table_inputs
 from gatenet.vocabulary.layers import bias_name, weight_name
 
@@ -128,12 +128,14 @@ def train_tables(
             result.weights[name] = result.weights[name][:, 0, :]
     live = np.arange(count)  # function index of each live function, in batch order
     step, poll = 0, 1
+    step_seconds, out_of_time = 0.0, False
     if should_stop():
         raise Cancelled("family training cancelled at step 0")
     while True:
+        t_check = time.perf_counter()
         check = batch.evaluate(batch.params)
         fit = check.fit.view(-1, r)
-        last = step >= recipe.steps or time.perf_counter() > deadline
+        last = step >= recipe.steps or out_of_time or time.perf_counter() > deadline
         done = fit.any(dim=1) if recipe.early_stop else torch.zeros(len(live), dtype=torch.bool)
         if last:
             done = torch.ones(len(live), dtype=torch.bool)
@@ -147,15 +149,24 @@ def train_tables(
             break
         if bool(done.any()):
             batch = batch.keep(recipe, x, torch.nonzero(~done).view(-1), r)
+        check_seconds = time.perf_counter() - t_check
         target = min(step + recipe.check_every, recipe.steps)
         while step < target:  # should_stop() about every POLL_SECONDS, however long a step is
             n = min(poll, target - step)
+            # Stop short of the deadline: the steps and the final check must end before it
+            # (the pool kills a run a second past its cap), at twice the pace seen so far.
+            needed = PACE_SAFETY * (n * step_seconds + check_seconds)
+            if step and time.perf_counter() + needed > deadline:
+                out_of_time = True
+                break
             t0 = time.perf_counter()
             batch.engine.run(n)
             step += n
             if should_stop():
                 raise Cancelled(f"family training cancelled at step {step}")
-            poll = max(1, int(POLL_SECONDS * n / max(time.perf_counter() - t0, 1e-9)))
+            took = time.perf_counter() - t0
+            step_seconds = took / n
+            poll = max(1, int(POLL_SECONDS * n / max(took, 1e-9)))
         result.steps = step
     return result
 
