@@ -9,7 +9,6 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..family import Family
 from ..results import ModelInfo
 from . import render
 
@@ -164,52 +163,3 @@ def format_of(path: str) -> str:
 def save(fig: Figure, path: str) -> None:
     """Write fig in the format path's extension names, at exactly its requested pixel size."""
     fig.savefig(path, dpi=DPI, format=format_of(path))
-
-
-def capacity(family: Family, size: tuple[int, int]) -> Figure:
-    """Every function as a cell coloured by its smallest fitting width (grey: none), on a
-    square grid (row: the first half of its table's bits, column: the second), and the count
-    of functions per width beside it."""
-    fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
-    FigureCanvasAgg(fig)
-    fig.suptitle(
-        f"{family.name}: {family.fit} of {family.functions} functions of {family.inputs} inputs"
-        f" fit  ·  widths {family.widths[0]}-{family.widths[-1]}",
-        fontsize="medium",
-    )
-    rows = 1 << family.inputs
-    side = 1 << (rows // 2)
-    grid = np.full((side, side), np.nan)
-    complete = len(family.members) == 1 << rows  # every function: the full square
-    for m in family.members:
-        number = int(m.table, 2)
-        if complete:
-            grid[number // side, number % side] = -1 if m.width is None else m.width
-    widths = family.widths
-    colors = matplotlib.colormaps["viridis"].resampled(len(widths))
-    cmap = matplotlib.colors.ListedColormap(["#bbbbbb", *colors(range(len(widths)))])
-    cells = fig.add_axes((0.06, 0.1, 0.55, 0.74))
-    index = np.where(np.isnan(grid), np.nan, np.searchsorted(widths, grid) + 1)
-    index[grid == -1] = 0
-    cells.imshow(index, cmap=cmap, vmin=-0.5, vmax=len(widths) + 0.5, interpolation="nearest")
-    cells.set_xticks([])
-    cells.set_yticks([])
-    cells.set_xlabel(f"last {rows // 2} outputs")
-    cells.set_ylabel(f"first {rows // 2} outputs")
-    bars = fig.add_axes((0.7, 0.1, 0.27, 0.74))
-    counts = [family.fit_by_width.get(w, 0) for w in widths] + [family.functions - family.fit]
-    labels = [str(w) for w in widths] + ["none"]
-    bars.barh(labels, counts, color=[cmap(i + 1) for i in range(len(widths))] + [cmap(0)])
-    bars.invert_yaxis()
-    bars.set_xlabel("functions")
-    bars.set_ylabel("smallest width that fits")
-    for y, count in enumerate(counts):
-        bars.annotate(
-            str(count),
-            (count, y),
-            xytext=(2, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize="small",
-        )
-    return fig

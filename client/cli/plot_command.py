@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..client import Client
-from . import plot, tasks
+from . import capacity, plot, tasks
+from .cli_input import InputError
 
 GRID = 121  # points per axis of a surface; 121^2 rows is one Predict well under its row limit
 
@@ -16,7 +17,11 @@ def draw(
     """Write a PNG of model: its loss curve, its 2-input surface, or one bar per training row."""
     info = client.get_model(model)
     if info.family is not None:  # a family: its capacity picture
-        plot.save(plot.capacity(client.get_family(info.model_id), size), path)
+        if loss:
+            raise InputError(
+                f"{model} is a family: it has no loss curve (plot a member NAME/TABLE)"
+            )
+        plot.save(capacity.figure(client.get_family(info.model_id), size), path)
         return
     if loss:
         figure = plot.loss(info, log, size)

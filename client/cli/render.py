@@ -106,6 +106,10 @@ def recipe_label(spec: dict[str, Any]) -> str:
             _option(spec, "schedule"),
             # explicit initial weights replace the init scheme (which the spec still names)
             "initial weights" if spec.get("initial_weights") else f"init {_option(spec, 'init')}",
+            *(
+                f"{name} lr x{factor:g}"
+                for name, factor in spec.get("learning_rate_scale", {}).items()
+            ),
         ]
     )
 

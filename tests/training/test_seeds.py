@@ -284,6 +284,110 @@ def test_seed_004_online_mse_learns_not_x3(client: Client) -> None:
     assert np.all(np.abs(p - targets) < 0.1)  # the notebook: every row within 0.04
 
 
+SEED_004_ROWS = [
+    [0, 0, 1],
+    [0, 1, 0],
+    [1, 1, 0],
+    [0, 1, 1],
+    [1, 0, 1],
+    [1, 1, 1],
+    [0, 0, 0],
+    [1, 0, 0],
+]
+
+
+def seed_004_as_is() -> dict[str, object]:
+    """Replay seed 004 from torch.manual_seed(70318): Step 1's draws (X, V, I, W, J, Y) and
+    its one update of I and J (In[25]), then the training cell's draws: a row index before
+    every step, the net's V, I, W, J after the first. Its forward reads the global I and J."""
+    g = torch.Generator().manual_seed(70318)
+    x = torch.rand(1, 3, generator=g)
+    v, i = torch.randn(3, 4, generator=g), torch.randn(1, 4, generator=g)
+    w, j = torch.randn(4, 1, generator=g), torch.randn(1, 1, generator=g)
+    y = torch.randint(high=2, size=(1, 1), generator=g).float()
+    a = x @ v + i
+    b = torch.sigmoid(a)
+    c = b @ w + j
+    d_c = (torch.sigmoid(c) - y) * torch.sigmoid(c) * (1 - torch.sigmoid(c))
+    d_a = (d_c @ w.T) * torch.sigmoid(a) * (1 - torch.sigmoid(a))
+    step1 = {"I": i, "J": j}
+    updated = {"I": i - 0.01 * d_a.sum(0), "J": j - 0.01 * d_c.sum(0)}  # In[25]
+    g.manual_seed(70318)  # In[52]
+    order = [int(torch.randint(0, 8, size=(1,), generator=g))]
+    start = {name: torch.randn(*shape, generator=g) for name, shape in
+             (("V", (3, 4)), ("I", (1, 4)), ("W", (4, 1)), ("J", (1, 1)))}  # fmt: skip
+    order += [int(torch.randint(0, 8, size=(1,), generator=g)) for _ in range(799)]
+    return {"order": order, "V": start["V"], "W": start["W"], "step1": step1, "updated": updated}
+
+
+def seed_004_notebook_loop(run: dict, biases: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """train_neural_net as the notebook wrote it (learning_rate 4, the global I and J)."""
+    x_all = torch.tensor(SEED_004_ROWS, dtype=torch.float32)
+    y_all = 1 - x_all[:, 2:]
+    i, j = run[biases]["I"], run[biases]["J"]
+    v, w = run["V"].clone(), run["W"].clone()
+    for row in run["order"]:
+        x, y = x_all[row : row + 1], y_all[row : row + 1]
+        a = x @ v + i
+        b = 1 / (1 + torch.exp(-a))
+        c = b @ w + j
+        p = 1 / (1 + torch.exp(-c))
+        d_c = -(y - p) * p * (1 - p)
+        d_a = (d_c @ w.T) * b * (1 - b)
+        v, w = v - 4 * (x.T @ d_a), w - 4 * (b.T @ d_c)
+    return v, w
+
+
+@pytest.mark.parametrize("biases", ["updated", "step1"])
+def test_seed_004_as_is_reproduces_exactly_with_frozen_biases(client: Client, biases: str) -> None:
+    # The notebook "as is": its forward pass adds the global I and J, never the trained ones,
+    # so both biases stay where Step 1 left them (after In[25]'s update, or before it: the
+    # printed digits cannot tell the two apart) while V and W train. Frozen (factor 0) and
+    # started at those values, with the notebook's draws as the start and the row order, the
+    # service lands on the printed predictions. dL/dP = P - Y is (P - Y)^2 / 2: lr 4 -> 2.
+    run = seed_004_as_is()
+    bias = run[biases]
+    targets = [1 - r[2] for r in SEED_004_ROWS]
+    info = client.train(
+        examples=(SEED_004_ROWS, targets),
+        hidden_sizes=[4],
+        activation="sigmoid",
+        method="manual",
+        loss="mse",
+        reduction="sum",
+        optimizer="sgd",
+        learning_rate=2.0,
+        schedule="online",
+        row_order=run["order"],
+        steps=800,
+        initial_weights={
+            "layers.0.weight": run["V"].numpy(),
+            "layers.0.bias": bias["I"].numpy().ravel(),
+            "layers.1.weight": run["W"].numpy(),
+            "layers.1.bias": bias["J"].numpy().ravel(),
+        },
+        learning_rate_scale={"layers.0.bias": 0, "layers.1.bias": 0},
+        early_stop=False,
+        restarts=1,
+    )
+    printed = [0.0223, 0.9785, 0.9879, 0.0258, 0.0284, 0.0291, 0.9611, 0.9806]  # In[53]
+    p = probabilities(client, info, SEED_004_ROWS)
+    np.testing.assert_allclose(p, printed, rtol=0, atol=5e-5)
+    ce = -(np.array(targets) * np.log(p) + (1 - np.array(targets)) * np.log(1 - p))
+    printed_ce = [0.0226, 0.0217, 0.0122, 0.0261, 0.0288, 0.0296, 0.0397, 0.0196]
+    np.testing.assert_allclose(ce, printed_ce, rtol=0, atol=5e-5)
+    weights = client.get_weights(info).tensors
+    v, w = seed_004_notebook_loop(run, biases)
+    np.testing.assert_allclose(weights["layers.0.weight"], v.numpy(), rtol=0, atol=2e-6)
+    np.testing.assert_allclose(weights["layers.1.weight"], w.numpy(), rtol=0, atol=2e-6)
+    assert weights["layers.0.bias"].tolist() == bias["I"].numpy().ravel().tolist()
+    assert weights["layers.1.bias"].tolist() == bias["J"].numpy().ravel().tolist()
+    assert client.get_model(info).spec["learning_rate_scale"] == {
+        "layers.0.bias": 0.0,
+        "layers.1.bias": 0.0,
+    }
+
+
 # -- replaying a notebook's exact samples: an explicit row order, a loss point per step ------
 
 
