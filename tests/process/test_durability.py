@@ -61,6 +61,31 @@ def test_acknowledged_models_survive_kill_9(tmp_path):
         again.stop()
 
 
+def test_an_acknowledged_family_survives_kill_9_with_every_member(tmp_path):
+    """A TrainFamily answered OK is on disk: after SIGKILL, the restarted server lists it as
+    one row, reads its capacity table back, and every member predicts its own table."""
+    data = str(tmp_path / "data")
+    server = ServeProcess("--data-dir", data).start()
+    try:
+        with Client(server.target, timeout=60) as c:
+            family = c.train_family(2, "fam2", widths=(0, 2), seed=0)
+            assert family.fit == 16
+        server.kill()
+    finally:
+        server.stop()
+    again = ServeProcess("--data-dir", data).start()
+    try:
+        with Client(again.target, timeout=60) as c:
+            assert [m.name for m in c.list_models()] == ["fam2"]
+            back = c.get_family("fam2")
+            assert (back.fit, back.fit_by_width) == (family.fit, family.fit_by_width)
+            for member in back.members:
+                labels = c.predict(f"fam2/{member.table}", ROWS).labels.tolist()
+                assert labels == [int(bit) for bit in member.table]
+    finally:
+        again.stop()
+
+
 def _quietly(call) -> None:
     try:
         call()
