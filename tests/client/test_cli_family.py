@@ -48,6 +48,7 @@ def test_2_inputs_fit_14_at_width_0_and_all_16_by_width_2(server):
     assert got["fit"] == 16 and got["fit_by_width"] == {"0": 14, "2": 2}
 
 
+@pytest.mark.slow  # ~3.5 s of training
 def test_3_inputs_to_width_4_fit_all_256_with_104_at_width_0(server):
     got = family_json(server, "--inputs", "3", "--widths", "0-4", "--name", "cli-fam3")
     assert got["fit"] == 256 and got["fit_by_width"]["0"] == 104
@@ -143,6 +144,7 @@ def test_leaving_the_stream_cancels_the_family_and_frees_the_worker(make_server)
     assert _trainings(srv, "family", "cancelled") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.timed
 def test_the_family_cap_ends_the_search_with_what_fit(make_server):
     srv = make_server(max_family_seconds=0.3)
@@ -152,6 +154,7 @@ def test_the_family_cap_ends_the_search_with_what_fit(make_server):
     assert family.seconds < 1.3  # stopped short of the cap, not killed a second past it
 
 
+@pytest.mark.slow
 @pytest.mark.timed
 def test_a_family_longer_than_a_connection_age_and_a_train_cap_finishes(make_server):
     # The connection's grace after max-connection-age is the longest cap of a call: before,

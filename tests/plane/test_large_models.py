@@ -44,6 +44,7 @@ def stub(server: GatenetServer) -> Iterator[pb_grpc.GateServiceStub]:
         yield pb_grpc.GateServiceStub(channel)
 
 
+@pytest.mark.slow  # ~15 s: thousands of stored models
 def test_list_models_pages_by_bytes_and_the_token_continues(make_server):
     srv = make_server()
     limit = srv.settings.max_message_bytes
@@ -67,6 +68,7 @@ def test_list_models_pages_by_bytes_and_the_token_continues(make_server):
     assert min(sizes[:-1]) > limit // 2  # pages are cut by bytes, not into singletons
 
 
+@pytest.mark.slow  # ~6 s: thousands of stored models
 def test_list_models_with_a_page_size_still_cuts_by_bytes(make_server):
     srv = make_server(max_message_bytes=1 << 20)
     x, y = largest_examples(0)
