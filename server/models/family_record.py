@@ -22,7 +22,7 @@ from gatenet.server.errors import InvalidArgument, NotFound, clip
 from gatenet.server.models import document
 from gatenet.server.storage import ModelMeta, ModelRecord
 from gatenet.server.training.family import tables as tbl
-from gatenet.server.training.family.search import NO_WIDTH, FamilyResult
+from gatenet.server.training.family.plan import NO_WIDTH, FamilyResult
 from gatenet.server.training.shapes import layer_shapes
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.vocabulary.layers import ACTIVATIONS, bias_name, weight_name

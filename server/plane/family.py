@@ -25,7 +25,7 @@ from gatenet.server.models.document import StoredRecord
 from gatenet.server.models.registry import Registry
 from gatenet.server.plane.catalog import check_name
 from gatenet.server.training.family import tables as tbl
-from gatenet.server.training.family.search import NO_WIDTH, FamilyPlan, FamilyProgress, FamilyResult
+from gatenet.server.training.family.plan import NO_WIDTH, FamilyPlan, FamilyProgress, FamilyResult
 from gatenet.server.training.pool import Draining, Refused, TrainingPool
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Limits

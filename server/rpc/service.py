@@ -24,7 +24,7 @@ from gatenet.server.models.spec_codec import tensors
 from gatenet.server.plane import DataPlane
 from gatenet.server.rpc import auth, chunked, paging, predict_codec, train_codec
 from gatenet.server.rpc.observe import note
-from gatenet.server.training.family.search import FamilyProgress
+from gatenet.server.training.family.plan import FamilyProgress
 from gatenet.server.training.spec import Progress
 from gatenet.v1 import gatenet_pb2 as pb
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from gatenet.server.training.family.search import FamilyProgress
+from gatenet.server.training.family.plan import FamilyProgress
 from gatenet.server.training.spec import Progress
 from gatenet.v1 import gatenet_pb2 as pb
 

@@ -40,19 +40,20 @@ def gatenet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatenet]:
     exe = BIN / "gatenet"
     if not exe.exists():
         pytest.fail(f"{exe} missing: install the project into this venv (make test does)")
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port, http_port = free_port(), free_port(), free_port()
     folder = tmp_path_factory.mktemp("gatenet")
     log = folder / "serve.log"
     args = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)]
     args += ["--data-dir", str(folder / "data")]  # its own, empty store
     args += ["--metrics-host", "127.0.0.1", "--metrics-port", str(metrics_port)]
+    args += ["--http-port", str(http_port)]
     args += ["--grace-seconds", "1", "--log-format", "text", "--log-level", "WARNING"]
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         target = f"127.0.0.1:{port}"
         wait_for("gatenet SERVING", lambda: _serving(proc, target, log), 90, log)
-        yield Gatenet(target, metrics_port, log)
+        yield Gatenet(target, metrics_port, log, http_port)
     finally:
         stop(proc)
 

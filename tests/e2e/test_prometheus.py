@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 
 import pytest
 
@@ -26,7 +28,8 @@ PREDICTS = 3
 
 @pytest.fixture(scope="module")
 def traffic(gatenet):
-    """One fitted training, PREDICTS predictions of 2 rows, one Predict of a missing model."""
+    """One fitted training, PREDICTS predictions of 2 rows, one Predict of a missing model;
+    as many V2 REST infers on the HTTP port."""
     with Client(gatenet.target, timeout=60) as client:
         model = client.train(gate="xor")
         assert model.fit
@@ -34,6 +37,14 @@ def traffic(gatenet):
             assert client.predict(model.model_id, [[0, 1], [1, 1]]).labels.tolist() == [1, 0]
         with pytest.raises(ClientError):
             client.predict("no-such-model", [[0, 1]])
+    infer = {"inputs": [{"name": "inputs", "shape": [1, 2], "datatype": "FP32", "data": [0, 1]}]}
+    url = f"http://127.0.0.1:{gatenet.http_port}/v2/models/{model.model_id}/infer"
+    for _ in range(PREDICTS):
+        request = urllib.request.Request(
+            url, json.dumps(infer).encode(), {"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
     return model
 
 
@@ -69,7 +80,7 @@ def test_prometheus_scrapes_what_happened(gatenet, prometheus, traffic):
         'gatenet_trainings_total{task="gate", outcome="fit"}': 1,
         "sum(gatenet_trainings_total)": 1,
         "gatenet_models": 1,
-        "gatenet_predicted_rows_total": 2 * PREDICTS,
+        "gatenet_predicted_rows_total": 2 * PREDICTS + PREDICTS,  # gRPC 2 rows, V2 REST 1
     }
 
     def values():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -19,6 +18,13 @@ from gatenet.server.training.evaluate import Evaluator
 from gatenet.server.training.family import npn
 from gatenet.server.training.family import tables as tbl
 from gatenet.server.training.family.batch import train_tables
+from gatenet.server.training.family.plan import (
+    NO_WIDTH,
+    FamilyPlan,
+    FamilyProgress,
+    FamilyResult,
+    MemberSet,
+)
 from gatenet.server.training.network import Params, layer_shapes
 from gatenet.server.training.spec import Recipe
 from gatenet.server.training.trainer import set_up_thread
@@ -28,64 +34,6 @@ from gatenet.vocabulary.layers import parse_name
 # Batch elements (restarts x (parameters + rows x units)) of one chunk of functions: ~10 such
 # buffers live per chunk, so 4M keeps one chunk near 160 MB whatever the family's size.
 CHUNK_ELEMENTS = 4_000_000
-NO_WIDTH = -1
-
-
-@dataclass(frozen=True)
-class FamilyPlan:
-    """What to train: the tables, the widths tried in order, symmetry on or off, the recipe."""
-
-    tables: np.ndarray  # [F, 2^n] uint8, outputs in row order
-    widths: tuple[int, ...]  # single hidden layer widths, ascending; 0 = no hidden layer
-    classes: bool  # train NPN representatives only
-    recipe: Recipe  # every field but hidden_sizes applies to every width
-
-    @property
-    def num_inputs(self) -> int:
-        return int(self.tables.shape[1]).bit_length() - 1
-
-
-@dataclass(frozen=True)
-class FamilyProgress:
-    """A progress sample: the width being tried, tables settled at it, fit so far."""
-
-    width: int
-    settled: int  # tables (representatives with classes) settled at this width
-    pending: int  # tables tried at this width
-    fit: int  # tables fit so far at any width
-    trained: int  # tables trained in all (representatives with classes)
-
-
-@dataclass
-class MemberSet:
-    """The fitted members of one width: function indices [k] and stacked tensors [k, ...]."""
-
-    index: np.ndarray
-    weights: dict[str, np.ndarray]
-
-
-@dataclass
-class FamilyResult:
-    """Per function [F]: smallest width that fit (NO_WIDTH: none) and its margin; the networks."""
-
-    tables: np.ndarray
-    width: np.ndarray  # int16
-    margin: np.ndarray  # float32; for a function that never fit, its best at the last width
-    derived: np.ndarray  # bool: the network was derived from its class representative's
-    members: dict[int, MemberSet] = field(default_factory=dict)
-    seconds: float = 0.0
-    stopped_by: str = "done"  # or "time": the cap ended the search
-    classes: int = 0  # representatives trained (0 without classes)
-    derive_failed: int = 0  # derived members that failed their own check (expected 0)
-
-    @property
-    def fit(self) -> int:
-        return int((self.width != NO_WIDTH).sum())
-
-    def fit_by_width(self) -> dict[int, int]:
-        """How many functions' smallest fitting width is each width tried."""
-        widths, counts = np.unique(self.width[self.width != NO_WIDTH], return_counts=True)
-        return {int(w): int(c) for w, c in zip(widths, counts, strict=True)}
 
 
 def at_width(recipe: Recipe, width: int) -> Recipe:

@@ -104,6 +104,7 @@ class Gatenet:
     target: str
     metrics_port: int
     log: Path
+    http_port: int = -1  # -1: the HTTP port is off
 
     @property
     def metrics_url(self) -> str:
