@@ -14,10 +14,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gatenet.server.errors import InvalidArgument
 from gatenet.server.http import infer_json
 from gatenet.server.http.routes import Routes, read_body
-from gatenet.server.models.registry import Served
 from gatenet.server.plane import DataPlane
 from gatenet.server.rpc import infer_codec
 from gatenet.server.rpc.inference_service import SERVER_NAME, SERVICE_NAME
@@ -72,7 +70,9 @@ class V2Routes:
 
     async def model_metadata(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        model = await self._model(name, request.match_info.get("version", ""))
+        model = await infer_codec.named_model(
+            self._predictor, name, request.match_info.get("version", "")
+        )
         tensor = [
             {
                 "name": infer_codec.INPUT,
@@ -95,14 +95,16 @@ class V2Routes:
 
     async def model_ready(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        await self._model(name, request.match_info.get("version", ""))  # 404 when not
+        await infer_codec.named_model(
+            self._predictor, name, request.match_info.get("version", "")
+        )  # 404 when not
         return _json({"name": name, "ready": True})
 
     async def infer(self, request: web.Request) -> web.Response:
         body = await read_body(request, self._max_body)
         name, version = request.match_info["name"], request.match_info.get("version", "")
         call = infer_json.decode(body, request.headers.get(infer_json.HEADER_LENGTH), name, version)
-        model = await self._model(name, version)
+        model = await infer_codec.named_model(self._predictor, name, version)
         rows, count = infer_codec.rows(
             call.call, model.compiled.num_inputs, self._predictor.max_rows
         )
@@ -115,10 +117,3 @@ class V2Routes:
             content_type="application/octet-stream",
             headers={infer_json.HEADER_LENGTH: str(header_length)},
         )
-
-    async def _model(self, ref: str, version: str) -> Served:
-        if not ref:
-            raise InvalidArgument("name", "is empty; give a model id or name")
-        model = await self._predictor.model(ref)
-        infer_codec.check_version(version, ref)
-        return model

@@ -21,6 +21,8 @@ import numpy as np
 
 from gatenet.inference import grpc_service_pb2 as v2
 from gatenet.server.errors import InvalidArgument, NotFound, clip
+from gatenet.server.models.registry import Served
+from gatenet.server.plane.predict import Predictor
 from gatenet.vocabulary.wire import LENGTH, tag, varint
 
 INPUT = "inputs"
@@ -131,6 +133,15 @@ def wanted_outputs(outputs: Iterable[tuple[str, bool]]) -> tuple[str, ...]:
             )
         names.append(name)
     return tuple(names) or OUTPUTS
+
+
+async def named_model(predictor: Predictor, ref: str, version: str) -> Served:
+    """The model a V2 request names (its id or name) at its one version (gRPC and REST)."""
+    if not ref:
+        raise InvalidArgument("name", "is empty; give a model id or name")
+    model = await predictor.model(ref)
+    check_version(version, ref)
+    return model
 
 
 def check_version(version: str, ref: str) -> None:

@@ -17,8 +17,7 @@ from grpc_health.v1 import health_pb2
 
 from gatenet.inference import grpc_service_pb2 as v2
 from gatenet.server.config import Settings
-from gatenet.server.errors import InvalidArgument, NotFound, ResourceExhausted
-from gatenet.server.models.registry import Served
+from gatenet.server.errors import NotFound, ResourceExhausted
 from gatenet.server.plane import DataPlane
 from gatenet.server.rpc import infer_codec
 
@@ -77,7 +76,7 @@ class InferenceService:
         self, request: v2.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> v2.ModelReadyResponse:
         try:
-            await self._model(request.name, request.version)
+            await infer_codec.named_model(self._predictor, request.name, request.version)
         except NotFound:
             return v2.ModelReadyResponse(ready=False)
         return v2.ModelReadyResponse(ready=True)
@@ -85,7 +84,7 @@ class InferenceService:
     async def ModelMetadata(
         self, request: v2.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> v2.ModelMetadataResponse:
-        model = await self._model(request.name, request.version)
+        model = await infer_codec.named_model(self._predictor, request.name, request.version)
         return infer_codec.metadata(request.name, model.compiled.num_inputs)
 
     async def ModelInfer(
@@ -93,7 +92,7 @@ class InferenceService:
     ) -> bytes:
         """A parsed ModelInferRequest in, a serialized ModelInferResponse out (infer_codec)."""
         call = infer_codec.decode(request)
-        model = await self._model(call.model, call.version)
+        model = await infer_codec.named_model(self._predictor, call.model, call.version)
         rows, count = infer_codec.rows(call, model.compiled.num_inputs, self._predictor.max_rows)
         answer = await self._predictor.answer(model, rows, count, "inputs[0].shape")
         return infer_codec.encode(call, *answer)
@@ -127,16 +126,8 @@ class InferenceService:
     async def ModelConfig(
         self, request: v2.ModelConfigRequest, context: grpc.aio.ServicerContext
     ) -> v2.ModelConfigResponse:
-        model = await self._model(request.name, request.version)
+        model = await infer_codec.named_model(self._predictor, request.name, request.version)
         return infer_codec.config(request.name, model.compiled.num_inputs, self._predictor.max_rows)
-
-    async def _model(self, ref: str, version: str) -> Served:
-        """The model a V2 request names (its id or name) at its one version."""
-        if not ref:
-            raise InvalidArgument("name", "is empty; give a model id or name")
-        model = await self._predictor.model(ref)
-        infer_codec.check_version(version, ref)
-        return model
 
 
 def add_to_server(service: InferenceService, server: Any) -> None:
