@@ -7,6 +7,7 @@ replay); qualitative where its row order or initial draws were never seeded.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -257,33 +258,6 @@ def test_seed_003_wide_deep_sigmoid_net_is_stuck_at_ln2(client: Client) -> None:
 # -- seed 004: 3-4-1 sigmoid net, MSE, online, 800 steps; y = NOT x3 --------------------------
 
 
-def test_seed_004_online_mse_learns_not_x3(client: Client) -> None:
-    # The df's row order. The notebook's dL/dP = P - Y is the gradient of (P - Y)^2 / 2, so its
-    # lr 4 is lr 2 on gatenet's (p - y)^2. Its forward also reads the global I and J instead of
-    # the trained biases (a bug), so only the outcome is compared: every row right.
-    rows = [[0, 0, 1], [0, 1, 0], [1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1], [0, 0, 0], [1, 0, 0]]
-    targets = [1 - r[2] for r in rows]
-    info = client.train(
-        examples=(rows, targets),
-        hidden_sizes=[4],
-        activation="sigmoid",
-        method="manual",
-        loss="mse",
-        reduction="sum",
-        optimizer="sgd",
-        learning_rate=2.0,
-        schedule="online",
-        steps=800,
-        init="normal",
-        early_stop=False,
-        restarts=1,
-        seed=70318,
-    )
-    assert info.fit and info.accuracy == 1.0
-    p = probabilities(client, info, rows)
-    assert np.all(np.abs(p - targets) < 0.1)  # the notebook: every row within 0.04
-
-
 SEED_004_ROWS = [
     [0, 0, 1],
     [0, 1, 0],
@@ -294,6 +268,33 @@ SEED_004_ROWS = [
     [0, 0, 0],
     [1, 0, 0],
 ]
+# The notebook's recipe; dL/dP = P - Y is the gradient of (P - Y)^2 / 2, so its lr 4 is lr 2
+# on gatenet's (p - y)^2.
+SEED_004_RECIPE: dict[str, Any] = {
+    "hidden_sizes": [4],
+    "activation": "sigmoid",
+    "method": "manual",
+    "loss": "mse",
+    "reduction": "sum",
+    "optimizer": "sgd",
+    "learning_rate": 2.0,
+    "schedule": "online",
+    "steps": 800,
+    "early_stop": False,
+    "restarts": 1,
+}
+
+
+def test_seed_004_online_mse_learns_not_x3(client: Client) -> None:
+    # The recipe as trained, biases free: the notebook's forward reads the global I and J
+    # instead (the as-is test below replays that), so here only the outcome is compared.
+    targets = [1 - r[2] for r in SEED_004_ROWS]
+    info = client.train(
+        examples=(SEED_004_ROWS, targets), init="normal", seed=70318, **SEED_004_RECIPE
+    )
+    assert info.fit and info.accuracy == 1.0
+    p = probabilities(client, info, SEED_004_ROWS)
+    assert np.all(np.abs(p - targets) < 0.1)  # the notebook: every row within 0.04
 
 
 def seed_004_as_is() -> dict[str, object]:
@@ -350,16 +351,7 @@ def test_seed_004_as_is_reproduces_exactly_with_frozen_biases(client: Client, bi
     targets = [1 - r[2] for r in SEED_004_ROWS]
     info = client.train(
         examples=(SEED_004_ROWS, targets),
-        hidden_sizes=[4],
-        activation="sigmoid",
-        method="manual",
-        loss="mse",
-        reduction="sum",
-        optimizer="sgd",
-        learning_rate=2.0,
-        schedule="online",
         row_order=run["order"],
-        steps=800,
         initial_weights={
             "layers.0.weight": run["V"].numpy(),
             "layers.0.bias": bias["I"].numpy().ravel(),
@@ -367,8 +359,7 @@ def test_seed_004_as_is_reproduces_exactly_with_frozen_biases(client: Client, bi
             "layers.1.bias": bias["J"].numpy().ravel(),
         },
         learning_rate_scale={"layers.0.bias": 0, "layers.1.bias": 0},
-        early_stop=False,
-        restarts=1,
+        **SEED_004_RECIPE,
     )
     printed = [0.0223, 0.9785, 0.9879, 0.0258, 0.0284, 0.0291, 0.9611, 0.9806]  # In[53]
     p = probabilities(client, info, SEED_004_ROWS)
