@@ -24,7 +24,7 @@ $(VENV)/.dev: $(VENV)/.server tests/support/pyproject.toml
 	$(PIP) install -q --no-deps -e tests/support
 	touch $@
 
-serve: $(VENV)/.server  ## run the service on 127.0.0.1:50051, metrics on 127.0.0.1:8000
+serve: $(VENV)/.server  ## run the service on 127.0.0.1:50051 (gRPC), :8080 (HTTP/JSON), metrics on :8000
 	$(VENV)/bin/gatenet serve $(ARGS)
 
 test: $(VENV)/.dev  ## stubs fresh, lint, types, layer contracts, the fast suite, then the slow and e2e suites
