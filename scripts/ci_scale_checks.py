@@ -198,12 +198,17 @@ def http_round(stack: Stack, model: str, live: tuple[Replica, ...]) -> str:
     predict_xor_v1(stack, model)
     infers = delta(before[INFER], counts(stack, INFER, live))
     v1 = delta(before["/v1/Predict"], counts(stack, "/v1/Predict", live))
-    owners = [name for name, n in infers.items() if n]
-    if sorted(infers.values())[-1] != CALLS or len(owners) != 1:
+    # The hash picks one replica per id, but hash-balance-factor (bounded load) may send a
+    # call on when the owner still counts the previous call's closing connection (HTTP/1.1:
+    # a connection per call here): the owner is the replica that answered most, by far.
+    owner = max(infers, key=lambda name: infers[name])
+    if sum(infers.values()) != CALLS or infers[owner] <= CALLS // 2:
         raise CheckFailed(f"{CALLS} V2 infers of one id through HAProxy, answered: {infers}")
-    if v1[owners[0]] != 1:
-        raise CheckFailed(f"/v1/Predict with x-model-id went elsewhere than V2 infer: {v1}")
-    return owners[0]
+    if sum(v1.values()) != 1:
+        raise CheckFailed(f"/v1/Predict with x-model-id: answered {v1}, want once")
+    if infers[owner] < CALLS or v1[owner] != 1:
+        say(f"bounded load spilled calls off the hash owner {owner}: infer {infers}, /v1 {v1}")
+    return owner
 
 
 def predict_xor(stack: Stack, target: str, model: str) -> None:
@@ -321,7 +326,7 @@ def check_failover(stack: Stack, model: str) -> None:
     if http_owner != victim.name:
         raise CheckFailed(f"HTTP calls for {model} reached {http_owner}, gRPC {victim.name}")
     say(
-        f"V2 infer x{CALLS} and /v1/Predict through HAProxy's HTTP front door: all answered "
+        f"V2 infer x{CALLS} and /v1/Predict through HAProxy's HTTP front door: answered "
         f"by {victim.name} (the path's and the header's model, on gRPC's ring)"
     )
 
