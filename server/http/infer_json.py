@@ -18,14 +18,16 @@ import numpy as np
 import orjson
 
 from gatenet.server.errors import InvalidArgument, clip
+from gatenet.server.http.plain_infer import plain
 from gatenet.server.rpc import infer_codec
-from gatenet.server.rpc.infer_codec import DATATYPES, LABEL, PROBABILITY, InferCall
+from gatenet.server.rpc.infer_codec import DATATYPES, LABEL, OUTPUTS, PROBABILITY, InferCall
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 _INT64 = (-(2**63), 2**63 - 1)
 _INTEGER_KINDS = "iu"
 _FLOAT = ("FP32", "FP64")
 _F4_MAX = float(np.finfo(np.float32).max)
+_NONE: frozenset[str] = frozenset()
 
 
 class _Tensor(NamedTuple):
@@ -48,6 +50,12 @@ def decode(body: bytes, header_length: str | None, model: str, version: str) -> 
     names the field (the JSON path) and what is allowed."""
     header, binary = _split(body, header_length)
     request = _object(header)
+    if not binary:
+        common = plain(request)
+        if common is not None:
+            request_id, shape, raw = common
+            tensor = _Tensor(infer_codec.INPUT, "FP32", shape)
+            return RestCall(InferCall(model, version, request_id, tensor, raw, OUTPUTS), _NONE)
     inputs = _field(request, "inputs", list, "a list of one tensor object")
     if len(inputs) != 1:
         raise InvalidArgument(
