@@ -23,8 +23,9 @@ class RouteObserver:
     def __init__(self, metrics: Metrics, route: str, quiet: bool) -> None:
         self.route = route
         self._metrics = metrics
-        self._counts: dict[tuple[str, int], Any] = {}
-        self._seconds: dict[str, Any] = {}
+        # (method, status) -> the request counter's and the latency histogram's children:
+        # labels resolved once, not per request.
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._quiet = quiet  # successful requests log at DEBUG: the high-volume ones
 
     def begin(self) -> float:
@@ -33,16 +34,11 @@ class RouteObserver:
 
     def finish(self, method: str, status: int, start: float) -> None:
         elapsed = time.perf_counter() - start
-        method = method if method in METHODS else "other"
-        count = self._counts.get((method, status))
-        if count is None:
-            count = self._counts[(method, status)] = self._metrics.http_requests.labels(
-                self.route, method, str(status)
-            )
+        children = self._children.get((method, status))
+        if children is None:
+            children = self._resolve(method, status)
+        count, seconds = children
         count.inc()
-        seconds = self._seconds.get(method)
-        if seconds is None:
-            seconds = self._seconds[method] = self._metrics.http_seconds.labels(self.route, method)
         seconds.observe(elapsed)
         level = logging.DEBUG if self._quiet and status < 400 else logging.INFO
         if log.isEnabledFor(level):
@@ -51,10 +47,20 @@ class RouteObserver:
                 "http",
                 extra={
                     "fields": {
-                        "method": f"{method} {self.route}",
+                        "method": f"{method if method in METHODS else 'other'} {self.route}",
                         "code": status,
                         "ms": round(elapsed * 1000, 3),
                         **(log_fields.get() or {}),
                     }
                 },
             )
+
+    def _resolve(self, method: str, status: int) -> tuple[Any, Any]:
+        label = method if method in METHODS else "other"
+        children = (
+            self._metrics.http_requests.labels(self.route, label, str(status)),
+            self._metrics.http_seconds.labels(self.route, label),
+        )
+        if label == method:  # kept: a bounded set of keys (a client's own methods are not)
+            self._children[method, status] = children
+        return children

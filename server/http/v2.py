@@ -53,10 +53,13 @@ class V2Routes:
         routes.add("GET", "/v2/health/live", self.live, None, quiet=True)
         routes.add("GET", "/v2/health/ready", self.ready, None, quiet=True)
         routes.add("GET", "/v2", self.server_metadata, _V2 + "ServerMetadata")
-        for model in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        models = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
+        # aiohttp tries the /v2/models/... patterns in this order: the hot one first.
+        for model in models:
+            routes.add("POST", model + "/infer", self.infer, _V2 + "ModelInfer", quiet=True)
+        for model in models:
             routes.add("GET", model, self.model_metadata, _V2 + "ModelMetadata")
             routes.add("GET", model + "/ready", self.model_ready, _V2 + "ModelReady", quiet=True)
-            routes.add("POST", model + "/infer", self.infer, _V2 + "ModelInfer", quiet=True)
 
     async def live(self, request: web.Request) -> web.Response:
         return _json({"live": True})

@@ -282,6 +282,34 @@ def test_a_body_over_the_message_limit_is_413(served):
     assert f"--max-message-bytes {limit}" in reply.json()["error"]
 
 
+def _chunked(port: int, path: str, body: bytes) -> bytes:
+    """The status line and body of a POST whose body goes as chunks, sent at once."""
+    import socket
+
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 1000]), body[i : i + 1000])
+        for i in range(0, len(body), 1000)
+    )
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode() + b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0] + b" " + answer.partition(b"\r\n\r\n")[2]
+
+
+def test_a_chunked_body_is_read_whole_and_bounded_by_the_message_limit(served):
+    port, path = served.server.http.port, f"/v2/models/{served.name}/infer"
+    fine = _chunked(port, path, infer_body(XOR_ROWS))
+    assert fine.startswith(b"HTTP/1.1 200"), fine
+    assert b'"label"' in fine
+    limit = served.server.settings.max_message_bytes
+    huge = _chunked(port, path, b" " * (limit + 1))
+    assert huge.startswith(b"HTTP/1.1 413"), huge[:200]
+    assert f"--max-message-bytes {limit}".encode() in huge
+
+
 def test_ready_turns_false_once_draining_begins_and_new_requests_get_503(make_server):
     srv = make_server()
     base = f"http://127.0.0.1:{srv.http.port}"
