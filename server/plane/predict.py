@@ -61,9 +61,26 @@ class Predictor:
         self._metrics.predicted(count)
         return model.model_id, probabilities, labels
 
+    def cached(self, ref: str) -> Served | None:
+        """The model with this id, else this name, when it is cached (no coroutine); else None."""
+        return self._registry.cached(ref)
+
     async def model(self, ref: str) -> Served:
         """The model with this id, else this name, ready to answer."""
         return await self._registry.get(ref)
+
+    def answer_now(
+        self, model: Served, inputs: Rows, count: int, field: str
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """answer() without a coroutine when the forward is small enough to run here (the
+        REST hot path); None when it is not: await answer()."""
+        compiled = model.compiled
+        check_work(field, count, compiled.layout.work, self._max_work)
+        if not forward.in_place(compiled, count):
+            return None
+        probabilities, labels = forward.answer_here(compiled, inputs, count)
+        self._metrics.predicted(count)
+        return probabilities, labels
 
     async def answer(
         self, model: Served, inputs: Rows, count: int, field: str

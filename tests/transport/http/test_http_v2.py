@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from gatenet.client import Client
 from gatenet_testing.http_support import XOR_LABELS, XOR_ROWS, infer_body, request
 
 HEADER = "Inference-Header-Content-Length"
@@ -280,6 +281,27 @@ def test_a_body_over_the_message_limit_is_413(served):
     reply = request(f"{served.base}/v2/models/{served.name}/infer", b" " * (limit + 1))
     assert reply.status == 413
     assert f"--max-message-bytes {limit}" in reply.json()["error"]
+
+
+def test_big_forwards_and_the_work_bound_as_on_the_grpc_port(make_server, wide_model_file):
+    # 240 rows of a 64-64-1 model (4160 multiply-adds a row) run on the loop, 1000 on a thread.
+    srv = make_server(max_predict_work=5_000_000, max_predict_rows=2048)
+    with Client(srv.target, timeout=60) as c:
+        model_id = c.import_model(wide_model_file).model_id
+        rows = np.random.default_rng(1).uniform(-2, 2, size=(1202, 64)).astype(np.float32)
+        expected = c.predict(model_id, rows[:1000]).probabilities
+    url = f"http://127.0.0.1:{srv.http.port}/v2/models/{model_id}/infer"
+    for count in (240, 1000):
+        reply = request(url, infer_body(rows[:count].tolist()))
+        assert reply.status == 200, reply.body
+        probability = reply.json()["outputs"][0]["data"]
+        # (BLAS may round the last bit differently for another batch size)
+        np.testing.assert_allclose(np.float32(probability), expected[:count], rtol=1e-6)
+    refused = request(url, infer_body(rows.tolist()))
+    assert refused.status == 400
+    message = refused.json()["error"]
+    assert "inputs[0].shape" in message and "1202 rows" in message
+    assert "--max-predict-work" in message
 
 
 def _chunked(port: int, path: str, body: bytes) -> bytes:
