@@ -85,3 +85,26 @@ def test_plain_takes_floats_and_small_integers_flat_or_nested(rows):
 )
 def test_plain_leaves_every_other_body_to_the_full_checks(request_):
     assert plain(request_) is None
+
+
+@pytest.mark.parametrize(
+    "flat",
+    [
+        [True, False] * 40,  # true/false alone: FP32 refuses them
+        [True] * 79 + [1.5],  # among numbers numpy reads them as 1 and 0
+        [True] * 79 + [2],
+        [2**60 + 1] * 79 + [0.5],  # integers past float64's exact ones
+        [2**60 + 1] * 80,
+        [2**64] * 80,
+        [10**400] + [0] * 79,
+        [3.5e38] + [0.0] * 79,
+        ["1.5"] * 80,
+        [None] * 80,
+    ],
+)
+def test_long_data_reads_as_the_full_checks_read_it(flat):
+    common = plain(_request([40, 2], flat))
+    full = _full([40, 2], flat)
+    assert common is None or common[2] == full
+    if full is None:
+        assert common is None
