@@ -8,6 +8,7 @@ every member's network is derived from its representative's, then checked on its
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 
@@ -15,9 +16,9 @@ import numpy as np
 import torch
 
 from gatenet.server.training.evaluate import Evaluator
-from gatenet.server.training.family import npn
+from gatenet.server.training.family import npn, rolling, step
 from gatenet.server.training.family import tables as tbl
-from gatenet.server.training.family.batch import train_tables
+from gatenet.server.training.family.batch import BatchResult, train_tables
 from gatenet.server.training.family.plan import (
     NO_WIDTH,
     FamilyPlan,
@@ -76,8 +77,14 @@ def search(
         size = chunk_size(rec, n)
         fitted: list[np.ndarray] = []
         weights: list[dict[str, np.ndarray]] = []
-        for start in range(0, len(pending), size):
-            chunk = pending[start : start + size]
+        train: Callable[..., BatchResult]
+        if step.supports(rec):  # one rolling batch of `size` functions: one tail per width
+            parts, train = [pending], functools.partial(rolling.train_tables, capacity=size)
+        else:  # the manual engine, chunk by chunk: each chunk runs to its slowest function
+            parts = [pending[i : i + size] for i in range(0, len(pending), size)]
+            train = train_tables
+        start = 0
+        for chunk in parts:
             before = result.fit
 
             def progress(
@@ -90,9 +97,10 @@ def search(
                 if on_progress is not None:
                     on_progress(FamilyProgress(width, start + settled, pending, before, count))
 
-            got = train_tables(
+            got = train(
                 tables[chunk], rec, should_stop=should_stop, on_check=progress, deadline=deadline
             )
+            start += len(chunk)
             result.margin[chunk] = got.margin
             result.width[chunk[got.fit]] = width
             fitted.append(chunk[got.fit])
