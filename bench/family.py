@@ -52,6 +52,9 @@ def per_function(c: Client, n: int, hidden: int | None, sample: int) -> list[str
         fit += bool(info.fit)
         width = int(info.spec["network"]["hidden_sizes"][0])
     assert width is not None
+    c.train_family(
+        n, f"bench-warm-{n}-{width}", tables=[",".join("0" * rows)], hidden=width, seed=0
+    )
     out = []
     for classes in (False, True):
         t = time.perf_counter()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gatenet.server.training.family import batch, rolling, step
+from gatenet.server.training.family import batch, npn, rolling, step
 from gatenet.server.training.family import tables as tbl
 from gatenet.server.training.family.search import FamilyPlan, at_width, train_family
 from gatenet.server.training.recipe import resolve
@@ -108,3 +108,21 @@ def test_the_width_search_table_is_unchanged_by_the_rolling_batch() -> None:
             want[width] = int(got.fit.sum())
         pending = pending[~got.fit]
     assert result.fit_by_width() == want
+
+
+def test_members_derived_together_are_derived_exactly_as_one_by_one() -> None:
+    groups = npn.classes(3)
+    rng = np.random.default_rng(0)
+    k = 300
+    weights = {
+        "layers.0.weight": rng.normal(size=(k, 3, 5)).astype(np.float32),
+        "layers.0.bias": rng.normal(size=(k, 5)).astype(np.float32),
+        "layers.1.weight": rng.normal(size=(k, 5, 1)).astype(np.float32),
+        "layers.1.bias": rng.normal(size=(k, 1)).astype(np.float32),
+    }
+    which = rng.integers(0, len(groups.transforms), k)
+    together = npn.derive_each(weights, groups.transforms, which)
+    for m in range(k):
+        one = npn.derive({n: v[m : m + 1] for n, v in weights.items()}, groups.transforms[which[m]])
+        for name, value in one.items():
+            assert np.array_equal(together[name][m], value[0]), (m, name)

@@ -88,7 +88,7 @@ def train_tables(
         live = slot_fn >= 0
         own = step - slot_start
         last = out_of_time or time.perf_counter() > deadline
-        fit, margin, loss = engine.check()
+        fit, margin = engine.check()
         fits = fit.reshape(slots, r)
         due = live & ((own % every == 0) | (own >= budget))
         done = due & ((fits.any(axis=1) & recipe.early_stop) | (own >= budget))
@@ -96,7 +96,7 @@ def train_tables(
             result.timed_out = bool((live & ~done).any()) or queued < count
             done = live
         if done.any():
-            _settle(result, engine, fits, margin, loss, slot_fn, done, r, n, h)
+            _settle(result, engine, fits, margin, slot_fn, done, r, n, h)
             result.steps = max(result.steps, int(own[done].max()))
             settled += int(done.sum())
             slot_fn[done] = -1
@@ -108,7 +108,7 @@ def train_tables(
         if queued < count:
             if not live.all():
                 continue  # refill the freed slots and check the newcomers at their step 0
-        elif 2 * int(live.sum()) <= slots:  # nothing to refill: shrink to the live functions
+        elif 4 * int(live.sum()) <= 3 * slots:  # nothing to refill: shrink to the live ones
             keep = np.flatnonzero(live)
             engine = engine.keep(_columns(keep, r))
             slot_fn, slot_start, slots, fresh = slot_fn[keep], slot_start[keep], len(keep), False
@@ -146,7 +146,6 @@ def _settle(
     engine: FamilyStep,
     fits: np.ndarray,
     margin: np.ndarray,
-    loss: np.ndarray,
     slot_fn: np.ndarray,
     done: np.ndarray,
     r: int,
@@ -155,6 +154,7 @@ def _settle(
 ) -> None:
     """Record the kept restart (lowest loss among those that fit, else lowest) of each done one."""
     slots = np.flatnonzero(done)
+    loss = engine.losses()
     losses = loss.reshape(-1, r)[slots]
     ranked = np.where(fits[slots], losses, losses + np.float32(1e30))
     chosen = slots * r + np.argmin(ranked, axis=1)

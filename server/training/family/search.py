@@ -180,17 +180,8 @@ def _by_classes(
         slot = np.full(len(class_ids), -1)
         slot[reps_set.index] = np.arange(len(reps_set.index))
         members = np.flatnonzero(slot[member_class] >= 0)
-        weights = {
-            name: np.empty((len(members), *v.shape[1:]), np.float32)
-            for name, v in reps_set.weights.items()
-        }
-        for t in np.unique(transform_of[members]):
-            pick = np.flatnonzero(transform_of[members] == t)
-            source = {
-                name: v[slot[member_class[members[pick]]]] for name, v in reps_set.weights.items()
-            }
-            for name, value in npn.derive(source, groups.transforms[int(t)]).items():
-                weights[name][pick] = value
+        source = {name: v[slot[member_class[members]]] for name, v in reps_set.weights.items()}
+        weights = npn.derive_each(source, groups.transforms, transform_of[members])
         fit, margin = check(plan.tables[members], weights, rec)
         result.width[members[fit]] = width
         result.margin[members] = margin

@@ -71,10 +71,21 @@ def models_of(columns: np.ndarray, n: int, h: int) -> dict[str, np.ndarray]:
     }
 
 
-class FamilyStep:
-    """B columns' parameters, optimizer state, targets and step buffers; one step = ~25 ops."""
+def _corrections(lr: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adam's -lr / (1 - b1^t) and sqrt(1 - b2^t) for t = 0 .. steps + 1 (float32)."""
+    ts = np.arange(steps + 2, dtype=np.float64)
+    b1, b2 = BETAS
+    with np.errstate(divide="ignore"):  # t = 0 is never used
+        step_size = torch.from_numpy((-lr / (1 - b1**ts)).astype(np.float32))
+    return step_size, torch.from_numpy(((1 - b2**ts) ** 0.5).astype(np.float32))
 
-    def __init__(self, recipe: Recipe, n: int, columns: int) -> None:
+
+class FamilyStep:
+    """B columns' parameters, optimizer state, targets and buffers; a step is about 15 ops."""
+
+    def __init__(
+        self, recipe: Recipe, n: int, columns: int, like: FamilyStep | None = None
+    ) -> None:
         h = recipe.hidden_sizes[0] if recipe.hidden_sizes else 0
         rows, b = 1 << n, columns
         self.n, self.h, self.rows, self.columns = n, h, rows, b
@@ -90,6 +101,7 @@ class FamilyStep:
         self.flat = torch.zeros(p, b)
         self.grad = torch.zeros(p, b)
         self.y = torch.zeros(rows, b)
+        self.sign = torch.zeros(rows, b)  # +1 for label 1, -1 for label 0
         self.logits = torch.empty(rows, b)
         self.prob = torch.empty(rows, b)
         self.delta = torch.empty(rows, b)  # dLoss/dlogit
@@ -124,11 +136,12 @@ class FamilyStep:
             self.uniform = torch.zeros(())  # that count (float32, as the kernel takes it)
             self.fused = hasattr(torch, "_fused_adam_") and self.lr_scale is None
             self.t: torch.Tensor | None = None  # else: steps taken, per column
-            ts = np.arange(recipe.steps + 2, dtype=np.float64)
-            b1, b2 = BETAS
-            with np.errstate(divide="ignore"):  # t = 0 is never used
-                self.step_size = torch.from_numpy((-self.lr / (1 - b1**ts)).astype(np.float32))
-                self.root2 = torch.from_numpy(((1 - b2**ts) ** 0.5).astype(np.float32))
+            # Adam's bias corrections at each step count, as FlatAdam computes them.
+            self.step_size, self.root2 = (
+                _corrections(self.lr, recipe.steps)
+                if like is None
+                else (like.step_size, like.root2)  # a smaller copy: the same tables
+            )
             self.col_step, self.col_root = torch.empty(b), torch.empty(b)
         else:
             self.momentum = recipe.momentum
@@ -148,6 +161,7 @@ class FamilyStep:
         """Columns `cols` restart: parameters `start` [P, k], targets [rows, k], fresh state."""
         self.flat[:, cols] = start
         self.y[:, cols] = targets
+        self.sign[:, cols] = targets * 2 - 1
         if self.adam:
             self.m[:, cols] = 0.0
             self.v[:, cols] = 0.0
@@ -162,8 +176,8 @@ class FamilyStep:
 
     def keep(self, cols: torch.Tensor) -> FamilyStep:
         """A smaller step holding only columns `cols`, state carried."""
-        new = FamilyStep(self.recipe, self.n, len(cols))
-        pairs = [(self.flat, new.flat), (self.y, new.y)]
+        new = FamilyStep(self.recipe, self.n, len(cols), like=self)
+        pairs = [(self.flat, new.flat), (self.y, new.y), (self.sign, new.sign)]
         if self.adam:
             pairs += [(self.m, new.m), (self.v, new.v)]
             if self.t is None:
@@ -209,17 +223,17 @@ class FamilyStep:
         a, d1, t3 = self.act3, self.d13, self.tmp3
         du = d.unsqueeze(1)
         torch.sum(d, dim=0, keepdim=True, out=self.gb2)
-        torch.mul(a, du, out=t3)
+        torch.mul(a, du, out=t3)  # a * delta: summed over rows, the last layer's gradient
         torch.sum(t3, dim=0, out=self.gw2)
-        torch.mul(du, self.w2, out=d1)
-        if self.activation == "tanh":  # 1 - a^2
-            torch.mul(a, a, out=t3)
-            d1.addcmul_(d1, t3, value=-1.0)
-        elif self.activation == "sigmoid":  # a (1 - a)
-            torch.mul(a, a, out=t3)
-            torch.sub(a, t3, out=t3)
-            d1.mul_(t3)
+        # delta1 = w2 * delta * act'(a), with t3 = a * delta reused: one op and a product.
+        if self.activation == "tanh":  # act' = 1 - a^2: delta - a (a delta)
+            torch.addcmul(du, a, t3, value=-1.0, out=d1)
+            d1.mul_(self.w2)
+        elif self.activation == "sigmoid":  # act' = a (1 - a): (a delta) - a (a delta)
+            torch.addcmul(t3, a, t3, value=-1.0, out=d1)
+            d1.mul_(self.w2)
         else:  # relu: 0 where the unit is off (torch's convention at 0 too)
+            torch.mul(du, self.w2, out=d1)
             torch.le(a, 0, out=self.mask)
             d1.masked_fill_(self.mask, 0.0)
         torch.mm(self.x1t, self.d1, out=self.gwb1)
@@ -270,23 +284,26 @@ class FamilyStep:
             backward()
             update()
 
-    def check(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(fit, margin, loss) per column [B] at the last forward, as the Evaluator judges them."""
+    def check(self) -> tuple[np.ndarray, np.ndarray]:
+        """(fit, margin) per column [B] at the last forward, as the Evaluator judges them."""
         with torch.no_grad():
-            y, p, logits = self.y, self.prob, self.logits
+            signed = (self.prob - 0.5).mul_(self.sign)  # > 0: the row is right
+            low = signed.amin(dim=0)
+            if self.recipe.margin > 0:
+                fit = low >= self.recipe.margin
+            else:  # p = 0.5 exactly is label 0 when served (label = p > 0.5)
+                fit = low > 0
+                if bool((low == 0).any()):
+                    fit = ((signed > 0) | ((signed == 0) & (self.sign < 0))).all(dim=0)
+            return fit.numpy(), torch.nan_to_num(low, nan=-0.5).numpy()
+
+    def losses(self) -> np.ndarray:
+        """Each column's loss [B] at the last forward (the recipe's; NaN as +inf)."""
+        with torch.no_grad():
+            y, logits = self.y, self.logits
             if self.loss == "bce":
                 rows = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
             else:
-                rows = (p - y).square()
+                rows = (self.prob - y).square()
             loss = rows.mean(dim=0) if self.recipe.reduction == "mean" else rows.sum(dim=0)
-            positive = y > 0.5
-            signed = (p - 0.5) * (y * 2 - 1)
-            if self.recipe.margin > 0:
-                ok = signed >= self.recipe.margin
-            else:  # p = 0.5 exactly is label 0 when served (label = p > 0.5)
-                ok = (signed > 0) | ((signed == 0) & ~positive)
-            return (
-                ok.all(dim=0).numpy(),
-                torch.nan_to_num(signed.amin(dim=0), nan=-0.5).numpy(),
-                torch.nan_to_num(loss, nan=float("inf")).numpy(),
-            )
+            return torch.nan_to_num(loss, nan=float("inf")).numpy()
