@@ -137,11 +137,9 @@ class FamilyStep:
             self.fused = hasattr(torch, "_fused_adam_") and self.lr_scale is None
             self.t: torch.Tensor | None = None  # else: steps taken, per column
             # Adam's bias corrections at each step count, as FlatAdam computes them.
-            self.step_size, self.root2 = (
-                _corrections(self.lr, recipe.steps)
-                if like is None
-                else (like.step_size, like.root2)  # a smaller copy: the same tables
-            )
+            tables = _corrections(self.lr, recipe.steps) if like is None else like.corrections
+            self.corrections: tuple[torch.Tensor, torch.Tensor] = tables  # a copy shares them
+            self.step_size, self.root2 = tables
             self.col_step, self.col_root = torch.empty(b), torch.empty(b)
         else:
             self.momentum = recipe.momentum
