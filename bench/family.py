@@ -117,7 +117,12 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=256)
     args = parser.parse_args()
     settings = Settings(
-        port=0, metrics_port=-1, store="memory", log_level="WARNING", max_family_seconds=86_400
+        port=0,
+        metrics_port=-1,
+        http_port=-1,  # gRPC only: no fixed port to collide with
+        store="memory",
+        log_level="WARNING",
+        max_family_seconds=86_400,
     )
     server = build_server(settings, CollectorRegistry())
     server.start()

@@ -154,14 +154,14 @@ def _settle(
 ) -> None:
     """Record the kept restart (lowest loss among those that fit, else lowest) of each done one."""
     slots = np.flatnonzero(done)
-    loss = engine.losses()
-    losses = loss.reshape(-1, r)[slots]
+    losses = engine.losses(_columns(slots, r)).reshape(-1, r)
     ranked = np.where(fits[slots], losses, losses + np.float32(1e30))
-    chosen = slots * r + np.argmin(ranked, axis=1)
+    best = np.argmin(ranked, axis=1)
+    chosen = slots * r + best
     to = slot_fn[slots]
     result.fit[to] = fits[slots].any(axis=1)
     result.margin[to] = margin[chosen]
-    result.loss[to] = loss[chosen]
+    result.loss[to] = losses[np.arange(len(slots)), best]
     columns = engine.flat[:, torch.from_numpy(chosen)].numpy()
     for name, value in models_of(columns, n, h).items():
         result.weights[name][to] = value

@@ -51,6 +51,19 @@ def chunk_size(recipe: Recipe, num_inputs: int) -> int:
     return max(1, CHUNK_ELEMENTS // per_function)
 
 
+# A rolling batch's hidden activations [rows, width, columns] held near 1 MB (2^18 floats),
+# where a step's ~15 passes over them stay in cache: 4 inputs at width 8 ran 18% faster in
+# batches of 512 functions x 4 restarts than of 5,181.
+ROLLING_ELEMENTS = 1 << 18
+
+
+def rolling_size(recipe: Recipe, num_inputs: int) -> int:
+    """Functions in one rolling batch at the recipe's width (at most chunk_size's)."""
+    width = max([1, *recipe.hidden_sizes])
+    per_function = recipe.restarts * (1 << num_inputs) * width
+    return max(1, min(chunk_size(recipe, num_inputs), ROLLING_ELEMENTS // per_function))
+
+
 def search(
     tables: np.ndarray,
     widths: tuple[int, ...],
@@ -79,6 +92,7 @@ def search(
         weights: list[dict[str, np.ndarray]] = []
         train: Callable[..., BatchResult]
         if step.supports(rec):  # one rolling batch of `size` functions: one tail per width
+            size = rolling_size(rec, n)
             parts, train = [pending], functools.partial(rolling.train_tables, capacity=size)
         else:  # the manual engine, chunk by chunk: each chunk runs to its slowest function
             parts = [pending[i : i + size] for i in range(0, len(pending), size)]

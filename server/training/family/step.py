@@ -95,17 +95,20 @@ class FamilyStep:
         p = row_blocks(n, h)[-1][2]
         # The rows with a last input fixed at 1: each layer's bias rows follow its weight rows,
         # so [W; b] is one matrix and x1 @ [W; b] (and x1^T @ delta, both gradients) one GEMM.
-        self.x1 = torch.ones(rows, n + 1)
-        self.x1[:, :n] = torch.from_numpy(table_inputs(n))
-        self.x1t = self.x1.T.contiguous()
+        if like is None:
+            self.x1 = torch.ones(rows, n + 1)
+            self.x1[:, :n] = torch.from_numpy(table_inputs(n))
+            self.x1t = self.x1.T.contiguous()
+        else:  # a smaller copy: the same rows
+            self.x1, self.x1t = like.x1, like.x1t
         self.flat = torch.zeros(p, b)
-        self.grad = torch.zeros(p, b)
+        self.grad = torch.empty(p, b)  # written whole by every backward
         self.y = torch.zeros(rows, b)
         self.sign = torch.zeros(rows, b)  # +1 for label 1, -1 for label 0
         self.logits = torch.empty(rows, b)
         self.prob = torch.empty(rows, b)
         self.delta = torch.empty(rows, b)  # dLoss/dlogit
-        self.tmp2 = torch.empty(rows, b)
+        self.tmp2 = torch.empty(rows, b) if recipe.loss == "mse" else self.delta
         self.scale = (2.0 if recipe.loss == "mse" else 1.0) / (
             rows if recipe.reduction == "mean" else 1
         )
@@ -122,7 +125,8 @@ class FamilyStep:
             self.d1 = torch.empty(rows, h * b)  # dLoss/d(hidden pre-activation)
             self.d13 = self.d1.view(rows, h, b)
             self.tmp3 = torch.empty(rows, h, b)
-            self.mask = torch.empty(rows, h, b, dtype=torch.bool)
+            if recipe.activation == "relu":
+                self.mask = torch.empty(rows, h, b, dtype=torch.bool)
         else:
             self.wb, self.gwb = self.flat, self.grad
         self.lr_scale = self._scale_rows(recipe.learning_rate_scale)
@@ -225,7 +229,8 @@ class FamilyStep:
         torch.sum(t3, dim=0, out=self.gw2)
         # delta1 = w2 * delta * act'(a), with t3 = a * delta reused: one op and a product.
         if self.activation == "tanh":  # act' = 1 - a^2: delta - a (a delta)
-            torch.addcmul(du, a, t3, value=-1.0, out=d1)
+            torch.mul(a, t3, out=d1)
+            torch.sub(du, d1, out=d1)  # (a broadcast addcmul is slower than the two)
             d1.mul_(self.w2)
         elif self.activation == "sigmoid":  # act' = a (1 - a): (a delta) - a (a delta)
             torch.addcmul(t3, a, t3, value=-1.0, out=d1)
@@ -295,13 +300,13 @@ class FamilyStep:
                     fit = ((signed > 0) | ((signed == 0) & (self.sign < 0))).all(dim=0)
             return fit.numpy(), torch.nan_to_num(low, nan=-0.5).numpy()
 
-    def losses(self) -> np.ndarray:
-        """Each column's loss [B] at the last forward (the recipe's; NaN as +inf)."""
+    def losses(self, cols: torch.Tensor) -> np.ndarray:
+        """Columns `cols`' losses [k] at the last forward (the recipe's; NaN as +inf)."""
         with torch.no_grad():
-            y, logits = self.y, self.logits
+            y, logits = self.y.index_select(1, cols), self.logits.index_select(1, cols)
             if self.loss == "bce":
                 rows = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
             else:
-                rows = (self.prob - y).square()
+                rows = (self.prob.index_select(1, cols) - y).square()
             loss = rows.mean(dim=0) if self.recipe.reduction == "mean" else rows.sum(dim=0)
             return torch.nan_to_num(loss, nan=float("inf")).numpy()
