@@ -99,8 +99,9 @@ class FamilyStep:
             self.x1 = torch.ones(rows, n + 1)
             self.x1[:, :n] = torch.from_numpy(table_inputs(n))
             self.x1t = self.x1.T.contiguous()
+            self.neg_x1t = -self.x1t
         else:  # a smaller copy: the same rows
-            self.x1, self.x1t = like.x1, like.x1t
+            self.x1, self.x1t, self.neg_x1t = like.x1, like.x1t, like.neg_x1t
         self.flat = torch.zeros(p, b)
         self.grad = torch.empty(p, b)  # written whole by every backward
         self.y = torch.zeros(rows, b)
@@ -122,9 +123,8 @@ class FamilyStep:
             self.gw2, self.gb2 = self.grad[nh + h : nh + 2 * h], self.grad[nh + 2 * h :]
             self.act = torch.empty(rows, h * b)  # hidden outputs
             self.act3 = self.act.view(rows, h, b)
-            self.d1 = torch.empty(rows, h * b)  # dLoss/d(hidden pre-activation)
-            self.d13 = self.d1.view(rows, h, b)
-            self.tmp3 = torch.empty(rows, h, b)
+            self.tmp3 = torch.empty(rows, h, b)  # a * delta, then delta1 (or -delta1)
+            self.tmp1 = self.tmp3.view(rows, h * b)
             if recipe.activation == "relu":
                 self.mask = torch.empty(rows, h, b, dtype=torch.bool)
         else:
@@ -222,24 +222,24 @@ class FamilyStep:
         if not self.h:
             torch.mm(self.x1t, d, out=self.gwb)
             return
-        a, d1, t3 = self.act3, self.d13, self.tmp3
+        a, t3 = self.act3, self.tmp3
         du = d.unsqueeze(1)
         torch.sum(d, dim=0, keepdim=True, out=self.gb2)
         torch.mul(a, du, out=t3)  # a * delta: summed over rows, the last layer's gradient
         torch.sum(t3, dim=0, out=self.gw2)
-        # delta1 = w2 * delta * act'(a), with t3 = a * delta reused: one op and a product.
-        if self.activation == "tanh":  # act' = 1 - a^2: delta - a (a delta)
-            torch.mul(a, t3, out=d1)
-            torch.sub(du, d1, out=d1)  # (a broadcast addcmul is slower than the two)
-            d1.mul_(self.w2)
+        # delta1 = w2 * delta * act'(a), made in place from t3 = a * delta: a third buffer of
+        # this size would cost more in cache misses than its ops (4 inputs: 2x per op).
+        x1t = self.x1t
+        if self.activation == "tanh":  # act' = 1 - a^2: a (a delta) - delta = -(...)
+            t3.mul_(a).sub_(du).mul_(self.w2)  # -delta1, so the gradient GEMM takes -x1^T
+            x1t = self.neg_x1t
         elif self.activation == "sigmoid":  # act' = a (1 - a): (a delta) - a (a delta)
-            torch.addcmul(t3, a, t3, value=-1.0, out=d1)
-            d1.mul_(self.w2)
+            t3.addcmul_(a, t3, value=-1.0).mul_(self.w2)
         else:  # relu: 0 where the unit is off (torch's convention at 0 too)
-            torch.mul(du, self.w2, out=d1)
+            torch.mul(du, self.w2, out=t3)
             torch.le(a, 0, out=self.mask)
-            d1.masked_fill_(self.mask, 0.0)
-        torch.mm(self.x1t, self.d1, out=self.gwb1)
+            t3.masked_fill_(self.mask, 0.0)
+        torch.mm(x1t, self.tmp1, out=self.gwb1)
 
     def update(self) -> None:
         """One optimizer step from self.grad (Adam or SGD as FlatAdam / FlatSGD compute them)."""
