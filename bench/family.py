@@ -2,7 +2,7 @@
 inputs with a width search (classes on and off), TrainFamily per function against one Train RPC
 per function on the same recipe, and Predict of a family member against a plain model.
 Prints markdown; run: .venv/bin/python bench/family.py [--inputs 4] [--no-plain] [--per 3 3:4 4]
-[--no-capacity] [--no-predict]
+[--no-capacity] [--no-predict] [--training-workers 1]
 """
 
 from __future__ import annotations
@@ -116,6 +116,12 @@ def main() -> None:
     )
     parser.add_argument("--no-capacity", action="store_true", help="skip the capacity runs")
     parser.add_argument("--no-predict", action="store_true", help="skip Predict p50")
+    parser.add_argument(
+        "--training-workers",
+        type=int,
+        default=1,
+        help="the server's --training-workers (a family of 2,048+ tables splits over them)",
+    )
     parser.add_argument("--sample", type=int, default=256)
     args = parser.parse_args()
     settings = Settings(
@@ -125,9 +131,11 @@ def main() -> None:
         store="memory",
         log_level="WARNING",
         max_family_seconds=86_400,
+        training_workers=args.training_workers,
     )
     server = build_server(settings, CollectorRegistry())
     server.start()
+    server._loop.run(server.pool.warmed())  # every worker ready before anything is timed
     try:
         with Client(server.target, timeout=86_400) as c:
             if not args.no_capacity:
