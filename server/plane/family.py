@@ -258,8 +258,9 @@ def family_info(plan: FamilyPlan, result: FamilyResult, name: str) -> pb.FamilyI
         created_at=time.time(),
     )
     margins = np.round(result.margin.astype(np.float64), 6).tolist()
-    for table, width, margin in zip(result.tables, result.width.tolist(), margins, strict=True):
-        member = info.members.add(table=tbl.bits(table), margin=margin)
+    widths = result.width.tolist()
+    for table, width, margin in zip(tbl.bits_each(result.tables), widths, margins, strict=True):
+        member = info.members.add(table=table, margin=margin)
         if width != NO_WIDTH:
             member.width = width
     return info
