@@ -17,7 +17,7 @@ import torch
 
 from gatenet.server.errors import Cancelled
 from gatenet.server.training.family.batch import BatchResult
-from gatenet.server.training.family.step import FamilyStep, columns_of, models_of, row_blocks
+from gatenet.server.training.family.step import FamilyStep, columns_of, models_of
 from gatenet.server.training.network import Params, initialise, layer_shapes
 from gatenet.server.training.spec import Recipe
 from gatenet.server.training.trainer import PACE_SAFETY, POLL_SECONDS
@@ -59,13 +59,11 @@ def train_tables(
         fit=np.zeros(count, dtype=bool),
         margin=np.full(count, -0.5, dtype=np.float32),
         loss=np.full(count, np.inf, dtype=np.float32),
-        weights={
-            name: np.zeros((count, *shape), dtype=np.float32)
-            for name, _, _, shape in row_blocks(n, h)
-        },
+        weights={},  # filled from `kept` at the end
         steps=0,
         timed_out=False,
     )
+    kept = np.zeros((start.shape[0], count), dtype=np.float32)  # each one's kept network
     queued = 0  # tables[:queued] have had a slot
     settled = 0
     step, poll, fresh = 0, 1, False
@@ -96,7 +94,7 @@ def train_tables(
             result.timed_out = bool((live & ~done).any()) or queued < count
             done = live
         if done.any():
-            _settle(result, engine, fits, margin, slot_fn, done, r, n, h)
+            _settle(result, kept, engine, fits, margin, slot_fn, done, r)
             result.steps = max(result.steps, int(own[done].max()))
             settled += int(done.sum())
             slot_fn[done] = -1
@@ -133,6 +131,7 @@ def train_tables(
             took_s = time.perf_counter() - t0
             step_seconds = took_s / k
             poll = max(1, int(POLL_SECONDS * k / max(took_s, 1e-9)))
+    result.weights = models_of(kept, n, h)
     return result
 
 
@@ -143,14 +142,13 @@ def _columns(slots: np.ndarray, r: int) -> torch.Tensor:
 
 def _settle(
     result: BatchResult,
+    kept: np.ndarray,
     engine: FamilyStep,
     fits: np.ndarray,
     margin: np.ndarray,
     slot_fn: np.ndarray,
     done: np.ndarray,
     r: int,
-    n: int,
-    h: int,
 ) -> None:
     """Record the kept restart (lowest loss among those that fit, else lowest) of each done one."""
     slots = np.flatnonzero(done)
@@ -162,6 +160,4 @@ def _settle(
     result.fit[to] = fits[slots].any(axis=1)
     result.margin[to] = margin[chosen]
     result.loss[to] = losses[np.arange(len(slots)), best]
-    columns = engine.flat[:, torch.from_numpy(chosen)].numpy()
-    for name, value in models_of(columns, n, h).items():
-        result.weights[name][to] = value
+    kept[:, to] = engine.flat.numpy()[:, chosen]
