@@ -9,6 +9,7 @@ its budget spent). Once no table is pending, the batch shrinks to the live funct
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -25,14 +26,27 @@ from gatenet.server.training.trainer import PACE_SAFETY, POLL_SECONDS
 
 def start_columns(recipe: Recipe, n: int) -> torch.Tensor:
     """Every restart's starting parameters as buffer columns [P, R], drawn as Train draws them."""
-    r = recipe.restarts
-    start = Params(layer_shapes(n, recipe.hidden_sizes), r, torch.float32)
-    gens = [torch.Generator().manual_seed(recipe.seed + k) for k in range(r)]
-    initialise(start, recipe.init, gens, recipe.initial_weights)
+    if recipe.initial_weights is not None:
+        return _draw(recipe.init, recipe.seed, recipe.restarts, recipe.hidden_sizes, n, recipe)
+    return _drawn(recipe.init, recipe.seed, recipe.restarts, recipe.hidden_sizes, n).clone()
+
+
+@functools.lru_cache(maxsize=64)  # a family's widths draw alike in every call
+def _drawn(init: str, seed: int, restarts: int, hidden: tuple[int, ...], n: int) -> torch.Tensor:
+    """start_columns of a recipe without initial weights."""
+    return _draw(init, seed, restarts, hidden, n, None)
+
+
+def _draw(
+    init: str, seed: int, r: int, hidden: tuple[int, ...], n: int, given: Recipe | None
+) -> torch.Tensor:
+    """Restart k's start drawn from seed + k (or the given recipe's initial weights)."""
+    start = Params(layer_shapes(n, hidden), r, torch.float32)
+    gens = [torch.Generator().manual_seed(seed + k) for k in range(r)]
+    initialise(start, init, gens, given.initial_weights if given is not None else None)
     per_restart = [start.restart_weights(k) for k in range(r)]
     stacked = {name: np.stack([w[name] for w in per_restart]) for name in per_restart[0]}
-    h = recipe.hidden_sizes[0] if recipe.hidden_sizes else 0
-    return torch.from_numpy(columns_of(stacked, n, h))
+    return torch.from_numpy(columns_of(stacked, n, hidden[0] if hidden else 0))
 
 
 def train_tables(

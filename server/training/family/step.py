@@ -160,13 +160,15 @@ class FamilyStep:
         return out
 
     def reset(self, cols: torch.Tensor, start: torch.Tensor, targets: torch.Tensor) -> None:
-        """Columns `cols` restart: parameters `start` [P, k], targets [rows, k], fresh state."""
-        self.flat[:, cols] = start
-        self.y[:, cols] = targets
-        self.sign[:, cols] = targets * 2 - 1
+        """Columns `cols` (ascending) restart: parameters `start` [P, k], targets [rows, k],
+        fresh optimizer state."""
+        at: torch.Tensor | slice = slice(None) if len(cols) == self.columns else cols
+        self.flat[:, at] = start
+        self.y[:, at] = targets
+        self.sign[:, at] = targets * 2 - 1
         if self.adam:
-            self.m[:, cols] = 0.0
-            self.v[:, cols] = 0.0
+            self.m[:, at] = 0.0
+            self.v[:, at] = 0.0
             if self.t is None and self.uniform.item() and len(cols) < self.columns:
                 self.t = torch.full((self.columns,), int(self.uniform.item()))
             if self.t is not None:
@@ -174,7 +176,7 @@ class FamilyStep:
             else:  # every column restarts
                 self.uniform.zero_()
         elif self.buf is not None:
-            self.buf[:, cols] = 0.0
+            self.buf[:, at] = 0.0
 
     def keep(self, cols: torch.Tensor) -> FamilyStep:
         """A smaller step holding only columns `cols`, state carried."""
