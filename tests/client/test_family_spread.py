@@ -4,10 +4,12 @@ and progress are those of one worker's run."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
 from gatenet.client import Client
+from gatenet.client.family import FamilyProgress
 from gatenet.server.training.family import tables as tbl
 from gatenet.server.training.family.plan import MIN_SPLIT, FamilyPlan, merge
 from gatenet.server.training.family.search import at_width, check, train_family
@@ -62,3 +64,21 @@ def test_a_large_family_trains_on_both_idle_workers(make_server) -> None:
         last = tbl.text(tables[-1])  # a member of the second part predicts its own table
         rows = [[(r >> (3 - i)) & 1 for i in range(4)] for r in range(16)]
         assert c.predict(f"spread/{last}", rows).labels.tolist() == list(tables[-1])
+
+
+def test_leaving_the_stream_stops_every_part_of_a_split_family(make_server) -> None:
+    srv = make_server(training_workers=2, max_trainings_per_client=2)
+    srv._loop.run(srv.pool.warmed())
+    with Client(srv.target) as c:
+        dispatched = srv.pool._dispatches
+        events = c.train_family_stream(4, "spread-cancelled", widths=(0, 8), seed=0)
+        assert isinstance(next(events), FamilyProgress)  # both parts have begun
+        assert srv.pool._dispatches == dispatched + 2
+        events.close()  # the caller stops: the call is cancelled, and each part with it
+        end = time.monotonic() + 30  # the server's own state says when (no event does)
+        while srv.pool.in_flight:
+            assert time.monotonic() < end, "a part of the family was not cancelled"
+            time.sleep(0.005)
+        # Both workers and both of the client's trainings in flight are free again.
+        family = c.train_family(2, "spread-after", widths=(0, 2), seed=0, timeout=60)
+        assert family.fit == 16
