@@ -1,7 +1,8 @@
 """Benchmark TrainFamily through an in-process server and the real client: every function of n
 inputs with a width search (classes on and off), TrainFamily per function against one Train RPC
 per function on the same recipe, and Predict of a family member against a plain model.
-Prints markdown; run: .venv/bin/python bench/family.py [--inputs 4] [--no-plain]
+Prints markdown; run: .venv/bin/python bench/family.py [--inputs 4] [--no-plain] [--per 3 3:4 4]
+[--no-capacity] [--no-predict] [--training-workers 1]
 """
 
 from __future__ import annotations
@@ -31,35 +32,54 @@ def capacity(c: Client, n: int, classes: bool, widths: tuple[int, int]) -> str:
     )
 
 
-def per_function(c: Client, n: int, hidden: int, sample: int) -> list[str]:
-    """Seconds per function: TrainFamily (all 2^2^n, classes off and on) vs Train per function."""
+def per_function(c: Client, n: int, hidden: int | None, sample: int) -> list[str]:
+    """Seconds per function: one Train RPC per function (a sample), then TrainFamily on every
+    function of n inputs (classes off and on) at the width those Trains used, and the tail bound.
+
+    hidden None is the server's default recipe: Train picks the width, the family is given it.
+    """
     rows = 1 << n
+    rng = random.Random(0)
+    numbers = rng.sample(range(1 << rows), min(sample, 1 << rows))
+    network = {} if hidden is None else {"hidden_sizes": [hidden]}
+    c.train(truth_table=[0] * rows, restarts=4, seed=0, **network)  # channel and worker warm
+    times, fit, width = [], 0, hidden
+    for f in numbers:
+        table = [(f >> (rows - 1 - i)) & 1 for i in range(rows)]
+        t = time.perf_counter()
+        info = c.train(truth_table=table, restarts=4, seed=0, **network)
+        times.append(time.perf_counter() - t)
+        fit += bool(info.fit)
+        width = int(info.spec["network"]["hidden_sizes"][0])
+    assert width is not None
+    c.train_family(
+        n, f"bench-warm-{n}-{width}", tables=[",".join("0" * rows)], hidden=width, seed=0
+    )
     out = []
     for classes in (False, True):
         t = time.perf_counter()
         fam = c.train_family(
-            n, f"bench-per-{n}-{int(classes)}", hidden=hidden, classes=classes, seed=0
+            n, f"bench-per-{n}-{width}-{int(classes)}", hidden=width, classes=classes, seed=0
         )
         wall = time.perf_counter() - t
-        out.append(
-            (f"TrainFamily classes {'on' if classes else 'off'}", fam.functions, wall, fam.fit)
-        )
-    rng = random.Random(0)
-    numbers = rng.sample(range(1 << rows), min(sample, 1 << rows))
-    c.train(truth_table=[0] * rows, hidden_sizes=[hidden], restarts=4, seed=0)  # channel warm
-    t = time.perf_counter()
-    fit = 0
-    for f in numbers:
-        table = [(f >> (rows - 1 - i)) & 1 for i in range(rows)]
-        info = c.train(truth_table=table, hidden_sizes=[hidden], restarts=4, seed=0)
-        fit += bool(info.fit)
-    out.append(("Train per function", len(numbers), time.perf_counter() - t, fit))
-    base = out[-1][2] / out[-1][1]
+        name = f"TrainFamily, classes {'on' if classes else 'off'}"
+        out.append((name, fam.functions, wall, fam.fit))
+    out.append(("Train per function", len(numbers), sum(times), fit))
+    base = sum(times) / len(times)
     lines = [
-        f"| {name} | {count} | {fit} | {wall:.2f} | {1e3 * wall / count:.3f} | "
+        f"| {width} | {name} | {count} | {fit} | {wall:.3f} | {1e3 * wall / count:.3f} | "
         f"{base / (wall / count):.0f}x |"
         for name, count, wall, fit in out
     ]
+    # The family trains every function to its own end, so it lasts about as long as its
+    # slowest function's own Train (the same steps): per function it beats Train by about
+    # (mean Train) / (slowest Train / functions) at most, a bound that binds when one function
+    # runs far longer than the rest (e.g. its full step budget, never fitting).
+    functions, slowest = out[0][1], max(times)
+    lines.append(
+        f"| {width} | tail bound: the slowest Train alone | {functions} | - | {slowest:.3f} | "
+        f"{1e3 * slowest / functions:.3f} | ~{base / (slowest / functions):.0f}x bound |"
+    )
     return lines
 
 
@@ -77,34 +97,67 @@ def predict_p50(c: Client, member: str, plain: str, calls: int) -> str:
     return f"| {member} | {a:.0f} µs | {plain} | {b:.0f} µs | {100 * (a / b - 1):+.1f}% |"
 
 
+def per_run(text: str) -> tuple[int, int | None]:
+    """INPUTS or INPUTS:HIDDEN."""
+    inputs, _, hidden = text.partition(":")
+    return int(inputs), int(hidden) if hidden else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--inputs", type=int, default=4)
     parser.add_argument("--no-plain", action="store_true", help="skip classes off for --inputs")
-    parser.add_argument("--per-inputs", type=int, default=3, help="inputs of the per-function run")
-    parser.add_argument("--per-hidden", type=int, default=4)
+    parser.add_argument(
+        "--per",
+        type=per_run,
+        nargs="*",
+        default=[(3, None), (3, 4), (4, None)],
+        help="per-function runs as INPUTS or INPUTS:HIDDEN (default: 3 3:4 4)",
+    )
+    parser.add_argument("--no-capacity", action="store_true", help="skip the capacity runs")
+    parser.add_argument("--no-predict", action="store_true", help="skip Predict p50")
+    parser.add_argument(
+        "--training-workers",
+        type=int,
+        default=1,
+        help="the server's --training-workers (a family of 2,048+ tables splits over them)",
+    )
     parser.add_argument("--sample", type=int, default=256)
     args = parser.parse_args()
     settings = Settings(
-        port=0, metrics_port=-1, store="memory", log_level="WARNING", max_family_seconds=86_400
+        port=0,
+        metrics_port=-1,
+        http_port=-1,  # gRPC only: no fixed port to collide with
+        store="memory",
+        log_level="WARNING",
+        max_family_seconds=86_400,
+        training_workers=args.training_workers,
     )
     server = build_server(settings, CollectorRegistry())
     server.start()
+    server._loop.run(server.pool.warmed())  # every worker ready before anything is timed
     try:
         with Client(server.target, timeout=86_400) as c:
-            print("## Capacity: every function, width search\n")
+            if not args.no_capacity:
+                print("## Capacity: every function, width search\n")
+                print(
+                    "| inputs | widths | classes | trained | fit | fit by width | train s"
+                    " | wall s | stopped |"
+                )
+                print("|---|---|---|---|---|---|---|---|---|")
+                print(capacity(c, args.inputs, True, (0, 8)), flush=True)
+            print("\n## Per function: TrainFamily vs one Train RPC each, restarts 4, seed 0\n")
             print(
-                "| inputs | widths | classes | trained | fit | fit by width | train s | wall s"
-                " | stopped |"
+                "Width: the server's default for Train (hidden unset) unless given. The Train"
+                " sample is all functions for 3 inputs, 256 for 4.\n"
             )
-            print("|---|---|---|---|---|---|---|---|---|")
-            print(capacity(c, args.inputs, True, (0, 8)), flush=True)
-            n, h = args.per_inputs, args.per_hidden
-            print(f"\n## Per function: {n} inputs, hidden {h}, restarts 4, seed 0\n")
-            print("| how | functions | fit | wall s | ms / function | vs Train |")
-            print("|---|---|---|---|---|---|")
-            for line in per_function(c, n, h, args.sample):
-                print(line, flush=True)
+            print("| width | how | functions | fit | wall s | ms / function | vs Train |")
+            print("|---|---|---|---|---|---|---|")
+            for n, hidden in args.per:
+                for line in per_function(c, n, hidden, args.sample):
+                    print(line, flush=True)
+            if args.no_predict:
+                return
             print("\n## Predict p50, 1 row\n")
             print("| member | p50 | plain model | p50 | member vs plain |")
             print("|---|---|---|---|---|")
@@ -114,7 +167,7 @@ def main() -> None:
             )
             c.predict("bench-fam2/0,1,1,0", [[0, 1]])
             print(predict_p50(c, "bench-fam2/0,1,1,0", "bench-xor", 2000), flush=True)
-            if not args.no_plain:  # the long one last
+            if not args.no_plain and not args.no_capacity:  # the long one last
                 print("\n## Capacity, classes off\n")
                 print(capacity(c, args.inputs, False, (0, 8)), flush=True)
     finally:

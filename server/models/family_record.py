@@ -171,8 +171,8 @@ def family_info(record: ModelRecord) -> pb.FamilyInfo:
     tables = ((numbers[:, None] >> np.arange((1 << n) - 1, -1, -1)[None, :]) & 1).astype(np.uint8)
     widths = record.tensors["width"].astype(np.int64).tolist()
     margins = np.round(record.tensors["margin"].astype(np.float64), 6).tolist()
-    for table, width, margin in zip(tables, widths, margins, strict=True):
-        member = info.members.add(table=tbl.bits(table), margin=margin)
+    for table, width, margin in zip(tbl.bits_each(tables), widths, margins, strict=True):
+        member = info.members.add(table=table, margin=margin)
         if width != NO_WIDTH:
             member.width = width
     return info

@@ -1,9 +1,10 @@
 """TrainFamily, the use case: admit a family request, run its plan on one worker, describe it.
 
 Admission checks the name, the tables, the widths and the shared recipe (resolved once, at the
-widest width, so every width passes the limits) before any training. The whole family trains
-on one worker, bounded by --max-family-seconds, and counts against the client's trainings in
-flight like a Train.
+widest width, so every width passes the limits) before any training. A family trains on one
+worker, or split over the workers idle at the time (a large one, without classes), each part
+bounded by --max-family-seconds and counted against the client's trainings in flight like a
+Train.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from gatenet.server.models.document import StoredRecord
 from gatenet.server.models.registry import Registry
 from gatenet.server.plane.catalog import check_name
 from gatenet.server.training.family import tables as tbl
-from gatenet.server.training.family.plan import NO_WIDTH, FamilyPlan, FamilyProgress, FamilyResult
+from gatenet.server.training.family.plan import (
+    NO_WIDTH,
+    FamilyPlan,
+    FamilyProgress,
+    FamilyResult,
+    merge,
+    merge_progress,
+)
 from gatenet.server.training.pool import Draining, Refused, TrainingPool
 from gatenet.server.training.recipe import resolve
 from gatenet.server.training.spec import Limits
@@ -86,9 +94,7 @@ class Families:
         started, outcome = time.perf_counter(), "failed"
         self._metrics.trainings_in_progress.inc()
         try:
-            result: FamilyResult = await self._pool.run_family(
-                plan, on_progress, owner, (self._cap, "--max-family-seconds")
-            )
+            result = await self._run(plan, owner, on_progress)
             outcome = "fit" if result.fit == len(result.width) else "not_fit"
         except (Refused, Draining):
             outcome = "refused"
@@ -117,6 +123,37 @@ class Families:
         await self._registry.add_family(record)  # durable before we answer
         self._metrics.models.set(self._registry.stored)
         return info
+
+    async def _run(
+        self, plan: FamilyPlan, owner: str, on_progress: OnFamilyProgress | None
+    ) -> FamilyResult:
+        """The plan's result, trained on one worker or split over the idle ones (each part
+        bounded by the cap, progress summed over the parts); one part failing stops them all."""
+        cap = (self._cap, "--max-family-seconds")
+        parts = plan.split(self._pool.spare(owner))
+        if len(parts) == 1:
+            result: FamilyResult = await self._pool.run_family(plan, on_progress, owner, cap)
+            return result
+        latest: list[FamilyProgress | None] = [None] * len(parts)
+
+        def progress_of(i: int) -> OnFamilyProgress:
+            def seen(progress: FamilyProgress) -> None:
+                latest[i] = progress
+                if on_progress is not None and None not in latest:
+                    on_progress(merge_progress([p for p in latest if p is not None]))
+
+            return seen
+
+        runs = [  # no await in between: spare() still holds
+            self._pool.submit(part, progress_of(i), owner, cap=cap) for i, part in enumerate(parts)
+        ]
+        try:
+            results = await asyncio.gather(*(self._pool.wait(run) for run in runs))
+        except BaseException:
+            for run in runs:  # a no-op for those that ended
+                self._pool.abandon(run)
+            raise
+        return merge(results)
 
 
 async def read(registry: Registry, ref: str) -> pb.FamilyInfo:
@@ -221,8 +258,9 @@ def family_info(plan: FamilyPlan, result: FamilyResult, name: str) -> pb.FamilyI
         created_at=time.time(),
     )
     margins = np.round(result.margin.astype(np.float64), 6).tolist()
-    for table, width, margin in zip(result.tables, result.width.tolist(), margins, strict=True):
-        member = info.members.add(table=tbl.bits(table), margin=margin)
+    widths = result.width.tolist()
+    for table, width, margin in zip(tbl.bits_each(result.tables), widths, margins, strict=True):
+        member = info.members.add(table=table, margin=margin)
         if width != NO_WIDTH:
             member.width = width
     return info

@@ -191,11 +191,13 @@ class TrainingPool(Generic[T]):
         self._served: dict[str, int] = {}
         self._dispatches = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._warm: asyncio.Event | None = None  # set once every worker has said ready
 
     async def start(self) -> None:
         """Start every worker; each warms torch up in the background, and a run that comes
         first waits for it."""
         self._loop = asyncio.get_running_loop()
+        self._warm = asyncio.Event()
         self._workers = [self._spawn(i) for i in range(self.workers)]
 
     @property
@@ -232,6 +234,19 @@ class TrainingPool(Generic[T]):
         """Train a family's plan (family/search.py) on one worker, within its own cap
         (seconds, flag); its answer is the family's result as is (no finish)."""
         return await self.wait(self.submit(plan, on_progress, owner, cap=cap))
+
+    async def warmed(self) -> None:
+        """Return once every worker has warmed up (tests and benchmarks that need them all)."""
+        assert self._warm is not None, "start() first"
+        await self._warm.wait()
+
+    def spare(self, owner: str) -> int:
+        """Runs `owner` could start on a worker right now: idle workers, nothing queued, within
+        the client's share (a family splits over at most this many)."""
+        if self.closing or self._queues:
+            return 0
+        idle = sum(1 for worker in self._workers if worker.ready and worker.run is None)
+        return max(0, min(idle, self.max_per_client - self._by_owner.get(owner, 0)))
 
     def submit(
         self,
@@ -370,6 +385,8 @@ class TrainingPool(Generic[T]):
             return
         if kind == "ready":
             worker.ready = True
+            if self._warm is not None and all(w.ready for w in self._workers):
+                self._warm.set()
             self._dispatch()
         elif worker.run is None:  # the answer of a run already settled (killed, overdue)
             return

@@ -145,3 +145,10 @@ def test_a_time_limit_ends_the_search_with_what_fit() -> None:
     )
     assert result.stopped_by == "time"
     assert result.fit < 256
+
+
+def test_every_table_reads_as_its_bit_string_at_once() -> None:
+    for n in (1, 2, 3, 4):
+        every = tbl.all_tables(n)
+        assert tbl.bits_each(every) == [tbl.bits(t) for t in every]
+    assert tbl.bits_each(np.zeros((0, 8), np.uint8)) == []

@@ -8,6 +8,7 @@ sigmoid(-a) = 1 - sigmoid(a), a negated output negates the last layer.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ class Classes:
         return np.bincount(self.class_of, minlength=len(self.representatives))
 
 
+@functools.cache  # n <= 4: four small tables, computed once per process
 def classes(num_inputs: int) -> Classes:
     """The NPN classes of n inputs; each representative is the smallest number in its class."""
     transforms, sources, flips = _transforms(num_inputs)
@@ -75,7 +77,10 @@ def classes(num_inputs: int) -> Classes:
         class_of[members] = len(reps)
         transform_of[members] = first
         reps.append(f)
-    return Classes(num_inputs, np.array(reps, dtype=np.int64), class_of, transform_of, transforms)
+    representatives = np.array(reps, dtype=np.int64)
+    for shared in (representatives, class_of, transform_of):  # cached: shared by every caller
+        shared.flags.writeable = False
+    return Classes(num_inputs, representatives, class_of, transform_of, transforms)
 
 
 def apply(table: np.ndarray, t: Transform) -> np.ndarray:
@@ -103,4 +108,27 @@ def derive(weights: dict[str, np.ndarray], t: Transform) -> dict[str, np.ndarray
     if t.out:
         out[f"layers.{last}.weight"] = -out[f"layers.{last}.weight"]
         out[f"layers.{last}.bias"] = -out[f"layers.{last}.bias"]
+    return out
+
+
+def derive_each(
+    weights: dict[str, np.ndarray], transforms: list[Transform], which: np.ndarray
+) -> dict[str, np.ndarray]:
+    """derive() of many networks at once: network m under transforms[which[m]], exactly as
+    derive() computes it (the bias takes the negated inputs' weights in the same order)."""
+    out = {name: np.array(value, dtype=np.float32, copy=True) for name, value in weights.items()}
+    k = len(which)
+    if not k:
+        return out
+    last = sum(1 for name in out if name.endswith(".weight")) - 1
+    perm = np.array([transforms[t].perm for t in which], dtype=np.int64)  # [k, n]
+    neg = np.array([transforms[t].neg for t in which], dtype=bool)
+    flip = np.array([transforms[t].out for t in which], dtype=bool)
+    src = weights["layers.0.weight"]  # [k, n, h]
+    w0, b0 = out["layers.0.weight"], out["layers.0.bias"]
+    w0[np.arange(k)[:, None], perm, :] = np.where(neg[:, :, None], -src, src)
+    for j in range(src.shape[1]):  # in input order, as derive() adds them
+        b0[neg[:, j]] += src[neg[:, j], j, :]
+    for name in (f"layers.{last}.weight", f"layers.{last}.bias"):
+        out[name][flip] = -out[name][flip]
     return out

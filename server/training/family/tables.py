@@ -37,6 +37,14 @@ def bits(table: np.ndarray) -> str:
     return "".join("1" if v else "0" for v in table)
 
 
+def bits_each(tables: np.ndarray) -> list[str]:
+    """Every table [F, rows] as its bit string, as bits() writes it, in one pass."""
+    if not len(tables):
+        return []
+    chars = np.where(tables != 0, np.uint8(ord("1")), np.uint8(ord("0")))
+    return [b.decode() for b in np.ascontiguousarray(chars).view(f"S{tables.shape[1]}").ravel()]
+
+
 def text(table: np.ndarray) -> str:
     """A table as a Train --table takes it, "0,1,1,0"."""
     return ",".join("1" if v else "0" for v in table)
