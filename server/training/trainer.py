@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import torch
@@ -29,7 +30,9 @@ PACE_SAFETY = 2.0
 PACE_WINDOW = 8  # chunks (and fit checks) the pace is taken from
 
 
-def set_up_thread() -> None:
+@contextlib.contextmanager
+def run_settings() -> Iterator[None]:
+    """The thread's settings for a training run, given back after it."""
     # Tiny ops never gain from intra-op threads, and the server runs several trainings at once
     # in worker processes: one thread each keeps them from fighting over the cores.
     if torch.get_num_threads() != 1:
@@ -38,6 +41,12 @@ def set_up_thread() -> None:
     # network pass through them for a few steps, which took 1.5 s steps to 7 s and broke the
     # pace the time cap is judged by. Flushed to zero, every run of a recipe computes alike.
     torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        # The flush is the run's, not the process's: a caller in the same thread (a test, a
+        # notebook) gets IEEE subnormals back (hypothesis refuses to draw floats without them).
+        torch.set_flush_denormal(False)
 
 
 class Engine(Protocol):
@@ -116,13 +125,8 @@ def train(
     Within `time_limit` seconds the run ends as if its step budget were spent (stopped_by
     "time"), with the best restart at its last step; it runs at least one step.
     """
-    set_up_thread()
-    try:
+    with run_settings():
         return _train(recipe, should_stop, on_progress, dtype, time_limit)
-    finally:
-        # The flush is the run's, not the process's: a caller in the same thread (a test, a
-        # notebook) gets IEEE subnormals back (hypothesis refuses to draw floats without them).
-        torch.set_flush_denormal(False)
 
 
 def _train(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from gatenet.server.errors import Cancelled, InvalidArgument
 from gatenet.server.training.family import npn
@@ -60,6 +61,12 @@ def test_width_0_fits_exactly_the_14_separable_functions_of_2_inputs() -> None:
     unfit = {tbl.bits(t) for t in result.tables[result.width < 0]}
     assert unfit == {"0110", "1001"}  # XOR and XNOR
     assert (result.margin[result.width == 0] >= 0.4).all()
+
+
+def test_a_family_run_leaves_the_callers_subnormal_floats_alone() -> None:
+    """As a Train run does: the flush to zero is the run's, not the calling thread's."""
+    family(2, range(0, 1))
+    assert float(torch.tensor([1e-40]) * 1.0) > 0.0
 
 
 def test_width_0_fits_104_of_the_256_functions_of_3_inputs() -> None:

@@ -28,7 +28,7 @@ from gatenet.server.training.family.plan import (
 )
 from gatenet.server.training.network import Params, layer_shapes
 from gatenet.server.training.spec import Recipe
-from gatenet.server.training.trainer import set_up_thread
+from gatenet.server.training.trainer import run_settings
 from gatenet.vocabulary.gates import table_inputs
 from gatenet.vocabulary.layers import parse_name
 
@@ -141,20 +141,20 @@ def train_family(
     time_limit: float | None = None,
 ) -> FamilyResult:
     """Train a family: a width search over its tables, or over their class representatives."""
-    set_up_thread()
     started = time.perf_counter()
     deadline = started + time_limit if time_limit is not None else float("inf")
-    if not plan.classes:
-        result = search(
-            plan.tables,
-            plan.widths,
-            plan.recipe,
-            should_stop=should_stop,
-            on_progress=on_progress,
-            deadline=deadline,
-        )
-    else:
-        result = _by_classes(plan, should_stop, on_progress, deadline)
+    with run_settings():
+        if not plan.classes:
+            result = search(
+                plan.tables,
+                plan.widths,
+                plan.recipe,
+                should_stop=should_stop,
+                on_progress=on_progress,
+                deadline=deadline,
+            )
+        else:
+            result = _by_classes(plan, should_stop, on_progress, deadline)
     result.seconds = time.perf_counter() - started
     return result
 
