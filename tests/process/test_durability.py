@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gatenet.client import Client, ClientError
+from gatenet_testing.damaged_records import rewrite, unknown_activation
 from gatenet_testing.serve_process import ServeProcess, alive, descendants, gatenet
 
 ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
@@ -162,8 +163,6 @@ def test_a_data_dir_that_cannot_be_made_stops_start_up_with_one_line(tmp_path):
 
 
 def test_a_record_with_an_unknown_activation_does_not_stop_start_up(tmp_path):
-    from test_damaged_records import _activation, rewrite
-
     data = tmp_path / "data"
     server = ServeProcess("--data-dir", str(data)).start()
     try:
@@ -172,7 +171,9 @@ def test_a_record_with_an_unknown_activation_does_not_stop_start_up(tmp_path):
             bad = c.train(gate="or", name="bad").model_id
     finally:
         server.stop()
-    rewrite(data, bad, _activation)  # well-formed JSON, checksum to match: only the content is off
+    rewrite(
+        data, bad, unknown_activation
+    )  # well-formed JSON, checksum to match: only the content is off
     server = ServeProcess("--data-dir", str(data)).start()  # warms both: must still serve
     assert server.proc is not None
     try:
