@@ -65,17 +65,17 @@ class Layout:
             self.offsets.append((offset, offset + n_in * n_out))
             offset += n_in * n_out + n_out
         self.size = offset
-        # Every 0/1 row (row k = k's bits, input i = bit i); the weights that turn a 0/1 row
-        # back into its k, so a batch becomes table indices in one matmul; each row's bytes
-        # to its k, so a one-row call is a dict lookup.
+        # Every 0/1 row (row k = k's bits, input i = bit i); the weights that turn a row of 0/1
+        # bits back into its k, so a batch becomes table indices in one matmul; each row's
+        # bytes to its k, so a one-row call is a dict lookup.
         self.table_rows: np.ndarray | None = None
-        self.bit_values: np.ndarray | None = None
+        self.bit_weights: np.ndarray | None = None
         self.row_index: dict[bytes, int] = {}
         n = self.num_inputs
         if n <= TABLE_INPUTS:
             k = np.arange(2**n)
             self.table_rows = ((k[:, None] >> np.arange(n)) & 1).astype(np.float32)
-            self.bit_values = (2.0 ** np.arange(n)).astype(np.float32)
+            self.bit_weights = (1 << np.arange(n)).astype(_U4)
             as_bytes = self.table_rows.astype(_F4)
             self.row_index = {as_bytes[i].tobytes(): i for i in range(2**n)}
 
@@ -205,10 +205,9 @@ class CompiledModel:
         elif rows[:4] in _BIT_BYTES:  # the first value settles most real-valued batches
             index = self._table_index(rows, count)
             if index is not None:
-                # In range by construction, so "clip" only skips take's bounds check. The
-                # labels are the probabilities' (as in the table): one compare, not a take.
-                p = table[0].take(index, mode="clip")
-                return p, np.greater(p, 0.5).view(np.uint8)
+                # In range by construction, so "clip" only skips take's bounds check. Two
+                # takes of one kind: the second runs on code the first brought into cache.
+                return table[0].take(index, mode="clip"), table[1].take(index, mode="clip")
         return None
 
     def compute(self, rows: bytes | memoryview, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -218,15 +217,15 @@ class CompiledModel:
 
     def _table_index(self, rows: bytes | memoryview, count: int) -> np.ndarray | None:
         """Each row's truth-table index when every value is 0.0 or 1.0, else None."""
+        # Few numpy calls, each of one kind: between two Predicts gRPC's own work evicts
+        # numpy's code and data, so each call costs several µs more there than in a loop.
         bits = aligned(rows, _U4)
-        # Two compares and two counts of booleans: numpy counts a bool mask with SIMD, but
-        # the nonzero values of a uint32 array one call per value (~25,000 instructions).
-        if np.count_nonzero(bits == _ONE_BITS) + np.count_nonzero(bits == 0) != len(bits):
+        bit = bits >> 29  # 1.0 (0x3F800000) -> 1, 0.0 -> 0; any other value is caught next
+        if (bit * _ONE_BITS).tobytes() != (rows if type(rows) is bytes else bits.tobytes()):
             return None  # some value is neither 0.0 nor 1.0
-        x = bits.view(_F4).reshape(count, self.layout.num_inputs)
-        bit_values = self.layout.bit_values
-        assert bit_values is not None  # a model with a table has them
-        return (x @ bit_values).astype(np.intp)  # exact: small integers
+        weights = self.layout.bit_weights
+        assert weights is not None  # a model with a table has them
+        return bit.reshape(count, self.layout.num_inputs) @ weights
 
 
 def _from_parts(
