@@ -30,6 +30,8 @@ TABLE_INPUTS = 8
 _ONE_BITS = 0x3F800000  # 1.0 as float32 bits; 0.0 is 0
 _F4, _U4 = np.dtype("<f4"), np.dtype("<u4")  # little-endian, whatever the machine's order
 _BIT_BYTES = (bytes(4), _ONE_BITS.to_bytes(4, "little"))  # 0.0 and 1.0
+# Bounds on every pre-activation below this leave float32 room for rounding: no step overflows.
+_ROOM = float(np.finfo(np.float32).max) / 4
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
@@ -100,7 +102,7 @@ class CompiledModel:
     """A network's parameters in one float32 buffer, its activation, and its truth table."""
 
     # A few references per model: the layout lives once per shape.
-    __slots__ = ("params", "layout", "activation", "_table")
+    __slots__ = ("params", "layout", "activation", "_table", "_safe")
 
     def __init__(self, weights: dict[str, np.ndarray], activation: str) -> None:
         if activation not in ACTIVATIONS:
@@ -126,6 +128,7 @@ class CompiledModel:
         self.params = array("f", np.concatenate(parts).astype(_F4).tobytes())
         self.layout = layout(tuple(shapes))
         self.activation = activation
+        self._safe = self._safe_magnitude()
         # Built now, not on a first request: no model's first Predict pays for it.
         self._table = self._build_table() if self.layout.table_rows is not None else None
 
@@ -151,6 +154,25 @@ class CompiledModel:
             (p[w:b].reshape(n_out, n_in), p[b : b + n_out])
             for (n_in, n_out), (w, b) in zip(self.layout.shapes, self.layout.offsets, strict=True)
         ]
+
+    def _safe_magnitude(self) -> float:
+        """The largest input magnitude under which no step of the float32 forward can
+        overflow (so none makes an inf, nor a nan of inf - inf); 0 when no input is safe."""
+        # Each layer's pre-activation is at most a * (the bound on its input) + c; tanh and
+        # sigmoid bound their output by 1, relu passes the bound on: bound = scale * x + offset.
+        scale, offset, safe = 1.0, 0.0, math.inf
+        layers = self._layers()
+        for i, (wt, b) in enumerate(layers):
+            a = float(np.abs(wt.astype(np.float64)).sum(axis=1).max())
+            c = float(np.abs(b.astype(np.float64)).max())
+            scale, offset = a * scale, a * offset + c
+            if not offset < _ROOM:
+                return 0.0
+            if scale > 0:
+                safe = min(safe, (_ROOM - offset) / scale)
+            if i < len(layers) - 1 and self.activation != "relu":
+                scale, offset = 0.0, 1.0
+        return safe
 
     def weights(self) -> dict[str, np.ndarray]:
         """The layers by tensor name: contiguous [in, out] weights and [out] biases."""
@@ -223,9 +245,15 @@ class CompiledModel:
                 return table[0].take(index, mode="clip"), table[1].take(index, mode="clip")
         return None
 
-    def compute(self, rows: bytes | memoryview, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """answer() by the forward pass, for rows already checked to be finite."""
-        p = self.forward(aligned(rows, _F4).reshape(count, self.num_inputs))
+    def compute(
+        self, rows: bytes | memoryview, count: int, largest: float = math.inf
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """answer() by the forward pass, for rows already checked to be finite whose largest
+        magnitude is `largest` (or at most)."""
+        x = aligned(rows, _F4).reshape(count, self.num_inputs)
+        # Rows this model cannot overflow on need neither np.errstate nor the nan check: two
+        # numpy calls and a context manager fewer, each several µs in the server.
+        p = self._forward(x) if largest < self._safe else self.forward(x)
         return p.astype(_F4, copy=False), np.greater(p, 0.5).view(np.uint8)
 
     def _table_index(self, rows: bytes | memoryview, count: int) -> np.ndarray | None:
@@ -249,6 +277,7 @@ def _from_parts(
     model.params = array("f", params)
     model.layout = layout(shapes)
     model.activation = activation
+    model._safe = model._safe_magnitude()
     model._table = None
     if table is not None:
         buffer = np.frombuffer(table, dtype=np.uint8)

@@ -120,11 +120,12 @@ def _calls_per_predict(server, request: pb.PredictRequest, count: int = 20) -> f
 # metric, a coroutine per step or a second pass over the rows shows up here first.
 # Measured 48-52 (1 row) and 63-71 (1024 rows) across runs and machines, against 99 and 125
 # before the hot path was trimmed; then 61 for 1024 rows (69 before the table lookup lost its
-# float matmul and casts) and 82 for 1024 real-valued rows (87 before): each numpy call costs
+# float matmul and casts) and 72 for 1024 real-valued rows (87 before; 82 before rows under
+# the model's overflow bound skipped np.errstate and the nan check): each numpy call costs
 # µs in the server, where gRPC's work between two Predicts evicts numpy's code from the
 # caches. The budget leaves the spread room, not a regression's.
 @pytest.mark.parametrize(
-    ("rows", "reals", "budget"), [(1, False, 58), (1024, False, 66), (1024, True, 86)]
+    ("rows", "reals", "budget"), [(1, False, 58), (1024, False, 66), (1024, True, 78)]
 )
 def test_one_predict_stays_within_its_call_budget(server, xor_id, rows, reals, budget) -> None:
     rng = np.random.default_rng(rows)
