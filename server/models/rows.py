@@ -83,7 +83,7 @@ def check_finite(inputs: Rows, columns: int) -> float:
         # A float64 sum of float32 values cannot overflow: finite iff every value is.
         if not math.isfinite(sum(values)):
             raise _not_finite(values, columns)
-        return max(map(abs, values))
+        return max(map(abs, values), default=0.0)
     if len(inputs) <= 4 * _MEDIUM:
         x = aligned(inputs, _F4)
         # Magnitudes as bits (sign cleared) order as the floats do, and nan and inf have the
