@@ -816,6 +816,7 @@ def _python_tables(
     wall0: float,
 ) -> None:
     """The Python generator's measurements and their table."""
+    servers = {k: s for k, s in servers.items() if k != "work"}  # FLOOR+WORK: h2load's only
     g10, g100k = servers["g10"], servers["g100k"]
     _train_models(g100k.target)
     g100k.conn.send(("rss",))
