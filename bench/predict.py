@@ -69,7 +69,15 @@ def _settings() -> Any:
     """The gatenet settings every server here uses (FLOOR copies its gRPC options)."""
     from gatenet.server.config import Settings
 
-    return Settings(port=0, metrics_port=-1, log_level="WARNING", store="memory", drain_delay=0.0)
+    # Any free HTTP port: two gatenet servers (and other programs) would collide on 8080.
+    return Settings(
+        port=0,
+        http_port=0,
+        metrics_port=-1,
+        log_level="WARNING",
+        store="memory",
+        drain_delay=0.0,
+    )
 
 
 def _rss_bytes() -> int:
