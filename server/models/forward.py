@@ -62,5 +62,5 @@ def answer_here(model: CompiledModel, rows: Rows, count: int) -> tuple[np.ndarra
     answered = model.from_table(rows, count)
     if answered is not None:
         return answered
-    row_checks.check_finite(rows, model.num_inputs)
-    return model.compute(rows, count)
+    largest = row_checks.check_finite(rows, model.num_inputs)
+    return model.compute(rows, count, largest)

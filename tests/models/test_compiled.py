@@ -4,6 +4,7 @@ the response bytes, input checks."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -229,3 +230,42 @@ def test_huge_finite_bodyget_the_right_finite_probabilities(activation: str, row
     expected = torch_predict(weights, activation, x)
     assert np.isfinite(response.probabilities).all()
     np.testing.assert_allclose(response.probabilities, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [1, 100])
+def test_check_finite_gives_the_largest_magnitude(rows: int) -> None:
+    """forward.py hands it to compute(): under the model's bound the forward skips its guards."""
+    x = np.random.default_rng(rows).normal(size=(rows, 2)).astype(np.float32)
+    x[rows // 2, 1] = -7.5
+    assert row_checks.check_finite(packed(x), 2) == 7.5
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_moderate_rows_on_huge_weights_still_get_finite_probabilities(activation: str) -> None:
+    """Weights of 1e38 overflow float32 on inputs of 10: the bound must send them the careful
+    way (float64 again), with no floating-point warning."""
+    weights = make_weights((2, 4), seed=3)
+    weights[weight_name(0)] *= np.float32(1e38) / np.abs(weights[weight_name(0)]).max()
+    model = CompiledModel(weights, activation)
+    x = np.full((100, 2), 10.0, dtype=np.float32)
+    x[:, 1] *= -1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        largest = row_checks.check_finite(packed(x), 2)
+        p, _ = model.compute(packed(x), 100, largest)
+    expected = torch_predict(weights, activation, x)
+    assert np.isfinite(p).all()
+    np.testing.assert_allclose(p, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_rows_under_the_bound_answer_as_the_guarded_forward_does(activation: str) -> None:
+    model = CompiledModel(make_weights((3, 5, 4), seed=2), activation)
+    x = np.random.default_rng(8).normal(scale=100, size=(300, 3)).astype(np.float32)
+    largest = row_checks.check_finite(packed(x), 3)
+    assert largest < model._safe_magnitude()  # the quiet way
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p, labels = model.compute(packed(x), 300, largest)
+    np.testing.assert_array_equal(p, model.forward(x))
+    np.testing.assert_array_equal(labels, p > 0.5)
