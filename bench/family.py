@@ -8,6 +8,7 @@ Prints markdown; run: .venv/bin/python bench/family.py [--inputs 4] [--no-plain]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import time
@@ -15,8 +16,9 @@ import time
 from prometheus_client import CollectorRegistry
 
 from gatenet.client import Client
-from gatenet.server.app import build_server
+from gatenet.server.app import GatenetServer, build_server
 from gatenet.server.config import Settings
+from gatenet.server.training.family.plan import MIN_SPLIT
 
 
 def capacity(c: Client, n: int, classes: bool, widths: tuple[int, int]) -> str:
@@ -32,7 +34,9 @@ def capacity(c: Client, n: int, classes: bool, widths: tuple[int, int]) -> str:
     )
 
 
-def per_function(c: Client, n: int, hidden: int | None, sample: int) -> list[str]:
+def per_function(
+    c: Client, n: int, hidden: int | None, sample: int, spread: tuple[Client, int] | None = None
+) -> list[str]:
     """Seconds per function: one Train RPC per function (a sample), then TrainFamily on every
     function of n inputs (classes off and on) at the width those Trains used, and the tail bound.
 
@@ -64,6 +68,15 @@ def per_function(c: Client, n: int, hidden: int | None, sample: int) -> list[str
         wall = time.perf_counter() - t
         name = f"TrainFamily, classes {'on' if classes else 'off'}"
         out.append((name, fam.functions, wall, fam.fit))
+    if spread is not None and 1 << rows >= 2 * MIN_SPLIT:  # big enough to split
+        other, workers = spread
+        other.train_family(
+            n, f"bench-warm-{n}-{width}", tables=[",".join("0" * rows)], hidden=width, seed=0
+        )
+        t = time.perf_counter()
+        fam = other.train_family(n, f"bench-spread-{n}-{width}", hidden=width, seed=0)
+        name = f"TrainFamily, classes off, split over {workers} training workers"
+        out.append((name, fam.functions, time.perf_counter() - t, fam.fit))
     out.append(("Train per function", len(numbers), sum(times), fit))
     base = sum(times) / len(times)
     lines = [
@@ -122,22 +135,26 @@ def main() -> None:
         default=1,
         help="the server's --training-workers (a family of 2,048+ tables splits over them)",
     )
+    parser.add_argument(
+        "--spread",
+        type=int,
+        default=2,
+        help="also time a big family (classes off) on a server with this many training workers"
+        " (0: do not)",
+    )
     parser.add_argument("--sample", type=int, default=256)
     args = parser.parse_args()
-    settings = Settings(
-        port=0,
-        metrics_port=-1,
-        http_port=-1,  # gRPC only: no fixed port to collide with
-        store="memory",
-        log_level="WARNING",
-        max_family_seconds=86_400,
-        training_workers=args.training_workers,
-    )
-    server = build_server(settings, CollectorRegistry())
-    server.start()
-    server._loop.run(server.pool.warmed())  # every worker ready before anything is timed
+    server = _server(args.training_workers)
+    spreading = _server(args.spread) if args.spread > 1 else None
     try:
-        with Client(server.target, timeout=86_400) as c:
+        with contextlib.ExitStack() as clients:
+            c = clients.enter_context(Client(server.target, timeout=86_400))
+            spread = None
+            if spreading is not None:
+                spread = (
+                    clients.enter_context(Client(spreading.target, timeout=86_400)),
+                    args.spread,
+                )
             if not args.no_capacity:
                 print("## Capacity: every function, width search\n")
                 print(
@@ -154,7 +171,7 @@ def main() -> None:
             print("| width | how | functions | fit | wall s | ms / function | vs Train |")
             print("|---|---|---|---|---|---|---|")
             for n, hidden in args.per:
-                for line in per_function(c, n, hidden, args.sample):
+                for line in per_function(c, n, hidden, args.sample, spread):
                     print(line, flush=True)
             if args.no_predict:
                 return
@@ -172,6 +189,25 @@ def main() -> None:
                 print(capacity(c, args.inputs, False, (0, 8)), flush=True)
     finally:
         server.stop(0)
+        if spreading is not None:
+            spreading.stop(0)
+
+
+def _server(training_workers: int) -> GatenetServer:
+    """An in-process server, gRPC only (no fixed port to collide with), every worker warm."""
+    settings = Settings(
+        port=0,
+        metrics_port=-1,
+        http_port=-1,
+        store="memory",
+        log_level="WARNING",
+        max_family_seconds=86_400,
+        training_workers=training_workers,
+    )
+    server = build_server(settings, CollectorRegistry())
+    server.start()
+    server._loop.run(server.pool.warmed())  # every worker ready before anything is timed
+    return server
 
 
 if __name__ == "__main__":
