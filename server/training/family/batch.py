@@ -17,11 +17,11 @@ import torch
 
 from gatenet.server.errors import Cancelled
 from gatenet.server.training.evaluate import Evaluator
+from gatenet.server.training.family.pace import Pace
 from gatenet.server.training.manual import ManualEngine
 from gatenet.server.training.network import Params, initialise, layer_shapes
 from gatenet.server.training.optim import FlatAdam
 from gatenet.server.training.spec import Recipe
-from gatenet.server.training.trainer import PACE_SAFETY, POLL_SECONDS
 from gatenet.vocabulary.gates import table_inputs
 from gatenet.vocabulary.layers import bias_name, weight_name
 
@@ -127,8 +127,8 @@ def train_tables(
         if name.endswith(".bias"):
             result.weights[name] = result.weights[name][:, 0, :]
     live = np.arange(count)  # function index of each live function, in batch order
-    step, poll = 0, 1
-    step_seconds, out_of_time = 0.0, False
+    step, out_of_time = 0, False
+    pace = Pace(should_stop, deadline)
     if should_stop():
         raise Cancelled("family training cancelled at step 0")
     while True:
@@ -151,22 +151,8 @@ def train_tables(
             batch = batch.keep(recipe, x, torch.nonzero(~done).view(-1), r)
         check_seconds = time.perf_counter() - t_check
         target = min(step + recipe.check_every, recipe.steps)
-        while step < target:  # should_stop() about every POLL_SECONDS, however long a step is
-            n = min(poll, target - step)
-            # Stop short of the deadline: the steps and the final check must end before it
-            # (the pool kills a run a second past its cap), at twice the pace seen so far.
-            needed = PACE_SAFETY * (n * step_seconds + check_seconds)
-            if step and time.perf_counter() + needed > deadline:
-                out_of_time = True
-                break
-            t0 = time.perf_counter()
-            batch.engine.run(n)
-            step += n
-            if should_stop():
-                raise Cancelled(f"family training cancelled at step {step}")
-            took = time.perf_counter() - t0
-            step_seconds = took / n
-            poll = max(1, int(POLL_SECONDS * n / max(took, 1e-9)))
+        step = pace.run(step, target, check_seconds, batch.engine.run)
+        out_of_time = pace.out_of_time
         result.steps = step
     return result
 

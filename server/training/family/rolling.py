@@ -18,10 +18,10 @@ import torch
 
 from gatenet.server.errors import Cancelled
 from gatenet.server.training.family.batch import BatchResult
+from gatenet.server.training.family.pace import Pace
 from gatenet.server.training.family.step import FamilyStep, columns_of, models_of
 from gatenet.server.training.network import Params, initialise, layer_shapes
 from gatenet.server.training.spec import Recipe
-from gatenet.server.training.trainer import PACE_SAFETY, POLL_SECONDS
 
 
 def start_columns(recipe: Recipe, n: int) -> torch.Tensor:
@@ -80,8 +80,8 @@ def train_tables(
     kept = np.zeros((start.shape[0], count), dtype=np.float32)  # each one's kept network
     queued = 0  # tables[:queued] have had a slot
     settled = 0
-    step, poll, fresh = 0, 1, False
-    step_seconds, out_of_time = 0.0, False
+    step, fresh, out_of_time = 0, False, False
+    pace = Pace(should_stop, deadline)
     if should_stop():
         raise Cancelled("family training cancelled at step 0")
     while True:
@@ -128,23 +128,14 @@ def train_tables(
         own = step - slot_start[live]
         target = step + int((np.minimum((own // every + 1) * every, budget) - own).min())
         check_seconds = time.perf_counter() - t_check
-        while step < target:  # should_stop() about every POLL_SECONDS, however long a step is
-            k = min(poll, target - step)
-            # Stop short of the deadline: the steps and the final check must end before it
-            # (the pool kills a run a second past its cap), at twice the pace seen so far.
-            needed = PACE_SAFETY * (k * step_seconds + check_seconds)
-            if step and time.perf_counter() + needed > deadline:
-                out_of_time = True
-                break
-            t0 = time.perf_counter()
+
+        def steps(k: int, engine: FamilyStep = engine) -> None:
+            nonlocal fresh
             engine.run(k, fresh)
             fresh = False
-            step += k
-            if should_stop():
-                raise Cancelled(f"family training cancelled at step {step}")
-            took_s = time.perf_counter() - t0
-            step_seconds = took_s / k
-            poll = max(1, int(POLL_SECONDS * k / max(took_s, 1e-9)))
+
+        step = pace.run(step, target, check_seconds, steps)
+        out_of_time = pace.out_of_time
     result.weights = models_of(kept, n, h)
     return result
 
