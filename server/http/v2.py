@@ -19,6 +19,7 @@ from gatenet.server.http.routes import Routes, read_body
 from gatenet.server.plane import DataPlane
 from gatenet.server.rpc import infer_codec
 from gatenet.server.rpc.inference_service import SERVER_NAME, SERVICE_NAME
+from gatenet.server.rpc.observe import note
 
 _V2 = f"/{SERVICE_NAME}/"  # the gRPC method each route stands for, for its role
 _JSON = "application/json"
@@ -115,6 +116,7 @@ class V2Routes:
             model = await infer_codec.named_model(predictor, name, version)
         else:
             infer_codec.check_version(version, name)
+        note(model_id=model.model_id)  # for the call's log line and span
         rows, count = infer_codec.rows(call.call, model.compiled.num_inputs, predictor.max_rows)
         answer = predictor.answer_now(model, rows, count, _SHAPE) or await predictor.answer(
             model, rows, count, _SHAPE

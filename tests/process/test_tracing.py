@@ -171,6 +171,8 @@ def test_http_requests_are_spans_too_children_of_their_traceparent_header(receiv
         (s for s in spans if s.name == "POST /v2/models/{name}/infer"), key=lambda s: s.start_ns
     )
     assert [s.attributes["http.response.status_code"] for s in infers] == [200, 404]
+    assert infers[0].attributes["gatenet.model_id"] == trained["modelId"]
+    assert "gatenet.model_id" not in infers[1].attributes
 
 
 def _post(url: str, body: dict, headers: dict[str, str]) -> dict:
