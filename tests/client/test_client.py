@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -23,6 +23,7 @@ from gatenet.client import build_train_request as build
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
 from gatenet.vocabulary.enums import choices
+from gatenet_testing.pki import make_pki
 
 XOR_ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 
@@ -423,23 +424,16 @@ def test_unreachable_server_is_unavailable_naming_the_target():
 
 @pytest.fixture
 def tls_fake(tmp_path) -> Iterator[tuple[str, str]]:
-    """The fake GateService behind TLS with a fresh self-signed certificate: (target, CA path)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs openssl to make a certificate")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    command = (
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
-        " -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost"
-    )
-    subprocess.run(
-        [*command.split(), "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True
-    )
+    """The fake GateService behind TLS with a certificate of a fresh CA: (target, CA path)."""
+    pki = make_pki(tmp_path)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     pb_grpc.add_GateServiceServicer_to_server(FakeGateService(), server)
-    creds = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+    creds = grpc.ssl_server_credentials(
+        [(Path(pki.server_key).read_bytes(), Path(pki.server_cert).read_bytes())]
+    )
     port = server.add_secure_port("127.0.0.1:0", creds)
     server.start()
-    yield f"127.0.0.1:{port}", str(cert)
+    yield f"127.0.0.1:{port}", pki.ca
     server.stop(None)
 
 

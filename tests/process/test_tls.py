@@ -2,67 +2,17 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import socket
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gatenet.client import Client, ClientError, cli
+from gatenet_testing.pki import issue, new_key, write
 from gatenet_testing.serve_process import gatenet
 
 # Each starts servers of its own, whose workers warm torch up: make test's second step.
 pytestmark = pytest.mark.slow
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _issue(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer[0].subject if issuer else _name(subject))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
-    if issuer is None:  # a CA
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-    else:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            False,
-        )
-    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
-
-
-def _write(
-    folder: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
-) -> tuple[str, str]:
-    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_path), str(key_path)
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +20,17 @@ def pki(tmp_path_factory) -> dict[str, tuple[str, str]]:
     """A CA, a server and a client certificate it signed, and a client signed by another CA."""
     folder = tmp_path_factory.mktemp("pki")
     files = {}
-    ca_key, other_key = (
-        ec.generate_private_key(ec.SECP256R1()),
-        ec.generate_private_key(ec.SECP256R1()),
-    )
-    ca = _issue("gatenet test CA", ca_key, None)
-    other = _issue("another CA", other_key, None)
-    files["ca"] = _write(folder, "ca", ca, ca_key)
+    ca_key, other_key = new_key(), new_key()
+    ca = issue("gatenet test CA", ca_key, None)
+    other = issue("another CA", other_key, None)
+    files["ca"] = write(folder, "ca", ca, ca_key)
     for name, issuer in (
         ("server", (ca, ca_key)),
         ("client", (ca, ca_key)),
         ("stranger", (other, other_key)),
     ):
-        key = ec.generate_private_key(ec.SECP256R1())
-        files[name] = _write(folder, name, _issue(name, key, issuer), key)
+        key = new_key()
+        files[name] = write(folder, name, issue(name, key, issuer), key)
     return files
 
 

@@ -18,10 +18,10 @@ from gatenet_testing.http_support import (
     XOR_LABELS,
     XOR_ROWS,
     infer_body,
-    make_pki,
     request,
     xor_model_file,
 )
+from gatenet_testing.pki import make_pki
 
 INFER = "/v2/models/{name}/infer"
 
