@@ -56,12 +56,22 @@ def security_hint(security: str, details: str) -> str:
     )
 
 
+# What grpcio says of a call this process cancelled itself (sync and aio alike).
+_CANCELLED_HERE = "Locally cancelled by application!"
+DROPPED = "the server dropped the call before answering it (it may be stopping); retry"
+
+
 def from_rpc_error(err: grpc.RpcError, target: str = "", security: str = "") -> ClientError:
     """Turn a grpc.RpcError (sync or aio) into a ClientError; security ("plaintext", "tls" or
     "mtls") lets an unreachable server's message name a likely TLS mismatch."""
     code = err.code() if callable(getattr(err, "code", None)) else None
     details = err.details() if callable(getattr(err, "details", None)) else None
     name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    if name == "CANCELLED" and details != _CANCELLED_HERE:
+        # Not this client's doing: gRPC core cancels the calls that reached a stopping server
+        # but no handler yet (grpc/grpc#41785), a proxy may reset a stream. Either way the
+        # server did not answer, which is UNAVAILABLE: idempotent calls are retried.
+        return ClientError("UNAVAILABLE", f"{DROPPED} ({details or 'CANCELLED'})", target=target)
     message = details or str(err)
     hint = security_hint(security, message) if name == "UNAVAILABLE" else ""
     return ClientError(name, f"{message}; {hint}" if hint else message, target=target)

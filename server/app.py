@@ -56,9 +56,12 @@ _METHODS = {
     for m in gatenet_pb2.DESCRIPTOR.services_by_name["GateService"].methods
 }
 _STORE_CHECK_SECONDS = 1.0
-# After the drain delay, new calls are answered UNAVAILABLE this long before the port closes:
-# shorter than the client's first retry backoff (50-100 ms), so no retry arrives as it closes.
-_REFUSE_SECONDS = 0.03
+# After the drain delay, new calls are answered UNAVAILABLE until none has come for this long,
+# then the port closes: shorter than the client's first retry backoff (50-100 ms), so a gap
+# comes soon after the clients' first refusals...
+_REFUSE_QUIET_SECONDS = 0.03
+# ...or at the latest after this long, for clients that keep calling without a backoff.
+_REFUSE_LONGEST_SECONDS = 0.5
 
 
 def _cache_events(metrics: Metrics) -> CacheEvents:
@@ -365,7 +368,10 @@ class GatenetServer:
             time.sleep(delay)
             # A call queued in gRPC as the port closes is cancelled, and clients do not retry
             # CANCELLED: so new calls are refused with UNAVAILABLE first.
-            self._loop.run(self._wrapping.drain.refuse_calls(_REFUSE_SECONDS))
+            refusing = self._wrapping.drain.refuse_calls(
+                _REFUSE_QUIET_SECONDS, _REFUSE_LONGEST_SECONDS
+            )
+            self._loop.run(refusing)
             log.info("stopping", extra={"fields": {"grace_seconds": grace}})
             # Calls still running after the grace period are cut (UNAVAILABLE); their trainings too.
             self._loop.run(self._stop_ports(grace))

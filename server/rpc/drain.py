@@ -2,17 +2,20 @@
 
 Two things grpc.aio does not do by itself. A handler task it cancels ends without a
 status, so a cancelled Health.Watch stayed open for its client until the server stopped
-(the whole grace). And gRPC core cancels the calls queued for a handler when the server
-stops taking calls: a client sees CANCELLED, which it does not retry. So once the drain
-delay is over, new calls are answered UNAVAILABLE for a moment before the port closes:
-clients retry idempotent calls after a backoff, by when the port is closed and they dial
-another replica; the calls queued in gRPC have been answered by then.
+(the whole grace). And gRPC core cancels the calls that reached it but no handler yet when
+the server stops taking calls (grpc/grpc#41785): a client sees CANCELLED, which it does not
+retry. So once the drain delay is over, new calls are answered UNAVAILABLE until none has
+come for a moment, and only then does the port close: clients retry idempotent calls after
+a backoff, by when the port is closed and they dial another replica; the calls queued in
+gRPC have been answered by then. A call sent in the very instant the port closes can still
+meet gRPC's CANCELLED; gatenet's client reads that as UNAVAILABLE (client/errors.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import grpc
@@ -66,12 +69,14 @@ class Drain:
 
     def __init__(self) -> None:
         self.refusing = False
+        self._last_refused = 0.0  # time.monotonic() of the last call refused
         self._ending = False
         self._streams: set[WriteStream] = set()
 
     def admit(self) -> None:
         """Raise UNAVAILABLE for a new call once calls are refused."""
         if self.refusing:
+            self._last_refused = time.monotonic()
             raise Unavailable(SHUTTING_DOWN)
 
     def open_stream(self, context: grpc.aio.ServicerContext) -> WriteStream:
@@ -93,8 +98,15 @@ class Drain:
         for stream in list(self._streams):
             stream.end()
 
-    async def refuse_calls(self, seconds: float) -> None:
-        """Answer new calls UNAVAILABLE from now on, and return after `seconds`: by then the
-        calls queued in gRPC have been answered and their clients are backing off."""
+    async def refuse_calls(self, quiet: float, longest: float) -> None:
+        """Answer new calls UNAVAILABLE from now on, and return once none has come for `quiet`
+        seconds (or after `longest`): by then the calls queued in gRPC have been answered and
+        their clients are backing off, so none is on its way as the port closes."""
         self.refusing = True
-        await asyncio.sleep(seconds)
+        began = self._last_refused = time.monotonic()
+        while True:
+            now = time.monotonic()
+            wait = min(self._last_refused + quiet, began + longest) - now
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)

@@ -311,6 +311,29 @@ def test_train_and_delete_are_not_retried(fake):
     assert servicer.count("DeleteModel") == 1
 
 
+def test_a_cancelled_the_client_did_not_ask_for_reads_unavailable_and_is_retried(fake):
+    # What gRPC core answers a call that reached a server as it stopped (grpc/grpc#41785).
+    servicer, target = fake
+    with Client(target) as client:
+        client.train(gate="xor")
+        servicer.fail["Predict"] = [grpc.StatusCode.CANCELLED]
+        assert client.predict("m1", XOR_ROWS).labels.tolist() == [0, 0, 0, 1]
+        assert servicer.count("Predict") == 2
+        servicer.fail["Train"] = [grpc.StatusCode.CANCELLED]
+        with pytest.raises(ClientError) as err:
+            client.train(gate="xor")
+    assert err.value.code == "UNAVAILABLE" and "dropped the call" in err.value.message
+    assert servicer.count("Train") == 2  # not retried: Train is not idempotent
+
+    async def predict_async() -> list[int]:
+        servicer.fail["Predict"] = [grpc.StatusCode.CANCELLED]
+        async with AsyncClient(target) as aclient:
+            return (await aclient.predict("m1", XOR_ROWS)).labels.tolist()
+
+    assert asyncio.run(predict_async()) == [0, 0, 0, 1]
+    assert servicer.count("Predict") == 4
+
+
 def test_retries_give_up_after_the_limit(fake):
     servicer, target = fake
     servicer.fail["GetModel"] = [grpc.StatusCode.UNAVAILABLE] * 5

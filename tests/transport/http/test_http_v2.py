@@ -340,7 +340,7 @@ def test_ready_turns_false_once_draining_begins_and_new_requests_get_503(make_se
     not_ready = request(base + "/v2/health/ready")
     assert not_ready.status == 400 and not_ready.json() == {"ready": False}
     assert request(base + "/v2/health/live").status == 200
-    srv._loop.run(srv._wrapping.drain.refuse_calls(0))  # what stop() does after the delay
+    srv._loop.run(srv._wrapping.drain.refuse_calls(0, 0))  # what stop() does after the delay
     refused = request(base + "/v2/health/live")
     assert refused.status == 503 and "shutting down" in refused.json()["error"]
 
