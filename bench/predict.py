@@ -176,7 +176,7 @@ class _FloorWork:
         p = self.forward(bits)
         self.p_table, self.l_table = p, np.greater(p, 0.5).view(np.uint8)
         self.one_row = {bits[k].tobytes(): k for k in range(4)}
-        self.bit_weights = np.array([1, 2], dtype=np.uint32)
+        self.patterns = np.frombuffer(bits.tobytes(), dtype="<u8")  # each 0/1 row as one integer
 
     def forward(self, x: Any) -> Any:
         """P(label = 1) of rows x [rows, 2] float32."""
@@ -210,13 +210,13 @@ class _FloorWork:
             k = self.one_row[rows]
             p, labels = self.p_table[k : k + 1], self.l_table[k : k + 1]
         else:
-            u = np.frombuffer(rows, dtype=np.uint32)
-            bit = u >> 29
-            if (bit * 0x3F800000).tobytes() == rows:  # every value 0.0 or 1.0
-                index = bit.reshape(count, 2) @ self.bit_weights
-                p, labels = self.p_table.take(index), self.l_table.take(index)
+            whole = np.frombuffer(rows, dtype="<u8")
+            index = self.patterns.searchsorted(whole)
+            if self.patterns.take(index, mode="clip").tobytes() == rows:  # all 0/1 rows
+                p = self.p_table.take(index, mode="clip")
+                labels = self.l_table.take(index, mode="clip")
             else:
-                x = u.view(np.float32)
+                x = whole.view(np.float32)
                 if np.count_nonzero(np.isfinite(x)) != len(x):
                     raise ValueError("inputs must be finite")
                 p = self.forward(x.reshape(count, 2))

@@ -30,6 +30,10 @@ TABLE_INPUTS = 8
 _ONE_BITS = 0x3F800000  # 1.0 as float32 bits; 0.0 is 0
 _F4, _U4 = np.dtype("<f4"), np.dtype("<u4")  # little-endian, whatever the machine's order
 _BIT_BYTES = (bytes(4), _ONE_BITS.to_bytes(4, "little"))  # 0.0 and 1.0
+_ROW_INTEGERS: dict[int, np.dtype[Any]] = {
+    1: _U4,
+    2: np.dtype("<u8"),
+}  # a row of n float32s read as one integer
 # Bounds on every pre-activation below this leave float32 room for rounding: no step overflows.
 _ROOM = float(np.finfo(np.float32).max) / 4
 
@@ -83,6 +87,9 @@ class Layout:
         self.table_rows: np.ndarray | None = None
         self.bit_weights: np.ndarray | None = None
         self.row_index: dict[bytes, int] = {}
+        # Rows of 1 or 2 inputs are one integer each (4 or 8 bytes): the 0/1 rows' integers
+        # in k order, which is also their sorted order (input i is the more significant).
+        self.row_patterns: np.ndarray | None = None
         n = self.num_inputs
         if n <= TABLE_INPUTS:
             k = np.arange(2**n)
@@ -90,6 +97,8 @@ class Layout:
             self.bit_weights = (1 << np.arange(n)).astype(_U4)
             as_bytes = self.table_rows.astype(_F4)
             self.row_index = {as_bytes[i].tobytes(): i for i in range(2**n)}
+            if n in _ROW_INTEGERS:
+                self.row_patterns = np.frombuffer(as_bytes.tobytes(), dtype=_ROW_INTEGERS[n])
 
 
 @functools.lru_cache(maxsize=1024)
@@ -238,7 +247,7 @@ class CompiledModel:
             if k is not None:  # one row of 0s and 1s: its truth-table entry
                 return table[0][k : k + 1], table[1][k : k + 1]
         elif rows[:4] in _BIT_BYTES:  # the first value settles most real-valued batches
-            index = self._table_index(rows, count)
+            index = self._table_index(rows)
             if index is not None:
                 # In range by construction, so "clip" only skips take's bounds check. Two
                 # takes of one kind: the second runs on code the first brought into cache.
@@ -259,17 +268,25 @@ class CompiledModel:
         p = self._forward(x) if largest < safe else self.forward(x)
         return p.astype(_F4, copy=False), np.greater(p, 0.5).view(np.uint8)
 
-    def _table_index(self, rows: bytes | memoryview, count: int) -> np.ndarray | None:
+    def _table_index(self, rows: bytes | memoryview) -> np.ndarray | None:
         """Each row's truth-table index when every value is 0.0 or 1.0, else None."""
         # Few numpy calls, each of one kind: between two Predicts gRPC's own work evicts
         # numpy's code and data, so each call costs several µs more there than in a loop.
+        layout = self.layout
+        patterns = layout.row_patterns
+        if patterns is not None:  # a row is one integer: its index is where it sorts
+            whole = np.frombuffer(rows, dtype=patterns.dtype)
+            index = patterns.searchsorted(whole)
+            # A row that is no 0/1 row sorts somewhere too; its pattern there differs from it.
+            found = patterns.take(index, mode="clip").tobytes()
+            return index if found == (rows if type(rows) is bytes else whole.tobytes()) else None
         bits = aligned(rows, _U4)
         bit = bits >> 29  # 1.0 (0x3F800000) -> 1, 0.0 -> 0; any other value is caught next
         if (bit * _ONE_BITS).tobytes() != (rows if type(rows) is bytes else bits.tobytes()):
             return None  # some value is neither 0.0 nor 1.0
-        weights = self.layout.bit_weights
+        weights = layout.bit_weights
         assert weights is not None  # a model with a table has them
-        return bit.reshape(count, self.layout.num_inputs) @ weights
+        return bit.reshape(-1, layout.num_inputs) @ weights
 
 
 def _from_parts(

@@ -143,13 +143,14 @@ def test_a_row_of_bits_gets_the_same_answer_alone_or_in_a_batch(activation: str)
         assert alone.labels[0] == batch.labels[k]
 
 
-@pytest.mark.parametrize("odd", [0.5, -0.0, 2.0, float("nan")])
-def test_a_batch_that_is_not_all_bits_takes_the_forward(odd: float) -> None:
-    model = CompiledModel(make_weights((2, 4), seed=1), "tanh")
-    x = np.random.default_rng(4).integers(0, 2, size=(300, 2)).astype(np.float32)
-    x[123, 1] = odd
+@pytest.mark.parametrize("inputs", [1, 2, 3])  # a row as one integer (1, 2) or as values (3)
+@pytest.mark.parametrize("odd", [0.5, -0.0, 2.0, 1e-45, float("nan")])
+def test_a_batch_that_is_not_all_bits_takes_the_forward(odd: float, inputs: int) -> None:
+    model = CompiledModel(make_weights((inputs, 4), seed=1), "tanh")
+    x = np.random.default_rng(4).integers(0, 2, size=(300, inputs)).astype(np.float32)
+    x[123, inputs - 1] = odd
     if math.isnan(odd):
-        with pytest.raises(InvalidArgument, match="row 123, column 1 is nan"):
+        with pytest.raises(InvalidArgument, match=f"row 123, column {inputs - 1} is nan"):
             run(model, x)
         return
     response, _ = run(model, x)
