@@ -87,6 +87,9 @@ class HttpServer:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=_LAST_WRITE_SECONDS,
+            # A client that hangs up cancels its request, as a gRPC client's does: a unary
+            # /v1/Train stops its training instead of running on for nobody.
+            handler_cancellation=True,
             logger=cast(logging.Logger, _ClientFaults(logging.getLogger("gatenet.http"), {})),
         )
         await self._runner.setup()

@@ -110,5 +110,29 @@ def test_a_client_that_leaves_a_train_stream_stops_its_training(make_server):
     assert finished == 1
 
 
+def test_a_client_that_hangs_up_on_a_unary_train_stops_its_training(make_server):
+    srv = make_server(max_train_seconds=120)
+    assert srv.http is not None
+    long = {"gate": {"name": "XOR"}, "steps": 1_000_000, "earlyStop": False, "checkEvery": 100}
+    body = json.dumps(long).encode()
+    head = (
+        f"POST /v1/Train HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        "Content-Type: application/json\r\n\r\n"
+    ).encode()
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", srv.http.port), timeout=30) as sock:
+        sock.sendall(head + body)
+        while not running(srv) and time.monotonic() - started < 30:
+            time.sleep(0.02)  # until it is training
+        assert running(srv) == 1
+    while running(srv) and time.monotonic() - started < 60:
+        time.sleep(0.05)
+    assert running(srv) == 0  # long before its million steps or the 120 s cap
+    finished = srv.prometheus_registry.get_sample_value(
+        "gatenet_trainings_total", {"task": "gate", "outcome": "cancelled"}
+    )
+    assert finished == 1
+
+
 def running(srv: GatenetServer) -> float | None:
     return srv.prometheus_registry.get_sample_value("gatenet_trainings_in_progress")
