@@ -111,11 +111,9 @@ class V2Routes:
         call = infer_json.decode(body, request.headers.get(infer_json.HEADER_LENGTH), name, version)
         # A cached model and a small forward: answered without a coroutine (as Predict is).
         predictor = self._predictor
-        model = predictor.cached(name)
-        if model is None:
-            model = await infer_codec.named_model(predictor, name, version)
-        else:
-            infer_codec.check_version(version, name)
+        model = infer_codec.cached_model(predictor, name, version) or await infer_codec.named_model(
+            predictor, name, version
+        )
         note(model_id=model.model_id)  # for the call's log line and span
         rows, count = infer_codec.rows(call.call, model.compiled.num_inputs, predictor.max_rows)
         answer = predictor.answer_now(model, rows, count, _SHAPE) or await predictor.answer(

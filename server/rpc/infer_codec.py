@@ -144,6 +144,14 @@ async def named_model(predictor: Predictor, ref: str, version: str) -> Served:
     return model
 
 
+def cached_model(predictor: Predictor, ref: str, version: str) -> Served | None:
+    """named_model() with no coroutine when the model is cached (the hot path), else None."""
+    model = predictor.cached(ref) if ref else None
+    if model is not None:
+        check_version(version, ref)
+    return model
+
+
 def check_version(version: str, ref: str) -> None:
     """NotFound unless `version` names the model's one version ("" picks it)."""
     if version not in ("", VERSION):

@@ -20,6 +20,7 @@ from gatenet.server.config import Settings
 from gatenet.server.errors import NotFound, ResourceExhausted
 from gatenet.server.plane import DataPlane
 from gatenet.server.rpc import infer_codec
+from gatenet.server.rpc.observe import note
 
 _DESCRIPTOR = v2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 SERVICE_NAME = _DESCRIPTOR.full_name
@@ -28,6 +29,7 @@ SERVER_NAME = "gatenet"
 READY = "READY"  # RepositoryIndex's state of a model that can be served
 UNAVAILABLE = "UNAVAILABLE"  # ... of one whose stored record is damaged (reason says why)
 _INDEX_PAGE = 1000  # models read from the store at a time for RepositoryIndex
+_SHAPE = "inputs[0].shape"  # the field a ModelInfer's rows come from, in its errors
 
 
 def _version() -> str:
@@ -92,9 +94,16 @@ class InferenceService:
     ) -> bytes:
         """A parsed ModelInferRequest in, a serialized ModelInferResponse out (infer_codec)."""
         call = infer_codec.decode(request)
-        model = await infer_codec.named_model(self._predictor, call.model, call.version)
-        rows, count = infer_codec.rows(call, model.compiled.num_inputs, self._predictor.max_rows)
-        answer = await self._predictor.answer(model, rows, count, "inputs[0].shape")
+        # A cached model and a small forward: answered without a coroutine (as Predict is).
+        predictor = self._predictor
+        model = infer_codec.cached_model(
+            predictor, call.model, call.version
+        ) or await infer_codec.named_model(predictor, call.model, call.version)
+        note(model_id=model.model_id)  # for the call's log line and span
+        rows, count = infer_codec.rows(call, model.compiled.num_inputs, predictor.max_rows)
+        answer = predictor.answer_now(model, rows, count, _SHAPE) or await predictor.answer(
+            model, rows, count, _SHAPE
+        )
         return infer_codec.encode(call, *answer)
 
     async def RepositoryIndex(

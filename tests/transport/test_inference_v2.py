@@ -326,6 +326,34 @@ def test_unknown_model_and_version_are_not_found(stub, xor):
     assert stub.ModelInfer(infer_request(xor.name, XOR_ROWS, model_version="1")).outputs
 
 
+def test_a_model_out_of_the_cache_is_read_from_the_store_and_named_in_the_log(
+    make_server, open_channel, capfd
+):
+    import logging
+
+    from gatenet.server import logs
+
+    srv = make_server()
+    with Client(srv.target, timeout=60) as c:
+        model_id = c.train(gate="xor", name="v2-cold", restarts=8, seed=0).model_id
+    stub = v2_grpc.GRPCInferenceServiceStub(open_channel(srv.target))
+    logs.configure("DEBUG", "json")  # a ModelInfer answered OK logs at DEBUG
+    try:
+        for version in ("", "1"):
+            srv.registry.clear()  # as after the store comes back: every model read afresh
+            answered = stub.ModelInfer(infer_request("v2-cold", XOR_ROWS, model_version=version))
+            assert outputs(answered)["label"].ravel().tolist() == XOR_LABELS
+        with expect_status(grpc.StatusCode.NOT_FOUND, "model_version", "'2'"):
+            stub.ModelInfer(infer_request("v2-cold", XOR_ROWS, model_version="2"))  # cached now
+    finally:
+        logging.getLogger("gatenet").setLevel("WARNING")
+        logging.getLogger("gatenet").handlers[:] = []  # capfd's stderr closes with this test
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
+    infers = [e for e in lines if e["msg"] == "rpc" and e["method"].endswith("/ModelInfer")]
+    assert [e["code"] for e in infers] == ["OK", "OK", "NOT_FOUND"]
+    assert [e.get("model_id") for e in infers[:2]] == [model_id, model_id]
+
+
 def test_rows_over_the_limit_are_refused_like_predict(make_server, open_channel):
     srv = make_server(max_predict_rows=4)
     with Client(srv.target, timeout=60) as c:
