@@ -4,6 +4,8 @@ takes its members with it when deleted."""
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from gatenet.inference import grpc_service_pb2 as v2
 from gatenet.inference import grpc_service_pb2_grpc as v2_grpc
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet.v1 import gatenet_pb2_grpc as pb_grpc
+from gatenet_testing.http_support import request
 
 ROWS2 = [[0, 0], [0, 1], [1, 0], [1, 1]]
 
@@ -51,6 +54,18 @@ def test_a_member_answers_model_infer(client, server, open_channel):
     }
     probabilities = next(v for v in got.values() if v.dtype != np.bool_).ravel()
     assert (probabilities > 0.5).astype(int).tolist() == [0, 1, 1, 0, 1, 0, 0, 1]
+
+
+def test_a_member_answers_v2_rest_with_its_slash_written_percent_2f(client, server):
+    client.train_family(2, "mem-rest", widths=(0, 2), seed=0)
+    base = f"http://127.0.0.1:{server.http.port}/v2/models/mem-rest%2F0,1,1,0"
+    body = {"inputs": [{"name": "inputs", "datatype": "FP32", "shape": [4, 2], "data": ROWS2}]}
+    answer = request(base + "/infer", json.dumps(body).encode())
+    assert answer.status == 200 and answer.json()["model_name"] == "mem-rest/0,1,1,0"
+    labels = next(o for o in answer.json()["outputs"] if o["datatype"] == "BOOL")["data"]
+    assert labels == [False, True, True, False]
+    assert request(base).json()["inputs"][0]["shape"] == [-1, 2]
+    assert request(base + "/ready").json() == {"name": "mem-rest/0,1,1,0", "ready": True}
 
 
 def test_the_family_lists_as_one_row_and_reads_back_with_its_recipe(client, server, open_channel):
