@@ -11,7 +11,7 @@ import time
 import uuid
 
 from gatenet.server import offload
-from gatenet.server.errors import InvalidArgument
+from gatenet.server.errors import InvalidArgument, clip
 from gatenet.server.metrics import Metrics
 from gatenet.server.models import document
 from gatenet.server.models.document import StoredModel
@@ -30,6 +30,10 @@ def check_name(name: str) -> None:
         raise InvalidArgument("name", f"{len(name)} characters exceeds the limit {_MAX_NAME}")
     if name and (not name.isprintable() or name != name.strip()):
         raise InvalidArgument("name", "must be printable, without leading or trailing spaces")
+    if "/" in name:  # reserved: FAMILY/TABLE names a family's member, and only that
+        raise InvalidArgument(
+            "name", f"{clip(name)!r} has a '/', which only a family member's name has"
+        )
     if len(name) == 32 and all(c in "0123456789abcdef" for c in name):
         raise InvalidArgument("name", "looks like a model id; pick a name ids cannot take")
 

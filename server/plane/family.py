@@ -72,8 +72,6 @@ class Families:
             raise InvalidArgument(
                 "name", "is empty; a family needs a name (members are NAME/TABLE)"
             )
-        if "/" in request.name:
-            raise InvalidArgument("name", "holds '/'; a family's members are NAME/TABLE")
         plan = await offload.run(plan_of, request, self._limits)
         await self._registry.ensure_name_free(request.name)
         return plan

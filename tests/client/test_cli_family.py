@@ -111,7 +111,7 @@ def test_bad_family_requests_name_the_field(client, options, message):
 
 
 def test_a_family_needs_a_name_without_a_slash(client):
-    for name, message in (("", "name: is empty"), ("a/b", "name: holds '/'")):
+    for name, message in (("", "name: is empty"), ("a/b", "name: 'a/b' has a '/'")):
         with pytest.raises(ClientError) as err:
             client.train_family(2, name)
         assert err.value.code == "INVALID_ARGUMENT" and message in err.value.message

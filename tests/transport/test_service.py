@@ -144,6 +144,8 @@ BAD_TRAIN = [
     ({"gate": "xor", "restarts": 100000}, "restarts", "1024"),
     ({"gate": "xor", "margin": 0.7}, "margin", "0.5"),
     ({"examples": ([[0.0, float("nan")]], [1])}, "examples.inputs", "finite"),
+    ({"gate": "xor", "name": "team/xor"}, "name", "only a family member's name has"),
+    ({"gate": "xor", "name": "x" * 201}, "name", "the limit 200"),
 ]
 
 
