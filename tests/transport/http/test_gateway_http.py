@@ -7,6 +7,8 @@ import json
 import socket
 import time
 
+import pytest
+
 from gatenet.server.app import GatenetServer
 from gatenet.v1 import gatenet_pb2 as pb
 from gatenet_testing.http_support import request
@@ -83,50 +85,31 @@ def test_v1_routes_need_the_role_of_their_grpc_method(make_server, tmp_path):
     assert post(srv, "DeleteModel", {"model": "v1-auth"}, "admin-token").status == 200
 
 
-def test_a_client_that_leaves_a_train_stream_stops_its_training(make_server):
+@pytest.mark.parametrize("method", ["TrainStream", "Train"])
+def test_a_client_that_hangs_up_stops_its_training(make_server, method):
     srv = make_server(max_train_seconds=120)
     assert srv.http is not None
     long = {"gate": {"name": "XOR"}, "steps": 1_000_000, "earlyStop": False, "checkEvery": 100}
     body = json.dumps(long).encode()
     head = (
-        f"POST /v1/TrainStream HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        f"POST /v1/{method} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
         "Content-Type: application/json\r\n\r\n"
     ).encode()
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", srv.http.port), timeout=30) as sock:
         sock.sendall(head + body)
-        seen = b""
-        while b"progress" not in seen:  # it is training
-            chunk = sock.recv(4096)
-            assert chunk, seen
-            seen += chunk
-        assert seen.startswith(b"HTTP/1.1 200")
-    while running(srv) and time.monotonic() - started < 60:
-        time.sleep(0.05)  # the worker was told to stop: polled, it reports no event of its own
-    assert running(srv) == 0  # long before its million steps or the 120 s cap
-    finished = srv.prometheus_registry.get_sample_value(
-        "gatenet_trainings_total", {"task": "gate", "outcome": "cancelled"}
-    )
-    assert finished == 1
-
-
-def test_a_client_that_hangs_up_on_a_unary_train_stops_its_training(make_server):
-    srv = make_server(max_train_seconds=120)
-    assert srv.http is not None
-    long = {"gate": {"name": "XOR"}, "steps": 1_000_000, "earlyStop": False, "checkEvery": 100}
-    body = json.dumps(long).encode()
-    head = (
-        f"POST /v1/Train HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
-        "Content-Type: application/json\r\n\r\n"
-    ).encode()
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", srv.http.port), timeout=30) as sock:
-        sock.sendall(head + body)
+        if method == "TrainStream":  # its progress lines say it is training
+            seen = b""
+            while b"progress" not in seen:
+                chunk = sock.recv(4096)
+                assert chunk, seen
+                seen += chunk
+            assert seen.startswith(b"HTTP/1.1 200")
         while not running(srv) and time.monotonic() - started < 30:
-            time.sleep(0.02)  # until it is training
+            time.sleep(0.02)
         assert running(srv) == 1
     while running(srv) and time.monotonic() - started < 60:
-        time.sleep(0.05)
+        time.sleep(0.05)  # the worker was told to stop: polled, it reports no event of its own
     assert running(srv) == 0  # long before its million steps or the 120 s cap
     finished = srv.prometheus_registry.get_sample_value(
         "gatenet_trainings_total", {"task": "gate", "outcome": "cancelled"}
