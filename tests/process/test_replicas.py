@@ -10,7 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gatenet.client import Client, ClientError
-from gatenet_testing.serve_process import ServeProcess
+from gatenet_testing.serve_process import ServeProcess, start_all, stop_all
 
 # Bounds on wall time, or load on purpose: on one xdist worker, one module at a time.
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timed]
@@ -19,10 +19,9 @@ ROWS = [[0, 0], [0, 1], [1, 0], [1, 1]]
 
 @pytest.fixture
 def replicas(redis_server) -> Iterator[list[ServeProcess]]:
-    started = [ServeProcess("--store", redis_server.url).start() for _ in range(3)]
+    started = start_all([ServeProcess("--store", redis_server.url) for _ in range(3)])
     yield started
-    for replica in started:
-        replica.stop()
+    stop_all(started)
 
 
 def _store_health(target: str) -> int:

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -107,6 +107,10 @@ class ServeProcess:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> ServeProcess:
+        return self.spawn().wait_serving(timeout)
+
+    def spawn(self) -> ServeProcess:
+        """Start the process; wait_serving() waits for it to serve."""
         self.proc = gatenet(
             "serve",
             "--port",
@@ -116,6 +120,10 @@ class ServeProcess:
             *self.flags,
             start_new_session=True,
         )
+        return self
+
+    def wait_serving(self, timeout: float = 60) -> ServeProcess:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         with Client(self.target, timeout=5, retries=0) as c:
             while True:
@@ -144,6 +152,23 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.communicate()
+
+
+def start_all(servers: list[ServeProcess]) -> list[ServeProcess]:
+    """Start several servers together: each starts up while the others do."""
+    for server in servers:
+        server.spawn()
+    return [server.wait_serving() for server in servers]
+
+
+def stop_all(servers: Iterable[ServeProcess]) -> None:
+    """Stop several servers together: each drains (--drain-delay) while the others do."""
+    running = [s for s in servers if s.proc is not None and s.proc.poll() is None]
+    for server in running:
+        assert server.proc is not None
+        server.proc.terminate()
+    for server in running:
+        server.stop()  # a second SIGTERM is ignored by a draining server
 
 
 def descendants(pid: int) -> set[int]:
