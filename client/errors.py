@@ -58,7 +58,7 @@ def security_hint(security: str, details: str) -> str:
 
 # What grpcio says of a call this process cancelled itself (sync and aio alike).
 _CANCELLED_HERE = "Locally cancelled by application!"
-DROPPED = "the server dropped the call before answering it (it may be stopping); retry"
+_DROPPED = "the server dropped the call before answering it (it may be stopping); retry"
 
 
 def from_rpc_error(err: grpc.RpcError, target: str = "", security: str = "") -> ClientError:
@@ -71,7 +71,7 @@ def from_rpc_error(err: grpc.RpcError, target: str = "", security: str = "") -> 
         # Not this client's doing: gRPC core cancels the calls that reached a stopping server
         # but no handler yet (grpc/grpc#41785), a proxy may reset a stream. Either way the
         # server did not answer, which is UNAVAILABLE: idempotent calls are retried.
-        return ClientError("UNAVAILABLE", f"{DROPPED} ({details or 'CANCELLED'})", target=target)
+        return ClientError("UNAVAILABLE", f"{_DROPPED} ({details or 'CANCELLED'})", target=target)
     message = details or str(err)
     hint = security_hint(security, message) if name == "UNAVAILABLE" else ""
     return ClientError(name, f"{message}; {hint}" if hint else message, target=target)

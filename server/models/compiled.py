@@ -30,10 +30,8 @@ TABLE_INPUTS = 8
 _ONE_BITS = 0x3F800000  # 1.0 as float32 bits; 0.0 is 0
 _F4, _U4 = np.dtype("<f4"), np.dtype("<u4")  # little-endian, whatever the machine's order
 _BIT_BYTES = (bytes(4), _ONE_BITS.to_bytes(4, "little"))  # 0.0 and 1.0
-_ROW_INTEGERS: dict[int, np.dtype[Any]] = {
-    1: _U4,
-    2: np.dtype("<u8"),
-}  # a row of n float32s read as one integer
+# A row of 1 or 2 float32s read as one integer.
+_ROW_INTEGERS: dict[int, np.dtype[Any]] = {1: _U4, 2: np.dtype("<u8")}
 # Bounds on every pre-activation below this leave float32 room for rounding: no step overflows.
 _ROOM = float(np.finfo(np.float32).max) / 4
 
